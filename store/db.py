@@ -1,0 +1,103 @@
+"""Engine and sessions from one URL, SQLite pragmas, and the injectable clock."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+DATABASE_URL_ENV = "CARDSONLINE_DATABASE_URL"
+APP_NAME = "cardsonline"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:  # timezone-aware UTC
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass
+class FixedClock:
+    """A clock that only moves when told: tests, demos and `--now` batch runs."""
+
+    current: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc))
+
+    def __post_init__(self) -> None:
+        if self.current.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current = self.current + delta
+
+
+def data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_database_url() -> str:
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'cardsonline.db'}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str | None = None, **kwargs) -> Engine:
+    url = url or default_database_url()
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Database:
+    """One database: its engine, a session factory and the clock every rule reads."""
+
+    def __init__(self, url: str | None = None, clock: Clock | None = None, engine: Engine | None = None):
+        self.url = url or default_database_url()
+        self.engine = engine or make_engine(self.url)
+        self.clock: Clock = clock or SystemClock()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def is_empty(self) -> bool:
+        from sqlalchemy import inspect
+
+        return not inspect(self.engine).has_table("customer")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

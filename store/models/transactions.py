@@ -1,0 +1,99 @@
+"""Fuel/service and toll transactions from the issuer, anomalies found in them, and budgets."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Optional
+
+from sqlalchemy import Date, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .base import enum_field, json_field, money_field, str_field, utc_field, volume_field
+from .cards import LimitAction, Product
+
+
+class FuelTransaction(SQLModel, table=True):
+    __tablename__ = "fuel_transaction"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    issuer_transaction_id: str = str_field(40, unique=True)  # makes imports idempotent
+    card_id: int = Field(foreign_key="card.id", index=True)
+    rank: int
+    occurred_at: datetime = utc_field(nullable=False, index=True)
+    station: str = str_field(80)
+    city: str = str_field(80)
+    country: str = str_field(2)
+    product: Product = enum_field(Product)
+    quantity: Decimal = volume_field(nullable=False)
+    unit_price: Decimal = Field(sa_type=Numeric(10, 4), nullable=False)
+    amount_excl_vat: Decimal = money_field(nullable=False)
+    vat_rate: Decimal = Field(sa_type=Numeric(5, 2), nullable=False)
+    amount_incl_vat: Decimal = money_field(nullable=False)
+    odometer_km: Optional[int] = None
+    driver_code: Optional[str] = str_field(8, None)
+    invoice_id: Optional[int] = Field(default=None, foreign_key="invoice.id", index=True)
+
+
+class TollTransaction(SQLModel, table=True):
+    __tablename__ = "toll_transaction"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    issuer_transaction_id: str = str_field(40, unique=True)
+    card_id: int = Field(foreign_key="card.id", index=True)  # the OBU
+    operator: str = str_field(40)
+    country: str = str_field(2)
+    entry_point: str = str_field(80)
+    exit_point: str = str_field(80)
+    entry_at: datetime = utc_field(nullable=False)
+    exit_at: datetime = utc_field(nullable=False, index=True)
+    vehicle_class: str = str_field(10)
+    amount_excl_vat: Decimal = money_field(nullable=False)
+    vat_rate: Decimal = Field(sa_type=Numeric(5, 2), nullable=False)
+    amount_incl_vat: Decimal = money_field(nullable=False)
+    invoice_id: Optional[int] = Field(default=None, foreign_key="invoice.id", index=True)
+
+
+class AnomalyRule(str, enum.Enum):
+    PRODUCT_NOT_ALLOWED = "product not allowed"
+    LIMIT_AMOUNT = "amount limit reached"
+    LIMIT_VOLUME = "volume limit reached"
+    FORBIDDEN_DAY = "forbidden day"
+    OUTSIDE_HOURS = "outside allowed hours"
+    COUNTRY_NOT_ALLOWED = "country not allowed"
+    ABOVE_TANK_CAPACITY = "volume above tank capacity"
+    ODOMETER = "odometer implausible"
+    TOO_MANY_TRANSACTIONS = "too many transactions"
+    PLASTIC_NOT_VALID = "blocked or expired plastic"
+    DRIVER_CODE = "unknown or blocked driver code"
+
+
+class AnomalyStatus(str, enum.Enum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class Anomaly(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    card_id: int = Field(foreign_key="card.id", index=True)
+    fuel_transaction_id: Optional[int] = Field(default=None, foreign_key="fuel_transaction.id", index=True)
+    toll_transaction_id: Optional[int] = Field(default=None, foreign_key="toll_transaction.id")
+    rule: AnomalyRule = enum_field(AnomalyRule, index=True)
+    details: dict = json_field(dict)  # the values that broke the rule
+    action: LimitAction = enum_field(LimitAction, LimitAction.NOTIFY)
+    status: AnomalyStatus = enum_field(AnomalyStatus, AnomalyStatus.NEW, index=True)
+    comment: Optional[str] = str_field(400, None)
+    detected_at: datetime = utc_field(nullable=False, index=True)
+    acknowledged_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    acknowledged_at: Optional[datetime] = utc_field()
+    notified_at: Optional[datetime] = utc_field()
+
+
+class Budget(SQLModel, table=True):
+    """A monthly budget per division or per card that the user sets (Monthly reports)."""
+
+    __table_args__ = (UniqueConstraint("customer_number_id", "division_id", "card_id", "month"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_number_id: int = Field(foreign_key="customer_number.id", index=True)
+    division_id: Optional[int] = Field(default=None, foreign_key="fleet_division.id")
+    card_id: Optional[int] = Field(default=None, foreign_key="card.id")
+    month: date = Field(sa_type=Date)  # first day of the month
+    amount: Decimal = money_field(nullable=False)

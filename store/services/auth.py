@@ -1,0 +1,140 @@
+"""Login, lockout, validity and password change (Fiche 01)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from ..models import Customer, CustomerNumber, CustomerOption, PasswordHistory, Right, User, UserStatus
+from . import audit
+from .context import Actor, actor_for
+from .errors import AuthenticationFailed, DomainError, NotFound
+from .passwords import HISTORY_DEPTH, dummy_verify, hash_password, policy_violations, verify_password
+
+WRONG_CREDENTIALS = "Unknown user name or wrong password."
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lock_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    actor: Actor
+    user: User
+    customer: Customer
+    customer_numbers: list[CustomerNumber]
+
+
+def local_date(customer: Customer, moment: datetime):
+    return moment.astimezone(ZoneInfo(customer.timezone)).date()
+
+
+def authenticate(session: Session, username: str, password: str, now: datetime,
+                 policy: LoginPolicy = LoginPolicy()) -> LoginResult:
+    """Check the credentials; raises AuthenticationFailed with a message fit to show.
+
+    Unknown user and wrong password give the same message. The change (failure count, lock, last login)
+    is committed here, since a failed attempt must be counted even though the login is refused.
+    """
+    user = session.exec(select(User).where(User.username == username.strip())).first()
+    if user is None or user.password_hash is None:
+        dummy_verify(password)
+        raise AuthenticationFailed(WRONG_CREDENTIALS)
+    actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
+    if user.locked_until is not None and user.locked_until > now:
+        raise AuthenticationFailed(
+            f"This account is locked after {policy.max_failures} failed attempts until "
+            f"{user.locked_until:%H:%M} UTC. Try again later or ask an administrator to unlock it."
+        )
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        audit.record(session, actor, now, "user", user.id, "login failed", after={"failed_logins": user.failed_logins})
+        if user.failed_logins >= policy.max_failures:
+            user.locked_until = now + timedelta(minutes=policy.lock_minutes)
+            user.failed_logins = 0
+            audit.record(session, actor, now, "user", user.id, "locked", after={"locked_until": user.locked_until})
+        session.add(user)
+        session.commit()
+        raise AuthenticationFailed(WRONG_CREDENTIALS)
+    customer = session.get(Customer, user.customer_id)
+    today = local_date(customer, now)
+    if user.status == UserStatus.DEACTIVATED:
+        raise AuthenticationFailed("This user has been deactivated. Ask your administrator.")
+    if user.valid_from is not None and today < user.valid_from:
+        raise AuthenticationFailed(f"Your access starts on {user.valid_from:%d/%m/%Y}.")
+    if user.valid_until is not None and today > user.valid_until:
+        raise AuthenticationFailed(f"Your access ended on {user.valid_until:%d/%m/%Y}. Ask your administrator.")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    session.add(user)
+    audit.record(session, actor, now, "user", user.id, "login")
+    session.commit()
+    actor = actor_for(session, user)
+    numbers = [session.get(CustomerNumber, i) for i in actor.customer_number_ids]
+    return LoginResult(actor=actor, user=user, customer=customer, customer_numbers=numbers)
+
+
+def password_history(session: Session, user_id: int) -> list[str]:
+    rows = session.exec(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.user_id == user_id)
+        .order_by(PasswordHistory.created_at.desc(), PasswordHistory.id.desc())
+        .limit(HISTORY_DEPTH)
+    ).all()
+    return list(rows)
+
+
+def set_password(session: Session, user: User, new_password: str, now: datetime) -> None:
+    """Store a new password hash and remember it in the history (the 4 latest are refused again)."""
+    new_hash = hash_password(new_password)
+    user.password_hash = new_hash
+    user.password_changed_at = now
+    user.version += 1
+    session.add(user)
+    session.add(PasswordHistory(user_id=user.id, password_hash=new_hash, created_at=now))
+
+
+def change_password(session: Session, actor: Actor, current_password: str, new_password: str,
+                    confirmation: str, now: datetime) -> None:
+    """My account -> Change my password. Raises DomainError naming every rule that is broken."""
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("User not found.")
+    if not verify_password(user.password_hash, current_password):
+        raise DomainError("The current password is wrong.", field="current")
+    if new_password != confirmation:
+        raise DomainError("The new password and its confirmation differ.", field="confirmation")
+    problems = policy_violations(user.username, new_password, password_history(session, user.id))
+    if problems:
+        raise DomainError(" ".join(problems), field="new", problems=problems)
+    set_password(session, user, new_password, now)
+    audit.record(session, actor, now, "user", user.id, "password changed")
+    session.commit()
+
+
+# Which option a right needs besides being granted; rights not listed need no option.
+RIGHT_OPTIONS: dict[Right, CustomerOption] = {
+    Right.DRIVER_CODES_MANAGE: CustomerOption.DRIVER_CODES,
+    Right.DRIVER_CODES_CREATE: CustomerOption.DRIVER_CODES,
+    Right.TOLL_TRANSACTIONS: CustomerOption.OBU,
+    Right.ANOMALIES: CustomerOption.ANOMALY_DETECTION,
+    Right.REPORT_CARD_FOLLOWUP: CustomerOption.MONTHLY_REPORTS,
+    Right.REPORT_CONSUMPTION: CustomerOption.MONTHLY_REPORTS,
+    Right.REPORT_EXPORT: CustomerOption.MONTHLY_REPORTS,
+    Right.REPORT_BUDGET: CustomerOption.MONTHLY_REPORTS,
+    Right.INVOICE_DATA_FILES: CustomerOption.INVOICES_ONLINE,
+    Right.INVOICE_DOWNLOAD: CustomerOption.INVOICES_ONLINE,
+    Right.PASSALERT: CustomerOption.PASSALERT,
+}
+
+
+def usable_rights(actor: Actor, customer: Customer) -> frozenset[Right]:
+    """The rights the user holds whose customer option (if any) the customer has bought."""
+    options = set(customer.options or [])
+    return frozenset(r for r in actor.rights if r not in RIGHT_OPTIONS or RIGHT_OPTIONS[r].value in options)

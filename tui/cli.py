@@ -1,0 +1,110 @@
+"""The `cardsonline` command: the TUI by default, plus demo, db and batch subcommands."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from store.db import DATABASE_URL_ENV
+
+DEMO_LOGINS = (
+    ("fleetadmin", "Fleet#2026", "fleet administrator, every right"),
+    ("depot", "Depot#2026", "depot user, a few rights"),
+)
+
+database_url_option = click.option(
+    "--database-url",
+    envvar=DATABASE_URL_ENV,
+    default=None,
+    help=f"SQLAlchemy URL of the database (default: ${DATABASE_URL_ENV}, else SQLite in the user data dir).",
+)
+
+
+def _database(url: str | None):
+    from store.db import Database
+
+    return Database(url)
+
+
+def _print_demo_logins() -> None:
+    click.echo("Demo logins:")
+    for username, password, what in DEMO_LOGINS:
+        click.echo(f"  {username:<11} {password:<11} ({what})")
+
+
+@click.group(invoke_without_command=True)
+@database_url_option
+@click.option("--idle-minutes", type=float, default=None, help="Log out after this many idle minutes (default 15).")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None, idle_minutes: float | None) -> None:
+    """Cards Online in the terminal. Without a subcommand: open the portal."""
+    ctx.ensure_object(dict)
+    ctx.obj["database_url"] = database_url
+    if ctx.invoked_subcommand is not None:
+        return
+    db = _database(database_url)
+    from store.migrate import upgrade
+
+    first_run = db.is_empty()
+    upgrade(db.engine)
+    if first_run:
+        from store.demo import build_demo
+
+        click.echo(f"New database at {db.url}: adding demo data …")
+        build_demo(db)
+        _print_demo_logins()
+    from tui.app import CardsOnlineApp
+
+    kwargs = {}
+    if idle_minutes is not None:
+        kwargs["idle_timeout"] = idle_minutes * 60
+    CardsOnlineApp(db, **kwargs).run()
+
+
+@main.command()
+@database_url_option
+@click.option("--cards", type=click.IntRange(1), default=150, show_default=True, help="How many fleet cards.")
+@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed: same seed, same data.")
+@click.option("--force", is_flag=True, help="Replace the data of a database that is not empty.")
+@click.pass_context
+def demo(ctx: click.Context, database_url: str | None, cards: int, seed: int, force: bool) -> None:
+    """Build the deterministic demo data set."""
+    from store.demo import build_demo
+    from store.migrate import upgrade
+
+    db = _database(database_url or ctx.obj.get("database_url"))
+    upgrade(db.engine)
+    from store.demo import DemoExists
+
+    def progress(done: int, total: int, what: str) -> None:
+        click.echo(f"\r{what}: {done}/{total}", nl=False)
+        if done >= total:
+            click.echo()
+
+    try:
+        summary = build_demo(db, cards=cards, seed=seed, force=force, progress=progress)
+    except DemoExists as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+    _print_demo_logins()
+
+
+@main.group()
+def db() -> None:
+    """Database administration."""
+
+
+@db.command("upgrade")
+@database_url_option
+@click.pass_context
+def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
+    """Bring the database schema to the newest version (Alembic head)."""
+    from store.migrate import current_revision, upgrade
+
+    database = _database(database_url or ctx.find_root().obj.get("database_url"))
+    upgrade(database.engine)
+    click.echo(f"Database at revision {current_revision(database.engine)}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
