@@ -28,6 +28,7 @@ class LoginResult:
     user: User
     customer: Customer
     customer_numbers: list[CustomerNumber]
+    previous_login_at: datetime | None  # before this login; None for a first login
 
 
 def local_date(customer: Customer, moment: datetime):
@@ -46,10 +47,12 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
         dummy_verify(password)
         raise AuthenticationFailed(WRONG_CREDENTIALS)
     actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
+    customer = session.get(Customer, user.customer_id)
     if user.locked_until is not None and user.locked_until > now:
+        until = user.locked_until.astimezone(ZoneInfo(customer.timezone))
         raise AuthenticationFailed(
             f"This account is locked after {policy.max_failures} failed attempts until "
-            f"{user.locked_until:%H:%M} UTC. Try again later or ask an administrator to unlock it."
+            f"{until:%H:%M}. Try again later or ask an administrator to unlock it."
         )
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
@@ -61,7 +64,6 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
         session.add(user)
         session.commit()
         raise AuthenticationFailed(WRONG_CREDENTIALS)
-    customer = session.get(Customer, user.customer_id)
     today = local_date(customer, now)
     if user.status == UserStatus.DEACTIVATED:
         raise AuthenticationFailed("This user has been deactivated. Ask your administrator.")
@@ -69,6 +71,7 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
         raise AuthenticationFailed(f"Your access starts on {user.valid_from:%d/%m/%Y}.")
     if user.valid_until is not None and today > user.valid_until:
         raise AuthenticationFailed(f"Your access ended on {user.valid_until:%d/%m/%Y}. Ask your administrator.")
+    previous_login_at = user.last_login_at
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
@@ -77,7 +80,8 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
     session.commit()
     actor = actor_for(session, user)
     numbers = [session.get(CustomerNumber, i) for i in actor.customer_number_ids]
-    return LoginResult(actor=actor, user=user, customer=customer, customer_numbers=numbers)
+    return LoginResult(actor=actor, user=user, customer=customer, customer_numbers=numbers,
+                       previous_login_at=previous_login_at)
 
 
 def password_history(session: Session, user_id: int) -> list[str]:

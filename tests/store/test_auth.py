@@ -84,6 +84,10 @@ def test_login_succeeds_and_loads_rights_and_numbers(session, user, clock):
     assert result.actor.rights == frozenset({Right.CARD_MANAGE})
     assert [n.number for n in result.customer_numbers] == ["4000001"]
     assert session.get(User, user.id).last_login_at == clock.now()
+    assert result.previous_login_at is None
+    first = clock.now()
+    clock.advance(timedelta(hours=2))
+    assert authenticate(session, "jdoe", PASSWORD, clock.now()).previous_login_at == first
 
 
 def test_unknown_user_and_wrong_password_give_the_same_message(session, user, clock):
@@ -106,6 +110,7 @@ def test_five_failures_in_a_row_lock_for_fifteen_minutes(session, user, clock):
     with pytest.raises(AuthenticationFailed) as locked:
         authenticate(session, "jdoe", PASSWORD, clock.now())
     assert "locked" in locked.value.message
+    assert "until 10:15" in locked.value.message  # 09:15 UTC shown in the customer's zone (Brussels)
     clock.advance(timedelta(minutes=14, seconds=59))
     with pytest.raises(AuthenticationFailed):
         authenticate(session, "jdoe", PASSWORD, clock.now())

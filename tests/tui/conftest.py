@@ -1,0 +1,62 @@
+"""Fixtures for the pilot tests of the TUI: the demo data on the test database, and pilot helpers."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from textual.pilot import Pilot
+
+from store.demo import build_demo
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """argon2 with tiny cost parameters: the flows log in many times, and the cost is not what they test."""
+    from argon2 import PasswordHasher
+
+    import store.services.passwords as passwords
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(passwords, "hasher", lambda: cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
+
+
+@pytest.fixture
+def demo_db(db):
+    """The `db` fixture (fixed clock) holding the demo: fleetadmin, depot, accounting, intern."""
+    build_demo(db, cards=20)
+    return db
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let workers finish and the messages they posted be handled."""
+    for _ in range(2):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def fill_login(pilot: Pilot, username: str, password: str) -> None:
+    from textual.widgets import Input
+
+    await settle(pilot)
+    screen = pilot.app.screen
+    screen.query_one("#username", Input).value = username
+    password_input = screen.query_one("#password", Input)
+    password_input.value = password
+    password_input.focus()
+
+
+async def login(pilot: Pilot, username: str, password: str) -> None:
+    """Fill the login form, press Enter, and wait for the check to finish."""
+    await fill_login(pilot, username, password)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+@pytest.fixture
+def ui() -> SimpleNamespace:
+    """Pilot helpers: `await ui.login(pilot, user, password)`, `await ui.settle(pilot)`."""
+    return SimpleNamespace(settle=settle, login=login, fill_login=fill_login, size=SIZE)

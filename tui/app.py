@@ -1,0 +1,268 @@
+"""The Cards Online app: session state, app-wide bindings, idle logout, the menu and the command palette.
+
+Screens live in tui/screens (one module each), the main menu registry in tui/menu.py. Nothing from the
+store is imported at start-up: the login check and every query run in workers that import what they need.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from functools import partial
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from textual import events
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+
+from tui.i18n import _
+from tui.menu import MENU, MenuItem, visible_menu
+from tui.screens.login import LoginScreen
+from tui.session import CustomerNumberInfo, UserSession
+
+if TYPE_CHECKING:
+    from store.db import Database
+    from store.services.auth import LoginPolicy
+
+# The input events that count as activity for the idle logout.
+ACTIVITY_EVENTS = (events.Key, events.MouseEvent, events.Paste)
+# Keys that move the focus or submit: before them, the focused field must have taken the keys sent before.
+FLUSH_KEYS = frozenset({"tab", "shift+tab", "enter"})
+FLUSH_TIMEOUT = 0.5  # seconds; never hang the keyboard on a busy widget
+
+
+class MenuCommands(Provider):
+    """Command palette: open any main-menu item the user may use."""
+
+    def _entries(self) -> list[tuple[str, MenuItem]]:
+        app = self.app
+        if not isinstance(app, CardsOnlineApp) or app.session is None:
+            return []
+        return [
+            (_("{group}: {item}").format(group=_(group.label), item=_(item.label)), item)
+            for group, items in visible_menu(app.session.rights, app.menu)
+            for item in items
+        ]
+
+    async def discover(self) -> Hits:
+        for text, item in self._entries():
+            yield DiscoveryHit(text, partial(self.app.open_menu_item, item), help=_("Open this screen"))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, item in self._entries():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.app.open_menu_item, item),
+                          help=_("Open this screen"))
+
+
+class CardsOnlineApp(App[None], inherit_bindings=False):
+    TITLE = _("Cards Online")
+    CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss"]
+    COMMANDS = App.COMMANDS | {MenuCommands}
+    BINDINGS = [
+        Binding("f1", "help", _("Help"), id="help", priority=True),
+        Binding("f3", "switch_customer", _("Customer no."), id="switch_customer"),
+        Binding("ctrl+l", "logout", _("Log out"), id="logout", priority=True),
+        Binding("ctrl+q", "quit", _("Quit"), id="quit", priority=True),
+        Binding("ctrl+p", "command_palette", _("Commands"), id="command_palette", priority=True, show=False),
+        Binding("ctrl+c", "help_quit", show=False, system=True, id="help_quit"),
+        # Priority, so focus moves in the order keys arrive (auto-type "user⇥password⏎", fast typing over
+        # SSH); a widget that consumes Tab itself (a TextArea that indents) still gets it.
+        Binding("tab", "focus_next", show=False, priority=True, id="focus_next"),
+        Binding("shift+tab", "focus_previous", show=False, priority=True, id="focus_previous"),
+    ]
+
+    # The customer number the screens act for (Multipass); None when nobody is logged in.
+    active_customer_number: reactive[CustomerNumberInfo | None] = reactive(None, init=False)
+
+    def __init__(self, db: Database, idle_timeout: float = 900, login_policy: LoginPolicy | None = None,
+                 menu: Sequence[MenuItem] | None = None, **kwargs: Any) -> None:
+        """`idle_timeout` in seconds (0 or less: never); `login_policy` None means the store's default;
+        `menu` replaces the main menu registry (tests)."""
+        super().__init__(**kwargs)
+        self.db = db
+        self._idle_timeout = idle_timeout
+        self.login_policy = login_policy
+        self.menu: Sequence[MenuItem] = MENU if menu is None else menu
+        self.session: UserSession | None = None
+        self._last_input = monotonic()
+        self._idle_timer: Timer | None = None
+
+    def on_mount(self) -> None:
+        self.push_screen(LoginScreen())
+
+    # Session -----------------------------------------------------------------------------------
+
+    def start_session(self, session: UserSession) -> None:
+        """Called by the login screen once the store accepted the credentials."""
+        from tui.screens.home import HomeScreen
+
+        self.session = session
+        self.active_customer_number = session.customer_numbers[0] if session.customer_numbers else None
+        self._last_input = monotonic()
+        self._arm_idle_timer(self.idle_timeout)
+        self.switch_screen(HomeScreen())
+        self.refresh_bindings()
+
+    def logout(self, notice: str | None = None, warning: bool = False) -> None:
+        """Forget everything about the user and show a fresh login screen."""
+        self.session = None
+        self.active_customer_number = None
+        if self._idle_timer is not None:
+            self._idle_timer.stop()
+            self._idle_timer = None
+        self.clear_notifications()
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(LoginScreen(notice=notice, notice_is_warning=warning))
+        self.refresh_bindings()
+
+    def open_menu_item(self, item: MenuItem) -> None:
+        if self.session is None or not item.visible_for(self.session.rights):
+            self.bell()
+            return
+        self.push_screen(item.screen_class()())
+
+    # Idle logout -------------------------------------------------------------------------------
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds without key or mouse input before the session is logged out (0 or less: never)."""
+        return self._idle_timeout
+
+    @idle_timeout.setter
+    def idle_timeout(self, seconds: float) -> None:
+        # A new timeout counts from now (e.g. after a settings change).
+        self._idle_timeout = seconds
+        if self.session is not None:
+            self._last_input = monotonic()
+            self._arm_idle_timer(seconds)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, ACTIVITY_EVENTS):
+            self._last_input = monotonic()
+            if isinstance(event, events.Key) and event.key in FLUSH_KEYS and not event.is_forwarded:
+                await self._flush_focused()
+        await super().on_event(event)
+
+    async def _flush_focused(self) -> None:
+        """Wait until the focused widget has handled the keys already sent to it.
+
+        Keys go to the focused widget's own queue. In a burst ("user⇥password⏎" from a password manager's
+        auto-type, fast typing over SSH) the app would otherwise move the focus or submit the form before
+        the field has taken the characters typed before Tab or Enter.
+        """
+        focused = self.screen.focused
+        if focused is None:
+            return
+        done = asyncio.Event()
+        if focused.call_later(done.set):
+            try:
+                await asyncio.wait_for(done.wait(), FLUSH_TIMEOUT)
+            except asyncio.TimeoutError:
+                pass
+
+    def _arm_idle_timer(self, delay: float) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.stop()
+            self._idle_timer = None
+        if self.idle_timeout and self.idle_timeout > 0:
+            self._idle_timer = self.set_timer(delay, self._check_idle, name="idle-logout")
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        if self.session is None:
+            return
+        idle = monotonic() - self._last_input
+        if idle >= self.idle_timeout:
+            self.logout(notice=self.idle_notice(), warning=True)
+        else:
+            self._arm_idle_timer(self.idle_timeout - idle)
+
+    def idle_notice(self) -> str:
+        minutes = self.idle_timeout / 60
+        if minutes >= 1:
+            return _("You were logged out after {minutes} minutes without activity.").format(minutes=f"{minutes:g}")
+        return _("You were logged out after {seconds} seconds without activity.").format(
+            seconds=f"{self.idle_timeout:g}")
+
+    # Actions -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_customer":
+            return self.session is not None and self.session.is_multipass
+        if action == "logout":
+            return self.session is not None
+        return True
+
+    def action_logout(self) -> None:
+        self.logout(notice=_("You have logged out."))
+
+    def action_switch_customer(self) -> None:
+        from tui.screens.switch_customer import SwitchCustomerScreen
+
+        if self.session is None or not self.session.is_multipass:
+            return
+
+        def chosen(number: CustomerNumberInfo | None) -> None:
+            if number is not None and self.session is not None and number in self.session.customer_numbers:
+                self.active_customer_number = number
+
+        self.push_screen(SwitchCustomerScreen(self.session.customer_numbers, self.active_customer_number), chosen)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.screen_title(screen), _(screen.HELP or ""), self.help_keys(screen)))
+
+    def screen_title(self, screen: Screen) -> str:
+        return _(getattr(screen, "TITLE", None) or self.title)
+
+    def help_keys(self, screen: Screen) -> list[tuple[str, str]]:
+        """The keys to list in F1 help: the screen's own key hints, then every binding shown in the footer."""
+        keys = [(_(key), _(text)) for key, text in getattr(screen, "HELP_KEYS", ())]
+        seen: set[str] = set()
+        for _node, binding, enabled, _tooltip in screen.active_bindings.values():
+            if binding.show and enabled and binding.action not in seen:
+                seen.add(binding.action)
+                keys.append((self.get_key_display(binding), binding.description))
+        if "command_palette" not in seen and self.ENABLE_COMMAND_PALETTE and not screen.is_modal:
+            keys.append((self.key_for("command_palette"), _("Open the command palette: find a screen or command")))
+        return keys
+
+    def key_for(self, binding_id: str) -> str:
+        """How the key of the app binding `binding_id` is shown (after any keymap the user set)."""
+        for _key, binding in self._bindings:
+            if binding.id == binding_id:
+                remapped = getattr(self, "_keymap", {}).get(binding_id)
+                if remapped:
+                    binding = Binding(remapped.split(",")[0].strip(), binding.action, binding.description)
+                return self.get_key_display(binding)
+        return binding_id
+
+    def get_key_display(self, binding: Binding) -> str:
+        display = super().get_key_display(binding)
+        if len(display) in (2, 3) and display[0] == "f" and display[1:].isdigit():
+            return display.upper()  # F1, F10: as printed on the keyboard
+        return display
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if self.session is not None:
+            yield SystemCommand(_("Log out"), _("End your session and return to the login screen"),
+                                self.action_logout)
+            if self.session.is_multipass:
+                yield SystemCommand(_("Switch customer number"), _("Choose the customer number to act for"),
+                                    self.action_switch_customer)
+        yield SystemCommand(_("Help"), _("Show what this screen does and its keys"), self.action_help)
+        yield SystemCommand(_("Theme"), _("Change the colour theme"), self.action_change_theme)
+        yield SystemCommand(_("Quit"), _("Leave Cards Online"), self.action_quit)

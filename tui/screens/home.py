@@ -1,0 +1,88 @@
+"""The home screen: the main menu of Fiche 02 and a summary of the session."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label
+
+from tui.i18n import N_, _
+from tui.menu import visible_menu
+from tui.widgets.header import SessionHeader
+from tui.widgets.main_menu import MainMenu
+
+DATE_TIME_FORMAT = "%d/%m/%Y %H:%M"  # the guide's day/month/year
+
+
+class HomeScreen(Screen[None]):
+    CSS_PATH = "../styles/home.tcss"
+    AUTO_FOCUS = "MainMenu"
+    TITLE = N_("Main menu")
+    HELP = N_("The main menu lists the parts of the portal your rights and your company's options give you. "
+              "Open one with Enter or its number.")
+    HELP_KEYS = (
+        (N_("↑ ↓ Enter"), N_("Open the highlighted item")),
+        (N_("1–9"), N_("Open the item with that number at once")),
+        (N_("Letters"), N_("Jump to the next item whose name starts with them")),
+    )
+
+    def compose(self) -> ComposeResult:
+        app = self.app
+        user_session = app.session
+        yield SessionHeader()
+        with Horizontal(id="home-body"):
+            with Vertical(id="home-menu", classes="panel"):
+                yield Label(_("Main menu"), classes="panel-title")
+                yield MainMenu(visible_menu(user_session.rights, app.menu), id="main-menu")
+            with Vertical(id="home-summary", classes="panel"):
+                yield Label(_("Your session"), classes="panel-title")
+                with Grid(id="summary-grid"):
+                    for key, label, value in self.summary_rows():
+                        yield Label(label, classes="summary-label", markup=False)
+                        yield Label(value, id=f"summary-{key}", classes="summary-value", markup=False)
+                yield Label(self.hint(), id="home-hint", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "active_customer_number", self._show_customer_number, init=False)
+
+    def _format(self, moment: datetime | None) -> str:
+        if moment is None:
+            return _("none recorded")
+        return self.app.session.local(moment).strftime(DATE_TIME_FORMAT)
+
+    def customer_number_text(self) -> str:
+        number = self.app.active_customer_number
+        return "" if number is None else _("{number} {name}").format(number=number.number, name=number.name)
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        s = self.app.session
+        rows = [
+            ("user", _("User"), _("{name} ({username})").format(name=s.display_name, username=s.username)),
+            ("customer", _("Customer"), s.customer_name),
+            ("customer-number", _("Customer no."), self.customer_number_text()),
+        ]
+        if s.is_multipass:
+            rows.append(("customer-numbers", _("Multipass"), _("{count} numbers, {key} to switch").format(
+                count=len(s.customer_numbers), key=self.app.key_for("switch_customer"))))
+        rows += [
+            ("login", _("Logged in"), self._format(s.login_at)),
+            ("previous-login", _("Previous login"), self._format(s.previous_login_at)),
+            ("timezone", _("Time zone"), s.customer_timezone),
+        ]
+        return rows
+
+    def hint(self) -> str:
+        return _("Open an item with Enter or its number; {help} shows every key.").format(
+            help=self.app.key_for("help"))
+
+    def _show_customer_number(self, _value: object = None) -> None:
+        if self.app.session is None:
+            return
+        self.query_one("#summary-customer-number", Label).update(self.customer_number_text())
+
+    def on_main_menu_item_chosen(self, message: MainMenu.ItemChosen) -> None:
+        message.stop()
+        self.app.open_menu_item(message.item)

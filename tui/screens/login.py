@@ -1,0 +1,157 @@
+"""Log in with user name and password (Fiche 01)."""
+from __future__ import annotations
+
+import logging
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Center, Vertical
+from textual.message import Message
+from textual.widgets import Button, Footer, Input, Label
+
+from tui.i18n import N_, _
+from tui.screens.base import FormScreen
+from tui.session import UserSession
+from tui.widgets.header import SessionHeader
+from tui.widgets.message_line import MessageLine
+
+log = logging.getLogger(__name__)
+
+
+class LoginScreen(FormScreen):
+    CSS_PATH = "../styles/login.tcss"
+    AUTO_FOCUS = "#username"
+    FORM_FIELDS = ("username", "password")
+    TITLE = N_("Log in")
+    HELP = N_("Type your user name and password, then press Enter. Repeated failed attempts lock the account "
+              "for a while.")
+    HELP_KEYS = (
+        (N_("Tab / Shift+Tab"), N_("Move between the fields")),
+        (N_("Enter"), N_("Log in")),
+    )
+
+    class Succeeded(Message):
+        def __init__(self, session: UserSession) -> None:
+            super().__init__()
+            self.session = session
+
+    class Failed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    class DemoLogins(Message):
+        def __init__(self, logins: tuple[tuple[str, str], ...]) -> None:
+            super().__init__()
+            self.logins = logins
+
+    def __init__(self, notice: str | None = None, notice_is_warning: bool = False) -> None:
+        super().__init__()
+        self.notice = notice
+        self.notice_is_warning = notice_is_warning
+        self.checking = False
+
+    def compose(self) -> ComposeResult:
+        yield SessionHeader()
+        with Center(id="login-center"):
+            with Vertical(id="login-box"):
+                yield Label(_("Log in to Cards Online"), id="login-title")
+                yield Label(_("User name"), classes="field-label")
+                yield Input(id="username", placeholder=_("user name"), max_length=60)
+                yield Label(_("Password"), classes="field-label")
+                yield Input(id="password", placeholder=_("password"), password=True)
+                yield Button(_("Log in"), id="login", variant="primary")
+                yield MessageLine(id="login-message")
+        yield Label("", id="demo-logins", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.notice:
+            message = self.query_one(MessageLine)
+            (message.show_warning if self.notice_is_warning else message.show_info)(self.notice)
+        # After the first paint: the check imports the store's models, which should not delay the screen.
+        self.call_after_refresh(self.load_demo_logins)
+
+    # Demo hint ---------------------------------------------------------------------------------
+
+    @work(thread=True, group="demo-logins", exit_on_error=False)
+    def load_demo_logins(self) -> None:
+        from tui.session import demo_logins
+
+        try:
+            logins = demo_logins(self.app.db)
+        except Exception:  # a hint only: never block the login for it
+            log.exception("Could not tell whether the database holds the demo")
+            return
+        if logins:
+            self.post_message(self.DemoLogins(logins))
+
+    def on_login_screen_demo_logins(self, message: DemoLogins) -> None:
+        label = self.query_one("#demo-logins", Label)
+        label.update(_("Demo logins: {logins}").format(logins=" · ".join(f"{u} / {p}" for u, p in message.logins)))
+        label.add_class("-shown")
+
+    # Login -------------------------------------------------------------------------------------
+
+    def field_entered(self, field: Input) -> None:
+        password = self.query_one("#password", Input)
+        if field.id == "username" and not password.value:
+            self.focus_now(password)
+        else:
+            self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "login":
+            event.stop()
+            self.submit()
+
+    def submit(self) -> None:
+        if self.checking:
+            return
+        username = self.query_one("#username", Input)
+        password = self.query_one("#password", Input)
+        message = self.query_one(MessageLine)
+        if not username.value.strip():
+            message.show_error(_("Type your user name."))
+            self.focus_now(username)
+            return
+        if not password.value:
+            message.show_error(_("Type your password."))
+            self.focus_now(password)
+            return
+        self._set_checking(True)
+        message.show_busy(_("Checking…"))
+        self.check_credentials(username.value, password.value)
+
+    def _set_checking(self, checking: bool) -> None:
+        self.checking = checking
+        for widget in self.query("#login-box Input, #login-box Button"):
+            widget.disabled = checking
+
+    @work(thread=True, exclusive=True, group="login", exit_on_error=False)
+    def check_credentials(self, username: str, password: str) -> None:
+        """Runs in a thread: argon2 is slow on purpose and the screen must stay responsive."""
+        from store.services.errors import DomainError
+        from tui.session import open_session
+
+        try:
+            session = open_session(self.app.db, username, password, self.app.login_policy)
+        except DomainError as exc:
+            self.post_message(self.Failed(exc.message))
+        except Exception:
+            log.exception("Login could not be checked")
+            self.post_message(self.Failed(_("The login could not be checked right now. Try again in a moment "
+                                            "or ask your administrator.")))
+        else:
+            self.post_message(self.Succeeded(session))
+
+    def on_login_screen_failed(self, message: Failed) -> None:
+        self._set_checking(False)
+        self.query_one(MessageLine).show_error(message.message)
+        password = self.query_one("#password", Input)
+        password.clear()
+        password.focus()
+
+    def on_login_screen_succeeded(self, message: Succeeded) -> None:
+        self.query_one("#password", Input).clear()
+        self.app.start_session(message.session)
