@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+# SQLAlchemy and SQLModel take about a second to import here: they load on first use, so the TUI can
+# paint its login screen first (see benchmarks/startup.py).
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
 
 DATABASE_URL_ENV = "CARDSONLINE_DATABASE_URL"
 APP_NAME = "cardsonline"
@@ -56,11 +60,18 @@ def default_database_url() -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite.
+
+    Parsed by hand: the CLI asks this at start-up, before SQLAlchemy is worth importing.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] != "sqlite":
         return None
-    return Path(parsed.database)
+    path = rest[1:] if rest.startswith("/") else rest  # sqlite:///relative.db, sqlite:////absolute.db
+    path = path.split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -73,6 +84,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def make_engine(url: str | None = None, **kwargs) -> Engine:
+    from sqlalchemy import event
+    from sqlmodel import create_engine
+
     url = url or default_database_url()
     path = sqlite_path(url)
     if path is not None:
@@ -84,15 +98,33 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
 
 
 class Database:
-    """One database: its engine, a session factory and the clock every rule reads."""
+    """One database: its engine (made on first use), a session factory and the clock every rule reads."""
 
     def __init__(self, url: str | None = None, clock: Clock | None = None, engine: Engine | None = None):
         self.url = url or default_database_url()
-        self.engine = engine or make_engine(self.url)
+        if engine is not None:
+            self.engine = engine
         self.clock: Clock = clock or SystemClock()
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.url)
 
     def session(self) -> Session:
+        from sqlmodel import Session
+
         return Session(self.engine, expire_on_commit=False)
+
+    def ensure_schema(self) -> None:
+        """Bring the schema to the newest migration, once per process (threads wait for the first)."""
+        with self._schema_lock:
+            if not self._schema_ready:
+                from .migrate import upgrade
+
+                upgrade(self.engine)
+                self._schema_ready = True
 
     def is_empty(self) -> bool:
         from sqlalchemy import inspect
@@ -100,4 +132,5 @@ class Database:
         return not inspect(self.engine).has_table("customer")
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if "engine" in self.__dict__:
+            self.engine.dispose()

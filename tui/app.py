@@ -63,7 +63,8 @@ class MenuCommands(Provider):
 
 class CardsOnlineApp(App[None], inherit_bindings=False):
     TITLE = _("Cards Online")
-    CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss"]
+    # The login screen is the base screen, whose own CSS_PATH Textual does not load: its styles load here.
+    CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss", "styles/login.tcss"]
     COMMANDS = App.COMMANDS | {MenuCommands}
     BINDINGS = [
         Binding("f1", "help", _("Help"), id="help", priority=True),
@@ -94,8 +95,9 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self._last_input = monotonic()
         self._idle_timer: Timer | None = None
 
-    def on_mount(self) -> None:
-        self.push_screen(LoginScreen())
+    def get_default_screen(self) -> Screen:
+        # The login screen is the base screen: no blank default screen to build first.
+        return LoginScreen()
 
     # Session -----------------------------------------------------------------------------------
 
@@ -107,7 +109,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self.active_customer_number = session.customer_numbers[0] if session.customer_numbers else None
         self._last_input = monotonic()
         self._arm_idle_timer(self.idle_timeout)
-        self.switch_screen(HomeScreen())
+        self.push_screen(HomeScreen())
         self.refresh_bindings()
 
     def logout(self, notice: str | None = None, warning: bool = False) -> None:
@@ -120,7 +122,10 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self.clear_notifications()
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.push_screen(LoginScreen(notice=notice, notice_is_warning=warning))
+        # The base screen is the login screen; it forgets what was typed there before.
+        login = self.screen_stack[0]
+        if isinstance(login, LoginScreen):
+            login.reset(notice=notice, notice_is_warning=warning)
         self.refresh_bindings()
 
     def open_menu_item(self, item: MenuItem) -> None:

@@ -43,16 +43,18 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
     if ctx.invoked_subcommand is not None:
         return
     db = _database(database_url)
-    from store.migrate import upgrade
+    from store.db import sqlite_path
 
-    first_run = db.is_empty()
-    upgrade(db.engine)
-    if first_run:
+    path = sqlite_path(db.url)
+    if path is not None and not path.exists():
+        # First run on the embedded database: create it with the demo so the portal can be tried at once.
         from store.demo import build_demo
 
-        click.echo(f"New database at {db.url}: adding demo data …")
-        build_demo(db)
+        click.echo(f"New database at {path}: adding demo data …")
+        db.ensure_schema()
+        click.echo(build_demo(db))
         _print_demo_logins()
+    # Otherwise the app brings the schema up to date in the background while the login screen shows.
     from tui.app import CardsOnlineApp
 
     kwargs = {}

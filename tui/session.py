@@ -62,6 +62,7 @@ def open_session(db: Database, username: str, password: str, policy: LoginPolicy
     """Log in; raises the store's AuthenticationFailed with a message fit to show as it is."""
     from store.services.auth import LoginPolicy, authenticate, usable_rights
 
+    db.ensure_schema()
     with db.session() as session:
         result = authenticate(session, username, password, db.clock.now(), policy or LoginPolicy())
         user, customer = result.user, result.customer
@@ -87,6 +88,7 @@ def demo_logins(db: Database) -> tuple[tuple[str, str], ...]:
     """The demo's (user name, password) pairs when `db` holds the demo, else nothing."""
     from store.demo import is_demo
 
+    db.ensure_schema()
     if not is_demo(db):
         return ()
     from tui.cli import DEMO_LOGINS

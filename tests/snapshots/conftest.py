@@ -28,6 +28,10 @@ def demo_db(db):
 
 async def settle(pilot: Pilot) -> None:
     """Workers done, their messages handled, and no blinking cursor: the picture is the same every run."""
+    from tui.screens.login import LoginScreen
+
+    while isinstance(pilot.app.screen, LoginScreen) and not pilot.app.screen.warm_up_started:
+        await pilot.pause(0.05)  # the demo line appears once the store has loaded, shortly after the first paint
     for _ in range(2):
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()

@@ -32,6 +32,11 @@ def demo_db(db):
 
 async def settle(pilot: Pilot) -> None:
     """Let workers finish and the messages they posted be handled."""
+    from tui.screens.login import LoginScreen
+
+    screen = pilot.app.screen
+    while isinstance(screen, LoginScreen) and not screen.warm_up_started:
+        await pilot.pause(0.05)  # the login screen loads the store shortly after its first paint
     for _ in range(2):
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()

@@ -170,11 +170,11 @@ async def test_logout_returns_to_login_and_clears_state(demo_db, ui):
         await ui.login(pilot, "fleetadmin", "Fleet#2026")
         await pilot.press("1")  # open Change my password, a screen above the home
         await ui.settle(pilot)
-        assert len(app.screen_stack) == 3
+        assert len(app.screen_stack) == 3  # login, home, change password
         await pilot.press("ctrl+l")
         await ui.settle(pilot)
         assert isinstance(app.screen, LoginScreen)
-        assert len(app.screen_stack) == 2  # the base screen and a fresh login screen
+        assert len(app.screen_stack) == 1  # only the login screen, emptied: nothing of the session stays
         assert app.session is None and app.active_customer_number is None
         assert app.screen.query_one("#username", Input).value == ""
         assert app.screen.query_one(SessionHeader).session_text() == ""
@@ -212,7 +212,7 @@ async def test_activity_postpones_idle_logout_and_logout_clears_dialogs(demo_db,
         await pilot.pause(1.0)
         await ui.settle(pilot)
         assert isinstance(app.screen, LoginScreen)
-        assert len(app.screen_stack) == 2  # the base screen and a fresh login screen
+        assert len(app.screen_stack) == 1  # only the login screen, emptied: nothing of the session stays
         assert app.session is None
 
 

@@ -17,9 +17,10 @@ from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
 
+WARM_UP_DELAY = 0.3  # seconds after mount before the store is loaded in the background
+
 
 class LoginScreen(FormScreen):
-    CSS_PATH = "../styles/login.tcss"
     AUTO_FOCUS = "#username"
     FORM_FIELDS = ("username", "password")
     TITLE = N_("Log in")
@@ -50,6 +51,7 @@ class LoginScreen(FormScreen):
         self.notice = notice
         self.notice_is_warning = notice_is_warning
         self.checking = False
+        self.warm_up_started = False
 
     def compose(self) -> ComposeResult:
         yield SessionHeader()
@@ -66,13 +68,33 @@ class LoginScreen(FormScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._show_notice()
+        # Shortly after the first paint: the check imports the store (about a second of import work that
+        # holds the GIL), which must not delay the screen or the first keys typed.
+        self.set_timer(WARM_UP_DELAY, self.warm_up)
+
+    def _show_notice(self) -> None:
+        message = self.query_one(MessageLine)
         if self.notice:
-            message = self.query_one(MessageLine)
             (message.show_warning if self.notice_is_warning else message.show_info)(self.notice)
-        # After the first paint: the check imports the store's models, which should not delay the screen.
-        self.call_after_refresh(self.load_demo_logins)
+        else:
+            message.clear()
+
+    def reset(self, notice: str | None = None, notice_is_warning: bool = False) -> None:
+        """Back to an empty form after a logout, with an optional notice (e.g. the idle logout)."""
+        self.notice = notice
+        self.notice_is_warning = notice_is_warning
+        self._set_checking(False)
+        for field in self.query("#login-box Input").results(Input):
+            field.clear()
+        self._show_notice()
+        self.focus_now(self.query_one("#username", Input))
 
     # Demo hint ---------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        self.warm_up_started = True
+        self.load_demo_logins()
 
     @work(thread=True, group="demo-logins", exit_on_error=False)
     def load_demo_logins(self) -> None:
@@ -153,5 +175,6 @@ class LoginScreen(FormScreen):
         password.focus()
 
     def on_login_screen_succeeded(self, message: Succeeded) -> None:
+        self._set_checking(False)
         self.query_one("#password", Input).clear()
         self.app.start_session(message.session)
