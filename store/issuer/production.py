@@ -1,0 +1,312 @@
+"""The issuer's production batch: numbers new cards, makes and ships plastics, confirms toll conditions.
+
+`cardsonline issuer process-requests` runs it, as cron would each night. The model, kept simple:
+a request is handled once it has waited `processing_time` since its last step ("within 24 hours",
+Fiche 03), and making a plastic takes one more processing period:
+
+    first run    SUBMITTED -> IN_PRODUCTION   a new card gets its number, rank 1 and expiry date;
+                                              a change or PIN reissue raises the rank; the plastic
+                                              is made (status in production)
+    next run     IN_PRODUCTION -> SHIPPED     the plastic (and a new card) becomes active; the
+                                              customer is e-mailed
+
+Toll conditions with connection costs need no plastic: SUBMITTED -> DONE in one run. OBU requests wait
+(WAITING_FOR_DOCUMENT) until the registration certificate arrives and are not touched here. A request for
+a card that was blocked, deleted or has expired is rejected. `all_due` ignores the waiting times and carries
+every request as far as it can go in one run (demos, "the next morning").
+
+Every step stamps the request's `updated_at` with `now`, so a second run at the same `now` changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from ..models import (
+    Card,
+    CardStatus,
+    Channel,
+    Customer,
+    CustomerNumber,
+    NotificationKind,
+    NotificationSetting,
+    OutboxMessage,
+    Plastic,
+    Request,
+    RequestKind,
+    RequestStatus,
+    Right,
+    TollCondition,
+    User,
+    UserCustomerNumber,
+    UserRight,
+    UserStatus,
+)
+from ..services import audit
+from ..services.atomic import atomic
+from ..services.auth import local_date
+from ..services.cards import FINAL_CARD_STATUSES, card_label, what
+from ..services.context import ISSUER
+from .numbering import ISSUER_PREFIX, add_years, card_number
+
+VALIDITY_YEARS = 4  # Fiche 12
+NEW_CARD_KINDS = (RequestKind.CREATE, RequestKind.COPY, RequestKind.DUPLICATE)
+REPRODUCTION_KINDS = (RequestKind.CHANGE, RequestKind.PIN_REISSUE)
+HANDLED_KINDS = (*NEW_CARD_KINDS, *REPRODUCTION_KINDS, RequestKind.TOLL_CONDITIONS)
+
+_FOOTER = {
+    "en": "Follow your requests in Cards Online: My cards and OBUs > My requests.",
+    "nl": "Volg uw verzoeken in Cards Online: Mijn kaarten en OBU > Mijn verzoeken.",
+    "fr": "Suivez vos demandes dans Cards Online : Mes cartes et OBU > Mes demandes.",
+}
+_PRODUCT = {"en": ("card", "OBU"), "nl": ("kaart", "OBU"), "fr": ("carte", "OBU")}
+_MAIL = {
+    "en": {
+        "shipped": ("Your {product} {label} has been shipped",
+                    "Hello {name},\n\nYour request {request} is done: we produced and shipped your {product} "
+                    "{label} (rank {rank}) for {vehicle}.{previous}"),
+        "previous": "\nThe previous {product} stays valid until {expiry}: destroy it once the new one has arrived.",
+        "confirmed": ("Toll conditions confirmed for OBU {label}",
+                      "Hello {name},\n\nYour request {request} is done: the toll conditions with connection costs "
+                      "for OBU {label} are confirmed. Connection fee: EUR {fee}."),
+        "rejected": ("Request {request} has been stopped",
+                     "Hello {name},\n\nYour request {request} for {product} {label} has been stopped: this "
+                     "{product} is blocked, deleted or expired and can no longer be produced."),
+    },
+    "nl": {
+        "shipped": ("Uw {product} {label} is verzonden",
+                    "Beste {name},\n\nUw verzoek {request} is afgehandeld: we hebben uw {product} {label} "
+                    "(rang {rank}) voor {vehicle} aangemaakt en verzonden.{previous}"),
+        "previous": "\nDe vorige {product} blijft geldig tot {expiry}: vernietig die zodra u de nieuwe ontvangt.",
+        "confirmed": ("Tolvoorwaarden bevestigd voor OBU {label}",
+                      "Beste {name},\n\nUw verzoek {request} is afgehandeld: de tolvoorwaarden met "
+                      "aansluitingskosten voor OBU {label} zijn bevestigd. Aansluitingskosten: EUR {fee}."),
+        "rejected": ("Verzoek {request} is stopgezet",
+                     "Beste {name},\n\nUw verzoek {request} voor {product} {label} is stopgezet: deze {product} "
+                     "is geblokkeerd, verwijderd of vervallen en kan niet meer worden aangemaakt."),
+    },
+    "fr": {
+        "shipped": ("Expédition de votre {product} {label}",
+                    "Bonjour {name},\n\nVotre demande {request} est traitée : nous avons produit et expédié "
+                    "votre {product} {label} (rang {rank}) pour {vehicle}.{previous}"),
+        "previous": "\nL'exemplaire précédent reste valable jusqu'au {expiry} : détruisez-le dès réception du "
+                    "nouveau.",
+        "confirmed": ("Conditions de péage confirmées pour l'OBU {label}",
+                      "Bonjour {name},\n\nVotre demande {request} est traitée : les conditions de péage avec frais "
+                      "de raccordement pour l'OBU {label} sont confirmées. Frais de raccordement : EUR {fee}."),
+        "rejected": ("Arrêt de la demande {request}",
+                     "Bonjour {name},\n\nVotre demande {request} pour {product} {label} est arrêtée : ce produit "
+                     "est bloqué, supprimé ou expiré et ne peut plus être fabriqué."),
+    },
+}
+
+
+@dataclass
+class ProcessReport:
+    now: datetime
+    into_production: int = 0
+    numbers_given: int = 0
+    shipped: int = 0
+    toll_confirmed: int = 0
+    rejected: int = 0
+    emails_queued: int = 0
+    # Still open after the run:
+    waiting_for_document: int = 0
+    pending: int = 0  # not due yet, or a change waiting for the card's first plastic
+
+    @property
+    def handled(self) -> int:
+        return self.into_production + self.shipped + self.toll_confirmed + self.rejected
+
+    def __str__(self) -> str:
+        return (
+            f"Issuer run at {self.now:%Y-%m-%d %H:%M} UTC. Requests taken into production: {self.into_production} "
+            f"(new card numbers: {self.numbers_given}); shipped: {self.shipped}; toll conditions confirmed: "
+            f"{self.toll_confirmed}; rejected: {self.rejected}; e-mails queued: {self.emails_queued}. Still open: "
+            f"{self.waiting_for_document} waiting for a registration certificate, {self.pending} for a later run."
+        )
+
+
+@atomic
+def process_requests(session: Session, now: datetime, processing_time: timedelta = timedelta(hours=24),
+                     all_due: bool = False) -> ProcessReport:
+    """Handle the requests that are due at `now`, as the issuer; one transaction for the whole run."""
+    if processing_time <= timedelta(0):
+        raise ValueError("processing_time must be positive; use all_due to handle everything at once")
+    report = ProcessReport(now=now)
+    # A pass moves each due request one step; with all_due, pass again until nothing moves.
+    while _one_pass(session, now, processing_time, all_due, report) and all_due:
+        continue
+    report.waiting_for_document = _count_open(session, [RequestStatus.WAITING_FOR_DOCUMENT])
+    report.pending = _count_open(session, [RequestStatus.SUBMITTED, RequestStatus.IN_PRODUCTION])
+    return report
+
+
+def _count_open(session: Session, statuses: list[RequestStatus]) -> int:
+    return session.exec(select(func.count()).select_from(Request).where(
+        Request.kind.in_(HANDLED_KINDS), Request.status.in_(statuses))).one()
+
+
+def _one_pass(session: Session, now: datetime, processing_time: timedelta, all_due: bool,
+              report: ProcessReport) -> bool:
+    """Move each due request one step; True when any moved."""
+    requests = session.exec(
+        select(Request).where(Request.kind.in_(HANDLED_KINDS),
+                              Request.status.in_([RequestStatus.SUBMITTED, RequestStatus.IN_PRODUCTION]))
+        .order_by(Request.id)
+    ).all()
+    moved = False
+    for request in requests:
+        since = request.updated_at or request.created_at
+        if all_due or since + processing_time <= now:
+            moved = _step(session, now, request, report) or moved
+    return moved
+
+
+def _step(session: Session, now: datetime, request: Request, report: ProcessReport) -> bool:
+    card = session.get(Card, request.card_id, populate_existing=True, with_for_update=True)
+    if card.status in FINAL_CARD_STATUSES:
+        _set_request(session, now, request, card, RequestStatus.REJECTED,
+                     reason=f"The {what(card)} is {card.status.value}: nothing to produce.")
+        report.rejected += 1
+    elif request.kind is RequestKind.TOLL_CONDITIONS:
+        _confirm_toll_conditions(session, now, card)
+        _set_request(session, now, request, card, RequestStatus.DONE)
+        report.toll_confirmed += 1
+    elif request.status is RequestStatus.IN_PRODUCTION:
+        _ship(session, now, request, card)
+        _set_request(session, now, request, card, RequestStatus.SHIPPED)
+        report.shipped += 1
+    elif request.kind in NEW_CARD_KINDS:
+        _start_new_card(session, now, request, card)
+        report.into_production += 1
+        report.numbers_given += 1
+    elif card.status is CardStatus.ACTIVE:
+        _start_reproduction(session, now, request, card)
+        report.into_production += 1
+    else:
+        return False  # a reproduction of a card whose first plastic is still being made
+    report.emails_queued += _queue_mail(session, now, request, card)
+    return True
+
+
+def _audit(session: Session, now: datetime, object_type: str, object_id: int, action: str, card: Card,
+           before: dict, after: dict) -> None:
+    number = session.get(CustomerNumber, card.customer_number_id)
+    audit.record(session, ISSUER, now, object_type, object_id, action, before=before, after=after,
+                 customer_id=number.customer_id)
+
+
+def _set_request(session: Session, now: datetime, request: Request, card: Card, status: RequestStatus,
+                 reason: str | None = None, **details) -> None:
+    before = {"status": request.status}
+    request.status, request.updated_at, request.reason = status, now, reason
+    if details:
+        request.details = {**request.details, **details}  # a new dict: JSON columns do not track mutation
+    session.add(request)
+    _audit(session, now, "request", request.id, status.value, card, before,
+           {"status": status, "reason": reason, **details})
+
+
+def _confirm_toll_conditions(session: Session, now: datetime, card: Card) -> None:
+    rows = session.exec(select(TollCondition).where(TollCondition.card_id == card.id,
+                                                    TollCondition.confirmed == False)).all()  # noqa: E712
+    for row in rows:
+        row.confirmed = True
+        session.add(row)
+    if rows:
+        _audit(session, now, "card", card.id, "toll conditions confirmed", card, {},
+               {"operators": [row.operator for row in rows]})
+
+
+def _start_new_card(session: Session, now: datetime, request: Request, card: Card) -> None:
+    number = session.get(CustomerNumber, card.customer_number_id, populate_existing=True, with_for_update=True)
+    number.card_sequence += 1
+    session.add(number)
+    customer = session.get(Customer, number.customer_id)
+    before = {"status": card.status, "number": card.number, "rank": card.rank}
+    card.number = card_number(ISSUER_PREFIX, number.number, number.card_sequence)
+    card.rank = 1
+    card.expiry_date = add_years(local_date(customer, now), VALIDITY_YEARS)
+    card.status = CardStatus.IN_PRODUCTION
+    card.version += 1
+    session.add(card)
+    session.add(Plastic(card_id=card.id, rank=1, status=CardStatus.IN_PRODUCTION, expiry_date=card.expiry_date))
+    _confirm_toll_conditions(session, now, card)
+    _audit(session, now, "card", card.id, "numbered", card, before,
+           {"status": card.status, "number": card.number, "rank": 1, "expiry_date": card.expiry_date})
+    _set_request(session, now, request, card, RequestStatus.IN_PRODUCTION, rank=1, number=card.number)
+
+
+def _start_reproduction(session: Session, now: datetime, request: Request, card: Card) -> None:
+    # The previous plastic stays active until its own expiry date; the new one keeps the card's validity.
+    rank = card.rank + 1
+    card.rank = rank
+    card.version += 1
+    session.add(card)
+    session.add(Plastic(card_id=card.id, rank=rank, status=CardStatus.IN_PRODUCTION, expiry_date=card.expiry_date))
+    _audit(session, now, "card", card.id, "reproduction started", card, {"rank": rank - 1}, {"rank": rank})
+    _set_request(session, now, request, card, RequestStatus.IN_PRODUCTION, rank=rank)
+
+
+def _ship(session: Session, now: datetime, request: Request, card: Card) -> None:
+    rank = request.details["rank"]
+    plastic = session.exec(select(Plastic).where(Plastic.card_id == card.id, Plastic.rank == rank)).one()
+    plastic.status, plastic.produced_at = CardStatus.ACTIVE, now
+    session.add(plastic)
+    before = {"status": card.status}
+    if card.status is CardStatus.IN_PRODUCTION:
+        card.status = CardStatus.ACTIVE
+    card.produced_at = now
+    card.version += 1
+    session.add(card)
+    _audit(session, now, "card", card.id, "plastic shipped", card, before, {"status": card.status, "rank": rank})
+
+
+# --- e-mails ---------------------------------------------------------------------------------------
+
+def recipients(session: Session, customer_number_id: int) -> list[User]:
+    """Who hears that a request is done: the users of the customer number who turned the "request done"
+    notification on; when none of them has set it either way, the administrators (right to manage users)."""
+    users = session.exec(
+        select(User).join(UserCustomerNumber, UserCustomerNumber.user_id == User.id)
+        .where(UserCustomerNumber.customer_number_id == customer_number_id, User.status != UserStatus.DEACTIVATED)
+        .order_by(User.id)
+    ).all()
+    ids = [user.id for user in users]
+    settings = session.exec(select(NotificationSetting).where(
+        NotificationSetting.user_id.in_(ids), NotificationSetting.kind == NotificationKind.REQUEST_DONE)).all()
+    if settings:
+        wanted = {setting.user_id for setting in settings if setting.enabled}
+    else:
+        wanted = set(session.exec(select(UserRight.user_id).where(UserRight.user_id.in_(ids),
+                                                                   UserRight.right == Right.USERS)).all())
+    return [user for user in users if user.id in wanted]
+
+
+def _queue_mail(session: Session, now: datetime, request: Request, card: Card) -> int:
+    template = {RequestStatus.SHIPPED: "shipped", RequestStatus.DONE: "confirmed",
+                RequestStatus.REJECTED: "rejected"}.get(request.status)
+    if template is None:
+        return 0  # taken into production: the customer hears when it ships
+    users = recipients(session, card.customer_number_id)
+    for user in users:
+        language = user.language if user.language in _MAIL else "en"
+        texts = _MAIL[language]
+        product = _PRODUCT[language][card.product_type.is_obu]
+        previous = ""
+        if request.kind in REPRODUCTION_KINDS and card.expiry_date:
+            previous = texts["previous"].format(product=product, expiry=f"{card.expiry_date:%d/%m/%Y}")
+        values = dict(name=user.display_name, request=request.id, product=product, label=card_label(card),
+                      rank=request.details.get("rank", card.rank), fee=request.fee,
+                      vehicle=card.license_plate or card.embossed_name, previous=previous)
+        subject, body = texts[template]
+        session.add(OutboxMessage(
+            channel=Channel.EMAIL, to_address=user.email, subject=subject.format(**values),
+            body=f"{body.format(**values)}\n\n{_FOOTER[language]}", language=language, user_id=user.id,
+            created_at=now,
+        ))
+    return len(users)
