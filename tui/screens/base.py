@@ -38,4 +38,5 @@ class FormScreen(Screen[None]):
         self.set_focus(widget)
 
     def submit(self) -> None:
-        raise NotImplementedError
+        """Send the form; every form screen defines it."""
+        raise TypeError(f"{type(self).__name__} defines FORM_FIELDS but no submit()")
