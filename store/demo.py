@@ -733,8 +733,13 @@ class _Builder:
     def request(self, plan: _Plan, kind: RequestKind, status: RequestStatus, created: datetime,
                 updated: datetime | None = None, reason: str | None = None, details: dict | None = None,
                 fee: Decimal | None = None) -> None:
+        details = dict(details or {})
+        if status is not RequestStatus.SUBMITTED and plan.row["number"] is not None:
+            # What the issuer's production run records when it starts a plastic (store.issuer.production).
+            details.setdefault("rank", plan.row["rank"])
+            details.setdefault("number", plan.row["number"])
         self.requests.append(dict(REQUEST_TEMPLATE, customer_number_id=plan.row["customer_number_id"],
-                                  card_id=plan.id, kind=kind, status=status, reason=reason, details=details or {},
+                                  card_id=plan.id, kind=kind, status=status, reason=reason, details=details,
                                   fee=fee, created_by_id=self.admin_id, created_at=created,
                                   updated_at=updated or created))
 

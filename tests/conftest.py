@@ -3,7 +3,10 @@ CARDSONLINE_TEST_DATABASE_URL is set) with a fixed clock."""
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import datetime, timezone
+
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -27,15 +30,31 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """One SQLite file migrated to the head; each test gets a copy (migrating per test is slow)."""
+    from store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path) -> str:
+def database_url(tmp_path, request) -> str:
     url = os.environ.get(TEST_DATABASE_URL_ENV)
     if url:
         engine = make_engine(url)
         _reset_postgres(engine)
         engine.dispose()
         return url
-    return f"sqlite:///{tmp_path / 'test.db'}"
+    path = tmp_path / "test.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
@@ -44,7 +63,8 @@ def db(database_url, clock):
     from store.migrate import upgrade
 
     database = Database(database_url, clock=clock)
-    upgrade(database.engine)
+    if os.environ.get(TEST_DATABASE_URL_ENV):
+        upgrade(database.engine)
     yield database
     database.dispose()
 

@@ -108,5 +108,60 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     click.echo(f"Database at revision {current_revision(database.engine)}.")
 
 
+class IsoDateTime(click.ParamType):
+    """An ISO 8601 date-time for `--now`; without a zone it is taken as UTC."""
+
+    name = "ISO-DATETIME"
+
+    def convert(self, value, param, ctx):
+        from datetime import datetime, timezone
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date-time such as 2026-11-27T06:00 or 2026-11-27T06:00+01:00", param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+now_option = click.option("--now", type=IsoDateTime(), default=None,
+                          help="Run as if it were this moment (ISO date-time; UTC when no zone is given).")
+
+
+def _batch_database(ctx: click.Context, database_url: str | None, now):
+    from store.db import Database, FixedClock
+
+    database = Database(database_url or ctx.find_root().obj.get("database_url"),
+                        clock=FixedClock(now) if now is not None else None)
+    database.ensure_schema()
+    return database
+
+
+@main.group()
+def issuer() -> None:
+    """The issuer's batches (what the card company's back office runs, e.g. from cron)."""
+
+
+@issuer.command("process-requests")
+@database_url_option
+@now_option
+@click.option("--all", "all_due", is_flag=True, help="Handle every open request now, ignoring the 24-hour processing time.")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24, show_default=True,
+              help="Processing time: a request is handled once it has waited this long.")
+@click.pass_context
+def issuer_process_requests(ctx: click.Context, database_url: str | None, now, all_due: bool, hours: float) -> None:
+    """Produce what customers asked for: number new cards, make and ship plastics, confirm toll conditions."""
+    from datetime import timedelta
+
+    from store.issuer.production import process_requests
+
+    database = _batch_database(ctx, database_url, now)
+    with database.session() as session:
+        report = process_requests(session, database.clock.now(), processing_time=timedelta(hours=hours),
+                                  all_due=all_due)
+    click.echo(str(report))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

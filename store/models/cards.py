@@ -130,8 +130,8 @@ class Card(SQLModel, table=True):
     category: Optional[str] = str_field(30, None)
     vehicle_type: Optional[str] = str_field(30, None)
     additional_mention: Optional[str] = str_field(27, None)
-    linked_card_id: Optional[int] = Field(default=None, foreign_key="card.id")
-    duplicate_of_id: Optional[int] = Field(default=None, foreign_key="card.id")
+    linked_card_id: Optional[int] = Field(default=None, foreign_key="card.id", index=True)
+    duplicate_of_id: Optional[int] = Field(default=None, foreign_key="card.id", index=True)
     code_type: CodeType = enum_field(CodeType, CodeType.PIN)
     pin_origin: Optional[PinOrigin] = enum_field(PinOrigin, None)
     pin_hash: Optional[str] = str_field(200, None)  # never the PIN itself

@@ -75,7 +75,7 @@ class Anomaly(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     card_id: int = Field(foreign_key="card.id", index=True)
     fuel_transaction_id: Optional[int] = Field(default=None, foreign_key="fuel_transaction.id", index=True)
-    toll_transaction_id: Optional[int] = Field(default=None, foreign_key="toll_transaction.id")
+    toll_transaction_id: Optional[int] = Field(default=None, foreign_key="toll_transaction.id", index=True)
     rule: AnomalyRule = enum_field(AnomalyRule, index=True)
     details: dict = json_field(dict)  # the values that broke the rule
     action: LimitAction = enum_field(LimitAction, LimitAction.NOTIFY)
@@ -94,6 +94,6 @@ class Budget(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     customer_number_id: int = Field(foreign_key="customer_number.id", index=True)
     division_id: Optional[int] = Field(default=None, foreign_key="fleet_division.id")
-    card_id: Optional[int] = Field(default=None, foreign_key="card.id")
+    card_id: Optional[int] = Field(default=None, foreign_key="card.id", index=True)
     month: date = Field(sa_type=Date)  # first day of the month
     amount: Decimal = money_field(nullable=False)

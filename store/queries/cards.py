@@ -7,14 +7,18 @@ from decimal import Decimal
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from ..models import (
     Card,
+    CardStatus,
     Customer,
     CustomerNumber,
+    FleetDivision,
     Plastic,
     ProductType,
+    RenewalStatus,
     Request,
     RequestKind,
     RequestStatus,
@@ -92,3 +96,105 @@ def list_requests(session: Session, actor: Actor, status: RequestStatus | Iterab
 def plastics(session: Session, card_id: int) -> list[Plastic]:
     """Every plastic of a card number, oldest rank first."""
     return list(session.exec(select(Plastic).where(Plastic.card_id == card_id).order_by(Plastic.rank)).all())
+
+
+# --- Manage cards and OBUs (Fiche 06): quick search, keyset pages ------------------------------------
+
+CARD_PAGE = 50
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """One line of the card search result."""
+
+    id: int
+    number: str | None
+    rank: int
+    product_type: ProductType
+    license_plate: str | None
+    embossed_name: str | None
+    driver_name: str | None
+    division: str
+    status: CardStatus
+    renewal_status: RenewalStatus
+    expiry_date: date | None
+    last_used_at: datetime | None
+    version: int
+    sort_key: str  # the plate, else the embossed name ("" when neither): the first half of the keyset
+
+    @property
+    def after(self) -> tuple[str, int]:
+        """The keyset position to pass as `after` for the page that follows this row."""
+        return (self.sort_key, self.id)
+
+
+def _card_sort_key():
+    return func.coalesce(Card.license_plate, Card.embossed_name, "")
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _card_filters(actor: Actor, customer_number_id: int, text: str = "",
+                  statuses: Iterable[CardStatus] | None = None,
+                  product_types: Iterable[ProductType] | None = None) -> list:
+    """The WHERE clauses shared by `search_cards` and `count_cards`. The advanced search adds its own here."""
+    actor.require(Right.CARD_MANAGE)
+    actor.require_customer_number(customer_number_id)
+    clauses = [Card.customer_number_id == customer_number_id]
+    text = (text or "").strip()
+    if text:
+        pattern = _like_pattern(text.lower())
+        compact = _like_pattern(text.lower().replace("-", "").replace(" ", ""))
+        clauses.append(or_(
+            func.lower(Card.number).like(pattern, escape="\\"),
+            func.lower(Card.license_plate).like(pattern, escape="\\"),
+            # "1lvt9" finds 1-LVT-919: plates are typed without their dashes as often as with them
+            func.replace(func.lower(Card.license_plate), "-", "").like(compact, escape="\\"),
+            func.lower(Card.embossed_name).like(pattern, escape="\\"),
+            func.lower(Card.driver_name).like(pattern, escape="\\"),
+        ))
+    if statuses is not None:
+        clauses.append(Card.status.in_(list(statuses)))
+    if product_types is not None:
+        clauses.append(Card.product_type.in_(list(product_types)))
+    return clauses
+
+
+def search_cards(session: Session, actor: Actor, customer_number_id: int, text: str = "",
+                 statuses: Iterable[CardStatus] | None = None, product_types: Iterable[ProductType] | None = None,
+                 after: tuple[str, int] | None = None, limit: int = CARD_PAGE) -> list[CardRow]:
+    """One page of the cards and OBUs of a customer number, ordered by plate (else name), then id.
+
+    `text` matches the number, plate (with or without dashes), embossed name or driver name, anywhere and
+    case-insensitively. For the next page pass the last row's `after` (keyset pagination: no row lost or
+    repeated when cards are added meanwhile, and no OFFSET scan on a large fleet).
+    """
+    sort_key = _card_sort_key().label("sort_key")
+    query = (
+        select(Card, FleetDivision.name, sort_key)
+        .join(FleetDivision, FleetDivision.id == Card.division_id)
+        .where(*_card_filters(actor, customer_number_id, text, statuses, product_types))
+    )
+    if after is not None:
+        key, last_id = after
+        query = query.where(or_(_card_sort_key() > key, and_(_card_sort_key() == key, Card.id > last_id)))
+    query = query.order_by(_card_sort_key(), Card.id).limit(limit)
+    return [
+        CardRow(id=card.id, number=card.number, rank=card.rank, product_type=card.product_type,
+                license_plate=card.license_plate, embossed_name=card.embossed_name, driver_name=card.driver_name,
+                division=division, status=card.status, renewal_status=card.renewal_status,
+                expiry_date=card.expiry_date, last_used_at=card.last_used_at, version=card.version, sort_key=key)
+        for card, division, key in session.exec(query).all()
+    ]
+
+
+def count_cards(session: Session, actor: Actor, customer_number_id: int, text: str = "",
+                statuses: Iterable[CardStatus] | None = None,
+                product_types: Iterable[ProductType] | None = None) -> int:
+    """How many cards and OBUs `search_cards` would page through with these filters."""
+    query = select(func.count()).select_from(Card).where(
+        *_card_filters(actor, customer_number_id, text, statuses, product_types))
+    return int(session.exec(query).one())

@@ -400,3 +400,20 @@ class TestDefaultDemo:
             assert authenticate(session, username, DEMO_PASSWORDS[username], NOW).user.username == username
         with pytest.raises(AuthenticationFailed, match="ended"):
             authenticate(session, "intern", DEMO_PASSWORDS["intern"], NOW)
+
+
+def test_the_issuers_production_run_handles_every_open_demo_request(db):
+    from datetime import timedelta
+
+    from store.issuer.production import process_requests
+    from store.models import Request, RequestStatus
+
+    build_demo(db, cards=150)
+    with db.session() as session:
+        first = process_requests(session, db.clock.now() + timedelta(days=2), all_due=True)
+        assert first.handled > 0
+        again = process_requests(session, db.clock.now() + timedelta(days=2), all_due=True)
+        assert again.handled == 0  # idempotent
+        open_requests = session.exec(select(Request).where(
+            Request.status.in_([RequestStatus.SUBMITTED, RequestStatus.IN_PRODUCTION]))).all()
+        assert all(r.kind.value == "renewal" for r in open_requests)  # the renewal campaign is not production's

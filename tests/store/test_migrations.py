@@ -23,3 +23,17 @@ def test_sqlite_file_gets_wal_foreign_keys_and_busy_timeout(tmp_path):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+
+
+def test_upgrade_from_the_first_revision_keeps_the_data(tmp_path, clock):
+    from store.db import Database
+    from store.demo import build_demo
+
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}", clock=clock)
+    upgrade(database.engine, "0001")
+    build_demo(database, cards=10)
+    upgrade(database.engine)
+    assert current_revision(database.engine) == "0002"
+    with database.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM app_user").scalar() == 4
+    database.dispose()

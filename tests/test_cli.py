@@ -1,0 +1,37 @@
+"""The `cardsonline` command's subcommands, run as a user would (click's runner, a real SQLite file)."""
+from __future__ import annotations
+
+from click.testing import CliRunner
+from sqlmodel import select
+
+from store.db import Database
+from store.models import Card, CardStatus, Request, RequestStatus
+from tui.cli import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_db_upgrade_demo_and_the_issuers_production_run(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgraded = run("db", "upgrade", "--database-url", url)
+    assert upgraded.exit_code == 0 and "revision 0002" in upgraded.output
+
+    built = run("demo", "--database-url", url, "--cards", "40", "--seed", "7")
+    assert built.exit_code == 0, built.output
+    assert "fleetadmin" in built.output and "Fleet#2026" in built.output
+    refused = run("demo", "--database-url", url)
+    assert refused.exit_code == 1 and "--force" in refused.output
+
+    with Database(url).session() as session:
+        new_before = len(session.exec(select(Card).where(Card.status == CardStatus.NEW)).all())
+    produced = run("issuer", "process-requests", "--database-url", url, "--all")
+    assert produced.exit_code == 0, produced.output
+    assert "Requests taken into production" in produced.output
+    with Database(url).session() as session:
+        assert new_before > 0
+        still_new = session.exec(select(Card).where(Card.status == CardStatus.NEW)).all()
+        for card in still_new:  # only OBUs still waiting for their registration certificate
+            statuses = session.exec(select(Request.status).where(Request.card_id == card.id)).all()
+            assert RequestStatus.WAITING_FOR_DOCUMENT in statuses
