@@ -35,3 +35,10 @@ def test_db_upgrade_demo_and_the_issuers_production_run(tmp_path):
         for card in still_new:  # only OBUs still waiting for their registration certificate
             statuses = session.exec(select(Request.status).where(Request.card_id == card.id)).all()
             assert RequestStatus.WAITING_FOR_DOCUMENT in statuses
+
+
+def test_now_must_be_an_iso_datetime(tmp_path):
+    result = CliRunner().invoke(main, ["issuer", "process-requests", "--database-url",
+                                       f"sqlite:///{tmp_path / 'x.db'}", "--now", "tomorrow"])
+    assert result.exit_code == 2
+    assert "not an ISO date-time" in result.output
