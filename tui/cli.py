@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -161,6 +162,150 @@ def issuer_process_requests(ctx: click.Context, database_url: str | None, now, a
         report = process_requests(session, database.clock.now(), processing_time=timedelta(hours=hours),
                                   all_due=all_due)
     click.echo(str(report))
+
+
+
+# --- export ------------------------------------------------------------------------------------------
+
+PASSWORD_ENV = "CARDSONLINE_PASSWORD"
+
+
+class IsoDate(click.ParamType):
+    """A calendar day as YYYY-MM-DD."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        from datetime import date
+
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date such as 2026-11-27 (YYYY-MM-DD)", param, ctx)
+
+
+class EnumValue(click.ParamType):
+    """A value of one of the store's enums, as its lower-case words (e.g. "in production").
+
+    The enum is looked up on first use: importing store.models at start-up would load SQLAlchemy.
+    """
+
+    def __init__(self, enum_name: str, metavar: str):
+        self.enum_name = enum_name
+        self.name = metavar
+
+    def _enum(self):
+        from store import models
+
+        return getattr(models, self.enum_name)
+
+    def convert(self, value, param, ctx):
+        enum_cls = self._enum()
+        if isinstance(value, enum_cls):
+            return value
+        lookup = {member.value.lower(): member for member in enum_cls}
+        found = lookup.get(" ".join(str(value).lower().replace("-", " ").split()))
+        if found is None:
+            choices = ", ".join(repr(member.value) for member in enum_cls)
+            self.fail(f"{value!r} is not one of {choices}", param, ctx)
+        return found
+
+
+def _login(database, user: str | None):
+    """Authenticate as a portal user (password from $CARDSONLINE_PASSWORD or a hidden prompt); the Actor."""
+    import os
+
+    from store.services.auth import authenticate
+    from store.services.errors import DomainError
+
+    if not user:
+        raise click.ClickException("Give the portal user to act as with --user NAME.")
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        password = click.prompt(f"Password for {user}", hide_input=True, err=True)
+    with database.session() as session:
+        try:
+            return authenticate(session, user, password, database.clock.now()).actor
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+@main.group()
+def export() -> None:
+    """Files that leave the system (Excel exports)."""
+
+
+@export.command("fleet")
+@database_url_option
+@click.option("--user", "user", envvar="CARDSONLINE_USER", default=None, help="Portal user name to act as.")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The .xlsx file to write (replaced only when the export is complete).")
+@click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
+              help="Only this customer number (repeatable; default: all of the user's).")
+@click.option("--search", default="", help="Text in the card number, licence plate, driver name or division.")
+@click.option("--status", "statuses", multiple=True, type=EnumValue("CardStatus", "STATUS"),
+              help="Card status (repeatable): new, 'in production', active, blocked, deleted, expired.")
+@click.option("--type", "product_types", multiple=True, type=EnumValue("ProductType", "TYPE"),
+              help="Card/OBU type (repeatable): 'fleet card', 'passango obu', 'libert obu'.")
+@click.option("--renewal-status", "renewal_statuses", multiple=True, type=EnumValue("RenewalStatus", "RENEWAL-STATUS"),
+              help="Renewal status (repeatable): none, 'candidate for renewal', cancelled, 'in renewal', renewed.")
+@click.option("--expiry-from", type=IsoDate(), default=None, help="Expiry on or after this day.")
+@click.option("--expiry-to", type=IsoDate(), default=None, help="Expiry on or before this day.")
+@click.option("--last-use-from", type=IsoDate(), default=None, help="Last used on or after this day.")
+@click.option("--last-use-to", type=IsoDate(), default=None, help="Last used on or before this day.")
+@click.pass_context
+def export_fleet(ctx: click.Context, database_url: str | None, user: str | None, output: Path,
+                 customer_numbers: tuple[str, ...], search: str, statuses: tuple[str, ...],
+                 product_types: tuple[str, ...], renewal_statuses: tuple[str, ...], expiry_from, expiry_to,
+                 last_use_from, last_use_to) -> None:
+    """Export the cards and OBUs matching the filters to Excel (Fiche 06), every match, as a portal user."""
+    from sqlmodel import select
+
+    from exports.fleet_xlsx import write_fleet_xlsx
+    from store.models import CustomerNumber
+    from store.queries.card_filter import CardFilter
+    from store.queries.fleet_export import count_fleet, fleet_export_rows
+    from store.services.errors import DomainError
+
+    if output.suffix.lower() != ".xlsx":
+        raise click.ClickException(f"{output} does not end in .xlsx: give an Excel file name.")
+    if not output.parent.exists():
+        raise click.ClickException(f"The folder {output.parent} does not exist.")
+    database = _batch_database(ctx, database_url, None)
+    actor = _login(database, user)
+
+    with database.session() as session:
+        number_ids = []
+        for number in customer_numbers:
+            found = session.exec(select(CustomerNumber).where(CustomerNumber.number == number.strip())).first()
+            if found is None or (not actor.is_issuer and found.id not in actor.customer_number_ids):
+                raise click.ClickException(f"Unknown customer number {number}, or not one you may use.")
+            number_ids.append(found.id)
+        card_filter = CardFilter(
+            customer_number_ids=tuple(number_ids), text=search, statuses=tuple(statuses),
+            product_types=tuple(product_types), renewal_statuses=tuple(renewal_statuses),
+            expiry_from=expiry_from, expiry_to=expiry_to, last_use_from=last_use_from, last_use_to=last_use_to,
+        )
+        try:
+            total = count_fleet(session, actor, card_filter)
+            rows = fleet_export_rows(session, actor, card_filter)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        show_progress = sys.stderr.isatty()
+
+        def progress(done: int, of: int | None) -> None:
+            if show_progress:
+                click.echo(f"\rExporting: {done:,}/{of:,}" if of else f"\rExporting: {done:,}", nl=False, err=True)
+
+        try:
+            result = write_fleet_xlsx(rows, output, total=total, progress=progress)
+        except OSError as exc:
+            raise click.ClickException(f"Could not write {output}: {exc.strerror or exc}") from exc
+        if show_progress:
+            click.echo(err=True)
+    click.echo(f"Exported {result.rows:,} cards/OBUs to {result.path}")
 
 
 if __name__ == "__main__":  # pragma: no cover
