@@ -237,35 +237,68 @@ def export() -> None:
     """Files that leave the system (Excel exports)."""
 
 
-@export.command("fleet")
-@database_url_option
-@click.option("--user", "user", envvar="CARDSONLINE_USER", default=None, help="Portal user name to act as.")
-@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The .xlsx file to write (replaced only when the export is complete).")
-@click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
-              help="Only this customer number (repeatable; default: all of the user's).")
-@click.option("--search", default="", help="Text in the card number, licence plate, driver name or division.")
-@click.option("--status", "statuses", multiple=True, type=EnumValue("CardStatus", "STATUS"),
-              help="Card status (repeatable): new, 'in production', active, blocked, deleted, expired.")
-@click.option("--type", "product_types", multiple=True, type=EnumValue("ProductType", "TYPE"),
-              help="Card/OBU type (repeatable): 'fleet card', 'passango obu', 'libert obu'.")
-@click.option("--renewal-status", "renewal_statuses", multiple=True, type=EnumValue("RenewalStatus", "RENEWAL-STATUS"),
-              help="Renewal status (repeatable): none, 'candidate for renewal', cancelled, 'in renewal', renewed.")
-@click.option("--expiry-from", type=IsoDate(), default=None, help="Expiry on or after this day.")
-@click.option("--expiry-to", type=IsoDate(), default=None, help="Expiry on or before this day.")
-@click.option("--last-use-from", type=IsoDate(), default=None, help="Last used on or after this day.")
-@click.option("--last-use-to", type=IsoDate(), default=None, help="Last used on or before this day.")
-@click.pass_context
-def export_fleet(ctx: click.Context, database_url: str | None, user: str | None, output: Path,
-                 customer_numbers: tuple[str, ...], search: str, statuses: tuple[str, ...],
-                 product_types: tuple[str, ...], renewal_statuses: tuple[str, ...], expiry_from, expiry_to,
-                 last_use_from, last_use_to) -> None:
-    """Export the cards and OBUs matching the filters to Excel (Fiche 06), every match, as a portal user."""
+def fleet_filter_options(fn):
+    """The card/OBU filters shared by `export fleet` and `cards list`."""
+    options = [
+        click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
+                     help="Only this customer number (repeatable; default: all of the user's)."),
+        click.option("--search", default="", help="Text in the card number, licence plate, driver name or division."),
+        click.option("--status", "statuses", multiple=True, type=EnumValue("CardStatus", "STATUS"),
+                     help="Card status (repeatable): new, 'in production', active, blocked, deleted, expired."),
+        click.option("--type", "product_types", multiple=True, type=EnumValue("ProductType", "TYPE"),
+                     help="Card/OBU type (repeatable): 'fleet card', 'passango obu', 'libert obu'."),
+        click.option("--renewal-status", "renewal_statuses", multiple=True,
+                     type=EnumValue("RenewalStatus", "RENEWAL-STATUS"),
+                     help="Renewal status (repeatable): none, 'candidate for renewal', cancelled, 'in renewal', "
+                          "renewed."),
+        click.option("--expiry-from", type=IsoDate(), default=None, help="Expiry on or after this day."),
+        click.option("--expiry-to", type=IsoDate(), default=None, help="Expiry on or before this day."),
+        click.option("--last-use-from", type=IsoDate(), default=None, help="Last used on or after this day."),
+        click.option("--last-use-to", type=IsoDate(), default=None, help="Last used on or before this day."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+FILTER_PARAMS = ("customer_numbers", "search", "statuses", "product_types", "renewal_statuses", "expiry_from",
+                 "expiry_to", "last_use_from", "last_use_to")
+
+
+def _card_filter(session, actor, customer_numbers=(), search="", statuses=(), product_types=(),
+                 renewal_statuses=(), expiry_from=None, expiry_to=None, last_use_from=None, last_use_to=None):
     from sqlmodel import select
 
-    from exports.fleet_xlsx import write_fleet_xlsx
     from store.models import CustomerNumber
     from store.queries.card_filter import CardFilter
+
+    number_ids = []
+    for number in customer_numbers:
+        found = session.exec(select(CustomerNumber).where(CustomerNumber.number == number.strip())).first()
+        if found is None or (not actor.is_issuer and found.id not in actor.customer_number_ids):
+            raise click.ClickException(f"Unknown customer number {number}, or not one you may use.")
+        number_ids.append(found.id)
+    return CardFilter(
+        customer_number_ids=tuple(number_ids), text=search, statuses=tuple(statuses),
+        product_types=tuple(product_types), renewal_statuses=tuple(renewal_statuses),
+        expiry_from=expiry_from, expiry_to=expiry_to, last_use_from=last_use_from, last_use_to=last_use_to,
+    )
+
+
+user_option = click.option("--user", "user", envvar="CARDSONLINE_USER", default=None,
+                           help=f"Portal user name to act as (password from ${PASSWORD_ENV} or a prompt).")
+
+
+@export.command("fleet")
+@database_url_option
+@user_option
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The .xlsx file to write (replaced only when the export is complete).")
+@fleet_filter_options
+@click.pass_context
+def export_fleet(ctx: click.Context, database_url: str | None, user: str | None, output: Path, **filters) -> None:
+    """Export the cards and OBUs matching the filters to Excel (Fiche 06), every match, as a portal user."""
+    from exports.fleet_xlsx import write_fleet_xlsx
     from store.queries.fleet_export import count_fleet, fleet_export_rows
     from store.services.errors import DomainError
 
@@ -277,17 +310,7 @@ def export_fleet(ctx: click.Context, database_url: str | None, user: str | None,
     actor = _login(database, user)
 
     with database.session() as session:
-        number_ids = []
-        for number in customer_numbers:
-            found = session.exec(select(CustomerNumber).where(CustomerNumber.number == number.strip())).first()
-            if found is None or (not actor.is_issuer and found.id not in actor.customer_number_ids):
-                raise click.ClickException(f"Unknown customer number {number}, or not one you may use.")
-            number_ids.append(found.id)
-        card_filter = CardFilter(
-            customer_number_ids=tuple(number_ids), text=search, statuses=tuple(statuses),
-            product_types=tuple(product_types), renewal_statuses=tuple(renewal_statuses),
-            expiry_from=expiry_from, expiry_to=expiry_to, last_use_from=last_use_from, last_use_to=last_use_to,
-        )
+        card_filter = _card_filter(session, actor, **filters)
         try:
             total = count_fleet(session, actor, card_filter)
             rows = fleet_export_rows(session, actor, card_filter)
@@ -306,6 +329,124 @@ def export_fleet(ctx: click.Context, database_url: str | None, user: str | None,
         if show_progress:
             click.echo(err=True)
     click.echo(f"Exported {result.rows:,} cards/OBUs to {result.path}")
+
+
+@main.group()
+def cards() -> None:
+    """Cards and OBUs for scripts: list, show, block — as a portal user, through the same rules."""
+
+
+format_option = click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]),
+                             default="table", show_default=True, help="Output format.")
+
+
+@cards.command("list")
+@database_url_option
+@user_option
+@format_option
+@fleet_filter_options
+@click.pass_context
+def cards_list(ctx: click.Context, database_url: str | None, user: str | None, output_format: str, **filters) -> None:
+    """List every card/OBU matching the filters (streamed: fine for 100,000 cards)."""
+    from exports.card_records import card_record, table_lines, write_csv, write_json
+    from store.queries.fleet_export import fleet_export_rows
+    from store.services.errors import DomainError
+
+    database = _batch_database(ctx, database_url, None)
+    actor = _login(database, user)
+    with database.session() as session:
+        card_filter = _card_filter(session, actor, **filters)
+        try:
+            records = (card_record(row) for row in fleet_export_rows(session, actor, card_filter))
+            out = sys.stdout
+            if output_format == "json":
+                write_json(records, out)
+            elif output_format == "csv":
+                write_csv(records, out)
+            else:
+                for line in table_lines(records):
+                    out.write(line + "\n")
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+def _card_by_number(session, actor, number: str):
+    """The actor's card or OBU with this number (exact), or a ClickException saying it is not theirs."""
+    from store.queries.card_filter import CardFilter
+    from store.queries.fleet_export import fleet_export_rows
+
+    number = number.replace(" ", "")
+    for row in fleet_export_rows(session, actor, CardFilter(text=number)):
+        if row.number == number:
+            return row
+    raise click.ClickException(f"No card or OBU {number} among your customer numbers.")
+
+
+@cards.command("show")
+@database_url_option
+@user_option
+@click.argument("number")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@click.pass_context
+def cards_show(ctx: click.Context, database_url: str | None, user: str | None, number: str,
+               output_format: str) -> None:
+    """Everything about one card or OBU: general information, limits, controls."""
+    import json
+
+    from exports.card_records import card_record
+    from store.services.errors import DomainError
+
+    database = _batch_database(ctx, database_url, None)
+    actor = _login(database, user)
+    with database.session() as session:
+        try:
+            record = card_record(_card_by_number(session, actor, number), details=True)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+    if output_format == "json":
+        click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        return
+    for key, value in record.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            click.echo(f"{key}:")
+            for item in value:
+                click.echo("  " + ", ".join(f"{k}={v}" for k, v in item.items() if v is not None))
+        elif isinstance(value, dict):
+            click.echo(f"{key}:")
+            for k, v in value.items():
+                click.echo(f"  {k}: {v}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@cards.command("block")
+@database_url_option
+@user_option
+@click.argument("number")
+@click.option("--reason", required=True, type=click.Choice(["theft", "loss", "not-received", "defect"]),
+              help="Why the card is blocked.")
+@click.option("--duplicate", is_flag=True, help="Order a duplicate: a new card, new number, same settings.")
+@click.pass_context
+def cards_block(ctx: click.Context, database_url: str | None, user: str | None, number: str, reason: str,
+                duplicate: bool) -> None:
+    """Block a card or OBU for good (Fiche 09); optionally order a duplicate."""
+    from store.models import BlockReason
+    from store.services.cards import block_card
+    from store.services.errors import DomainError
+
+    database = _batch_database(ctx, database_url, None)
+    actor = _login(database, user)
+    with database.session() as session:
+        try:
+            row = _card_by_number(session, actor, number)
+            result = block_card(session, actor, database.clock.now(), row.id, BlockReason(reason.replace("-", " ")),
+                                duplicate)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"Blocked {result.card.number} ({reason.replace('-', ' ')}).")
+    if result.duplicate_request is not None:
+        click.echo(f"Duplicate ordered: request {result.duplicate_request.id}; follow it in My requests.")
 
 
 if __name__ == "__main__":  # pragma: no cover
