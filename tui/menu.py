@@ -95,6 +95,9 @@ MENU: list[MenuItem] = [
         screen="tui.screens.change_password:ChangePasswordScreen",
         right=None,  # every logged-in user may change their own password (Fiche 01)
     ),
+    MenuItem(id="cards.create", group="cards", label=N_("Create card/OBU"), screen="tui.screens.card_form:CardFormScreen", right="cards.create"),  # noqa: E501
+    MenuItem(id="cards.manage", group="cards", label=N_("Manage cards and OBUs"), screen="tui.screens.card_list:CardListScreen", right="cards.manage"),  # noqa: E501
+    MenuItem(id="cards.requests", group="cards", label=N_("My requests"), screen="tui.screens.my_requests:MyRequestsScreen", right="cards.requests"),  # noqa: E501
 ]
 
 

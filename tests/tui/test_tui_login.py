@@ -50,7 +50,8 @@ async def test_login_shows_home_with_menu_and_header(demo_db, ui):
         assert app.session.username == "fleetadmin"
         assert app.active_customer_number.number == "4020001"
         menu = app.screen.query_one(MainMenu)
-        assert [item.id for item in menu.numbered] == ["account.change_password"]
+        assert [item.id for item in menu.numbered] == ["account.change_password", "cards.create", "cards.manage",
+                                                        "cards.requests"]
         assert menu.has_focus
         header = app.screen.query_one(SessionHeader).session_text()
         assert "fleetadmin" in header and "4020001" in header
