@@ -42,3 +42,20 @@ def test_now_must_be_an_iso_datetime(tmp_path):
                                        f"sqlite:///{tmp_path / 'x.db'}", "--now", "tomorrow"])
     assert result.exit_code == 2
     assert "not an ISO date-time" in result.output
+
+
+def test_the_portal_command_passes_idle_and_lock_settings_to_the_app(tmp_path, monkeypatch):
+    import tui.app
+
+    started = []
+    monkeypatch.setattr(tui.app.CardsOnlineApp, "run", lambda self, **kw: started.append(self))
+    url = f"sqlite:///{tmp_path / 'first.db'}"
+    first = CliRunner().invoke(main, ["--database-url", url, "--idle-minutes", "2", "--lock-after", "3",
+                                      "--lock-minutes", "30"], catch_exceptions=False)
+    assert first.exit_code == 0
+    assert "adding demo data" in first.output and "Fleet#2026" in first.output  # first run: the demo
+    app = started[0]
+    assert app.idle_timeout == 120
+    assert (app.login_policy.max_failures, app.login_policy.lock_minutes) == (3, 30)
+    again = CliRunner().invoke(main, ["--database-url", url], catch_exceptions=False)
+    assert "adding demo data" not in again.output and len(started) == 2

@@ -35,9 +35,15 @@ def _print_demo_logins() -> None:
 
 @click.group(invoke_without_command=True)
 @database_url_option
-@click.option("--idle-minutes", type=float, default=None, help="Log out after this many idle minutes (default 15).")
+@click.option("--idle-minutes", type=click.FloatRange(min=0), default=None, envvar="CARDSONLINE_IDLE_MINUTES",
+              help="Log out after this many idle minutes (default 15; 0: never).")
+@click.option("--lock-after", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_AFTER",
+              help="Wrong passwords in a row that lock an account (default 5).")
+@click.option("--lock-minutes", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_MINUTES",
+              help="How long a locked account stays locked (default 15 minutes).")
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None, idle_minutes: float | None) -> None:
+def main(ctx: click.Context, database_url: str | None, idle_minutes: float | None, lock_after: int | None,
+         lock_minutes: int | None) -> None:
     """Cards Online in the terminal. Without a subcommand: open the portal."""
     ctx.ensure_object(dict)
     ctx.obj["database_url"] = database_url
@@ -61,6 +67,12 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
     kwargs = {}
     if idle_minutes is not None:
         kwargs["idle_timeout"] = idle_minutes * 60
+    if lock_after is not None or lock_minutes is not None:
+        from store.services.auth import LoginPolicy
+
+        default = LoginPolicy()
+        kwargs["login_policy"] = LoginPolicy(max_failures=lock_after or default.max_failures,
+                                             lock_minutes=lock_minutes or default.lock_minutes)
     CardsOnlineApp(db, **kwargs).run()
 
 
