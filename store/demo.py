@@ -232,7 +232,14 @@ TOLL_SEGMENTS = {
 # Belgian and German truck tolls are levies without VAT.
 TOLL_VAT_RATES = {"BE": Decimal(0), "DE": Decimal(0), "FR": Decimal(20), "AT": Decimal(20), "IT": Decimal(22),
                   "ES": Decimal(21), "PT": Decimal(23), "DK": Decimal(25)}
-TOLL_CLASS_FACTORS = {"1": 1.0, "2": 1.5, "3": 2.2, "4": 2.9}
+TOLL_CLASS_FACTORS = {"1": 1.0, "2": 1.5, "3": 2.2, "4": 2.9}  # by the operators' tariff class
+
+
+def _toll_class(row: dict) -> str:
+    """The toll operators' tariff class (1-4), from the vehicle's axles and height."""
+    if row["product_type"] is ProductType.PASSANGO_OBU:
+        return "3" if row["axles"] == 2 else "4"
+    return "2" if row["height_cm"] > 200 else "1"
 PASSANGO_BASE_OPERATORS = (TollOperator.VIAPASS_BE, TollOperator.TOLL_COLLECT_DE, TollOperator.SANEF_FR)
 PASSANGO_OPTIONAL_OPERATORS = (TollOperator.ASFINAG_AT, TollOperator.APRR_FR, TollOperator.AUTOSTRADE_IT)
 # Operators whose reduced rate costs a connection fee that the issuer confirms.
@@ -565,20 +572,23 @@ class _Builder:
         row["embossed_name"] = row["license_plate"]
         if passango:
             axles = _weighted(rng, ((2, 30), (3, 20), (4, 25), (5, 25)))
-            row.update(vehicle_class="3" if axles == 2 else "4", axles=axles,
-                       weight_kg=_round_up(rng.uniform(7_500, 44_000), 500), length_cm=rng.randint(700, 1_875),
-                       width_cm=255, height_cm=rng.randint(350, 400),
-                       euro_class=_weighted(rng, (("EURO VI", 75), ("EURO V", 20), ("EURO IV", 5))),
-                       technical_properties={"trailer": axles >= 4, "co2_class": rng.randint(1, 5)})
+            weight = _round_up(rng.uniform(7_500, 44_000), 500)
+            # Vehicle class as on the registration certificate (what the form and its validation use).
+            row.update(vehicle_class="N3" if weight > 12_000 else "N2", axles=axles, weight_kg=weight,
+                       length_cm=rng.randint(700, 1_875), width_cm=255, height_cm=rng.randint(350, 400),
+                       euro_class=_weighted(rng, (("EURO 6", 75), ("EURO 5", 20), ("EURO 4", 5))),
+                       technical_properties={"trailer": "yes" if axles >= 4 else "no",
+                                             "co2 class": str(rng.randint(1, 5))})
             operators = list(PASSANGO_BASE_OPERATORS) + [op for op in PASSANGO_OPTIONAL_OPERATORS if rng.random() < 0.4]
             plan.toll_conditions = [dict(operator=op, connection_fee=None, confirmed=True) for op in operators]
             plan.toll_conditions += [dict(operator=op, connection_fee=fee, confirmed=rng.random() < 0.7)
                                      for op, fee in PASSANGO_FEE_OPERATORS if rng.random() < 0.15]
         else:
             height = rng.randint(140, 270)
-            row.update(vehicle_class="2" if height > 200 else "1", axles=2, weight_kg=rng.randint(13, 35) * 100,
+            weight = rng.randint(13, 35) * 100
+            row.update(vehicle_class="N1" if height > 200 else "M1", axles=2, weight_kg=weight,
                        length_cm=rng.randint(420, 600), width_cm=rng.randint(180, 205), height_cm=height,
-                       euro_class="EURO 6", technical_properties={"trailer": False})
+                       euro_class="EURO 6", technical_properties={"trailer": "no"})
             plan.toll_conditions = [dict(operator=op, connection_fee=None, confirmed=True) for op in LIBERT_OPERATORS]
         if rng.random() < 0.5:
             plan.limits = [dict(product=Product.TOLLS, allowed=True, amount=Decimal(rng.choice((500, 1000, 2500))),
@@ -987,7 +997,8 @@ class _Builder:
                      if c["connection_fee"] is None or c["confirmed"]]
         mean_gap = 1.4 if passango else 8
         prefix = "PSG" if passango else "LBT"
-        factor = TOLL_CLASS_FACTORS[row["vehicle_class"]]
+        toll_class = _toll_class(row)
+        factor = TOLL_CLASS_FACTORS[toll_class]
         day, last_day, last = self.local_day(start), self.local_day(end), None
         while True:
             day += timedelta(days=max(1, round(rng.expovariate(1 / mean_gap))))
@@ -1006,7 +1017,7 @@ class _Builder:
             rows.append(dict(id=self.toll_id, issuer_transaction_id=f"{prefix}-{exit_at:%Y%m%d}-{self.toll_id:09d}",
                              card_id=plan.id, operator=operator.value, country=country, entry_point=entry,
                              exit_point=exit_point, entry_at=entry_at, exit_at=exit_at,
-                             vehicle_class=row["vehicle_class"], amount_excl_vat=amount, vat_rate=rate,
+                             vehicle_class=toll_class, amount_excl_vat=amount, vat_rate=rate,
                              amount_incl_vat=amount + _vat(amount, rate), invoice_id=None))
             last = exit_at
         return last

@@ -417,3 +417,17 @@ def test_the_issuers_production_run_handles_every_open_demo_request(db):
         open_requests = session.exec(select(Request).where(
             Request.status.in_([RequestStatus.SUBMITTED, RequestStatus.IN_PRODUCTION]))).all()
         assert all(r.kind.value == "renewal" for r in open_requests)  # the renewal campaign is not production's
+
+
+def test_every_demo_card_and_obu_passes_the_forms_validation(db):
+    """What the demo holds, a user can open in the change form and save again."""
+    from store.services.card_specs import validate_spec
+    from store.services.cards import spec_from_card
+
+    build_demo(db, cards=60)
+    with db.session() as session:
+        cards = session.exec(select(Card).where(Card.status.in_([CardStatus.ACTIVE, CardStatus.NEW]))).all()
+        assert any(card.product_type.is_obu for card in cards)
+        for card in cards:
+            problems = validate_spec(spec_from_card(session, card.id), card=card)
+            assert problems == [], (card.id, card.product_type, problems)

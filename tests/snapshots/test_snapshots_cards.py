@@ -1,0 +1,43 @@
+"""The look of Manage cards and OBUs, its block and cancel dialogs, and My requests at 80×24.
+
+Update the baselines after a deliberate change: `.venv/bin/pytest tests/snapshots --snapshot-update`,
+then look at the SVGs before committing them.
+"""
+from __future__ import annotations
+
+from tui.app import CardsOnlineApp
+from tui.menu import MENU
+
+SIZE = (80, 24)
+
+
+def opener(snap_login, snap_settle, menu_id: str, keys: tuple[str, ...] = ()):
+    async def run_before(pilot):
+        await snap_login(pilot, "fleetadmin", "Fleet#2026")
+        pilot.app.open_menu_item(next(i for i in MENU if i.id == menu_id))
+        await snap_settle(pilot)
+        if keys:
+            pilot.app.screen.query_one("#card-table").focus()
+            await pilot.press(*keys)
+            await snap_settle(pilot)
+    return run_before
+
+
+def test_card_list(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage"))
+
+
+def test_block_dialog(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage", ("b",)))
+
+
+def test_cancel_dialog(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage", ("x",)))
+
+
+def test_my_requests(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.requests"))

@@ -1,0 +1,399 @@
+"""My cards and OBUs -> Manage cards and OBUs (Fiches 06, 09, 12, 13): quick search, paged list, actions.
+
+The list pages with the store's keyset query (`store.queries.cards.search_cards`) and never loads the whole
+fleet: the next page is read when the cursor reaches the end. Every action asks the store which actions the
+card's state allows (`allowed_actions` / `refusal`); the dialogs are in tui/screens/card_actions.py.
+"""
+from __future__ import annotations
+
+import logging
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input, Label, Select
+
+from tui.i18n import N_, _
+from tui.screens.card_actions import (
+    ActionsMenu,
+    BlockDialog,
+    CancelDialog,
+    CardInfo,
+    CardViewDialog,
+    DeleteDialog,
+    PinReissueDialog,
+    RenewDialog,
+    day_text,
+    load_card_info,
+    status_text,
+)
+from tui.widgets.header import SessionHeader
+from tui.widgets.message_line import MessageLine
+
+log = logging.getLogger(__name__)
+
+PAGE = 50
+SEARCH_DELAY = 0.3  # seconds of quiet typing before the search runs
+ALL = "all"
+STATUS_FILTERS = (
+    (ALL, N_("All statuses")),
+    ("new", N_("New")),
+    ("in production", N_("In production")),
+    ("active", N_("Active")),
+    ("blocked", N_("Blocked")),
+    ("deleted", N_("Deleted")),
+    ("expired", N_("Expired")),
+)
+TYPE_LABELS = {"fleet card": N_("Card"), "passango obu": N_("OBU"), "libert obu": N_("OBU")}
+# What identifies a card and its state comes first: at 80 columns driver and division scroll into view.
+COLUMNS = (
+    ("mark", "", 1),
+    ("number", N_("Number"), 18),
+    ("rank", N_("Rk"), 2),
+    ("type", N_("Type"), 4),
+    ("plate", N_("Plate/name"), 10),
+    ("status", N_("Status"), 13),
+    ("expiry", N_("Expiry"), 10),
+    ("driver", N_("Driver"), 20),
+    ("division", N_("Division"), 14),
+)
+
+
+class CardListScreen(Screen[None]):
+    CSS_PATH = "../styles/card_list.tcss"
+    AUTO_FOCUS = "#card-search"
+    TITLE = N_("Manage cards and OBUs")
+    HELP = N_("Type part of a card number, licence plate or driver name to narrow the list; the status filter "
+              "narrows it further. In the list, Enter opens the actions the card's status allows, or press an "
+              "action's key directly. Space marks cards for a PIN reissue of several at once.")
+    HELP_KEYS = (
+        (N_("Typing"), N_("Search as you type (number, plate, driver)")),
+        (N_("↓ / Tab"), N_("From the search to the list")),
+        (N_("Enter"), N_("The actions of the highlighted card")),
+    )
+    BINDINGS = [
+        Binding("escape", "back", _("Back"), id="back", show=False),
+        Binding("enter", "actions", _("Actions"), id="card_actions", show=False),
+        Binding("space", "mark", _("Mark"), id="card_mark"),
+        Binding("v", "card('view')", _("View"), id="card_view"),
+        Binding("c", "card('change')", _("Change"), id="card_change"),
+        Binding("o", "card('copy')", _("Copy"), id="card_copy"),
+        Binding("b", "card('block')", _("Block"), id="card_block"),
+        Binding("d", "card('delete')", _("Delete"), id="card_delete"),
+        Binding("x", "card('cancel')", _("Cancel"), id="card_cancel"),
+        Binding("r", "card('renew')", _("Renew"), id="card_renew"),
+        Binding("p", "pin_reissue", _("PIN"), id="card_pin_reissue"),
+        Binding("slash", "focus_search", _("Search"), id="card_search", show=False),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, generation: int, rows: list, count: int | None, append: bool,
+                     problem: str | None = None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.rows = rows
+            self.count = count
+            self.append = append
+            self.problem = problem
+
+    class CardRead(Message):
+        def __init__(self, action: str, card: CardInfo | None, problem: str | None = None) -> None:
+            super().__init__()
+            self.action = action
+            self.card = card
+            self.problem = problem
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list = []  # the CardRows shown, in order
+        self.marked: dict[int, str] = {}  # card id -> label, for the PIN reissue of several
+        self.count: int | None = None
+        self.more = False
+        self.loading = False
+        self.generation = 0
+        self._search_timer: Timer | None = None
+        self._keep: int | None = None  # the card to keep highlighted when the list reloads after an action
+        self._first_load = True
+
+    def compose(self) -> ComposeResult:
+        yield SessionHeader()
+        with Horizontal(id="card-filters"):
+            yield Input(placeholder=_("Search number, plate or driver"), id="card-search")
+            yield Select([(_(label), value) for value, label in STATUS_FILTERS], value=ALL, allow_blank=False,
+                         id="card-status")
+        yield Label("", id="card-count", markup=False)
+        table = DataTable(id="card-table", cursor_type="row", zebra_stripes=True)
+        for key, label, width in COLUMNS:
+            table.add_column(_(label), key=key, width=width)
+        yield table
+        yield MessageLine(id="card-message")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "active_customer_number", self._customer_changed, init=False)
+        self.reload()
+
+    def _customer_changed(self, _number: object = None) -> None:
+        self.marked.clear()
+        self.query_one(MessageLine).clear()
+        self.reload()
+
+    # Loading -----------------------------------------------------------------------------------
+
+    def filters(self) -> dict:
+        status = self.query_one("#card-status", Select).value
+        return {
+            "text": self.query_one("#card-search", Input).value,
+            "statuses": None if status in (ALL, Select.NULL) else [status],
+        }
+
+    def reload(self) -> None:
+        """Read the first page again with the current filters (and the count)."""
+        number = self.app.active_customer_number
+        if number is None or self.app.session is None:
+            return
+        self.generation += 1
+        self.loading = True
+        self.query_one("#card-count", Label).update(_("Searching…"))
+        self.fetch(self.generation, number.id, self.filters(), None, True)
+
+    def load_more(self) -> None:
+        number = self.app.active_customer_number
+        if self.loading or not self.more or not self.rows or number is None:
+            return
+        self.loading = True
+        self.fetch(self.generation, number.id, self.filters(), self.rows[-1].after, False)
+
+    @work(thread=True, group="card-list", exit_on_error=False)
+    def fetch(self, generation: int, number_id: int, filters: dict, after: tuple | None, first: bool) -> None:
+        from store.models import CardStatus
+        from store.queries.cards import count_cards, search_cards
+        from store.services.errors import DomainError
+
+        app = self.app
+        statuses = [CardStatus(s) for s in filters["statuses"]] if filters["statuses"] else None
+        try:
+            with app.db.session() as session:
+                rows = search_cards(session, app.session.actor, number_id, filters["text"], statuses,
+                                    after=after, limit=PAGE + 1)
+                count = count_cards(session, app.session.actor, number_id, filters["text"], statuses) \
+                    if first else None
+        except DomainError as exc:
+            self.post_message(self.Loaded(generation, [], 0, not first, exc.message))
+        except Exception:
+            log.exception("Card search failed")
+            self.post_message(self.Loaded(generation, [], None, not first,
+                                          _("The cards could not be read right now. Try again in a moment.")))
+        else:
+            self.post_message(self.Loaded(generation, rows, count, not first))
+
+    def on_card_list_screen_loaded(self, message: Loaded) -> None:
+        if message.generation != self.generation:
+            return  # an older search, overtaken by newer typing
+        self.loading = False
+        table = self.query_one(DataTable)
+        if message.problem:
+            self.query_one(MessageLine).show_error(message.problem)
+        self.more = len(message.rows) > PAGE
+        rows = message.rows[:PAGE]
+        if not message.append:
+            self.rows = []
+            table.clear()
+            self.count = message.count
+        for row in rows:
+            self.rows.append(row)
+            table.add_row(*self.cells(row), key=str(row.id))
+        if self._keep is not None and not message.append:
+            ids = [r.id for r in self.rows]
+            if self._keep in ids:
+                table.move_cursor(row=ids.index(self._keep))
+            self._keep = None
+        if self._first_load:
+            # Textual moves the focus off the search field while the screen first lays out: put it back.
+            self._first_load = False
+            self.set_focus(self.query_one("#card-search", Input))
+        self.show_count()
+
+    def cells(self, row) -> list[str]:
+        cells = {
+            "mark": "✓" if row.id in self.marked else "",
+            "number": row.number or _("(none yet)"),
+            "rank": str(row.rank),
+            "type": _(TYPE_LABELS.get(row.product_type.value, row.product_type.value)),
+            "plate": row.license_plate or row.embossed_name or "",
+            "status": status_text(row.status.value),
+            "expiry": day_text(row.expiry_date),
+            "driver": row.driver_name or "",
+            "division": row.division,
+        }
+        return [cells[key] for key, _label, _width in COLUMNS]
+
+    def show_count(self) -> None:
+        label = self.query_one("#card-count", Label)
+        count = self.count or 0
+        text = _("No card matches.") if count == 0 else \
+            _("1 card matches.") if count == 1 else _("{count} cards match.").format(count=count)
+        if self.marked:
+            text += " " + _("{marked} marked.").format(marked=len(self.marked))
+        label.update(text)
+
+    # Typing and filters ------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "card-search":
+            return
+        event.stop()
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DELAY, self._search_now)
+
+    def _search_now(self) -> None:
+        self._search_timer = None
+        self.reload()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+            self.reload()
+        self.query_one(DataTable).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.reload()
+
+    def on_key(self, event) -> None:
+        # Down from the search field goes to the list, as a user expects.
+        if event.key == "down" and self.focused is self.query_one("#card-search", Input):
+            event.stop()
+            self.query_one(DataTable).focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= len(self.rows) - 1:
+            self.load_more()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_actions()
+
+    def action_focus_search(self) -> None:
+        self.query_one("#card-search", Input).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    # Actions -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Letters typed in the search field are text, not actions.
+        if action in ("card", "mark", "pin_reissue", "actions") and isinstance(self.focused, (Input, Select)):
+            return False
+        return True
+
+    def current_row(self):
+        table = self.query_one(DataTable)
+        if not self.rows or table.cursor_row < 0 or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def action_mark(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        if row.id in self.marked:
+            del self.marked[row.id]
+        else:
+            self.marked[row.id] = row.number or row.license_plate or row.embossed_name or f"#{row.id}"
+        table = self.query_one(DataTable)
+        table.update_cell(str(row.id), "mark", "✓" if row.id in self.marked else "")
+        if table.cursor_row + 1 < len(self.rows):
+            table.move_cursor(row=table.cursor_row + 1)
+        self.show_count()
+
+    def action_actions(self) -> None:
+        self.action_card("menu")
+
+    def action_card(self, action: str) -> None:
+        row = self.current_row()
+        if row is None:
+            self.app.bell()
+            return
+        self.query_one(MessageLine).clear()
+        self.read_card(action, row.id)
+
+    def action_pin_reissue(self) -> None:
+        if self.marked:
+            self.push_screen_pin(list(self.marked.items()))
+        else:
+            self.action_card("pin reissue")
+
+    @work(thread=True, exclusive=True, group="card-read", exit_on_error=False)
+    def read_card(self, action: str, card_id: int) -> None:
+        from store.services.errors import DomainError
+
+        try:
+            card = load_card_info(self.app.db, self.app.session.actor, card_id)
+        except DomainError as exc:
+            self.post_message(self.CardRead(action, None, exc.message))
+        except Exception:
+            log.exception("Reading a card failed")
+            self.post_message(self.CardRead(action, None, _("This card could not be read right now.")))
+        else:
+            self.post_message(self.CardRead(action, card))
+
+    def on_card_list_screen_card_read(self, message: CardRead) -> None:
+        card, line = message.card, self.query_one(MessageLine)
+        if card is None:
+            line.show_error(message.problem or "")
+            return
+        if message.action == "menu":
+            self.app.push_screen(ActionsMenu(card), lambda chosen: self.start(chosen, card) if chosen else None)
+        else:
+            self.start(message.action, card)
+
+    def start(self, action: str, card: CardInfo) -> None:
+        """Open the dialog or form of `action`, unless the card's status refuses it (the store's reason)."""
+        line = self.query_one(MessageLine)
+        reason = card.refusals.get(action)
+        if reason:
+            line.show_error(reason)
+            if action == "block" and "delete" in card.allowed:
+                self.app.push_screen(DeleteDialog(card, note=reason), self.action_done)
+            return
+        if action == "view":
+            self.app.push_screen(CardViewDialog(card))
+        elif action in ("change", "copy"):
+            from tui.screens.card_form import CardFormScreen  # written beside this screen; imported on use
+
+            self.app.push_screen(CardFormScreen(mode=action, card_id=card.id), lambda _r=None: self.reload())
+        elif action == "block":
+            self.app.push_screen(BlockDialog(card), self.action_done)
+        elif action == "delete":
+            self.app.push_screen(DeleteDialog(card), self.action_done)
+        elif action == "cancel":
+            self.app.push_screen(CancelDialog(card), self.action_done)
+        elif action == "renew":
+            self.app.push_screen(RenewDialog(card), self.action_done)
+        elif action == "pin reissue":
+            self.push_screen_pin([(card.id, card.label)])
+
+    def push_screen_pin(self, cards: list[tuple[int, str]]) -> None:
+        def closed(sent: bool | None) -> None:
+            if sent:
+                self.marked.clear()
+                self.reload()
+
+        self.app.push_screen(PinReissueDialog(cards), closed)
+
+    def action_done(self, text: str | None) -> None:
+        """A dialog closed; `text` is its success message when it did something."""
+        if text:
+            self.query_one(MessageLine).show_success(text)
+            row = self.current_row()
+            self._keep = row.id if row else None
+            self.reload()
