@@ -73,3 +73,24 @@ def db(database_url, clock):
 def session(db):
     with db.session() as s:
         yield s
+
+
+@pytest.fixture
+def cheap_password_hashing(monkeypatch):
+    """argon2 with tiny cost parameters, for flows that log in many times (the cost is not what they test)."""
+    from argon2 import PasswordHasher
+
+    import store.services.passwords as passwords
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(passwords, "hasher", lambda: cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
+
+
+@pytest.fixture
+def demo_db(db):
+    """The `db` fixture (fixed clock) holding a small demo: fleetadmin, depot, accounting, intern, 20 cards."""
+    from store.demo import build_demo
+
+    build_demo(db, cards=20)
+    return db

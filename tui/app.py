@@ -61,14 +61,52 @@ class MenuCommands(Provider):
                           help=_("Open this screen"))
 
 
+class CardCommands(Provider):
+    """Command palette: find a card or OBU of the active customer number by number or plate (3+ characters)
+    and open its actions in the quick find."""
+
+    MIN_QUERY = 3
+    LIMIT = 10
+
+    def _rows(self, text: str) -> list:
+        """Runs in a thread: the store's search on the active customer number."""
+        from store.services.errors import DomainError
+        from tui.screens.quick_find import find_cards
+
+        app = self.app
+        number = app.active_customer_number
+        if app.session is None or number is None:
+            return []
+        try:
+            return find_cards(app.db, app.session.actor, number.id, text, self.LIMIT)
+        except DomainError:
+            return []  # no right to manage cards: nothing to find
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        text = query.strip()
+        if not isinstance(app, CardsOnlineApp) or app.session is None or len(text) < self.MIN_QUERY:
+            return
+        rows = await asyncio.to_thread(self._rows, text)
+        matcher = self.matcher(query)
+        for row in rows:
+            name = row.license_plate or row.embossed_name or ""
+            label = _("Card {number} {name}").format(number=row.number or _("(none yet)"), name=name).strip()
+            score = max(matcher.match(label), 0.5)
+            yield Hit(score, matcher.highlight(label), partial(app.open_quick_find, text, row.id),
+                      help=_("Find this card and show its actions"))
+
+
 class CardsOnlineApp(App[None], inherit_bindings=False):
     TITLE = _("Cards Online")
     # The login screen is the base screen, whose own CSS_PATH Textual does not load: its styles load here.
     CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss", "styles/login.tcss"]
-    COMMANDS = App.COMMANDS | {MenuCommands}
+    COMMANDS = App.COMMANDS | {MenuCommands, CardCommands}
     BINDINGS = [
         Binding("f1", "help", _("Help"), id="help", priority=True),
         Binding("f3", "switch_customer", _("Customer no."), id="switch_customer"),
+        # F4, not Ctrl+K: the search fields' Input uses Ctrl+K (delete to the end of the line).
+        Binding("f4", "quick_find", _("Find card"), id="quick_find", priority=True, show=False),
         Binding("ctrl+l", "logout", _("Log out"), id="logout", priority=True),
         Binding("ctrl+q", "quit", _("Quit"), id="quit", priority=True),
         Binding("ctrl+p", "command_palette", _("Commands"), id="command_palette", priority=True, show=False),
@@ -204,7 +242,25 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
             return self.session is not None and self.session.is_multipass
         if action == "logout":
             return self.session is not None
+        if action == "quick_find":
+            return self.session is not None and self.active_customer_number is not None
         return True
+
+    def action_quick_find(self) -> None:
+        self.open_quick_find()
+
+    def open_quick_find(self, text: str = "", card_id: int | None = None) -> None:
+        """The quick find (a card by number or plate, then its actions); `card_id` opens that card's actions."""
+        from tui.screens.quick_find import QuickFindScreen
+
+        if self.session is None or self.active_customer_number is None:
+            self.bell()
+            return
+        if isinstance(self.screen, QuickFindScreen):
+            if card_id is None:
+                return
+            self.screen.dismiss(None)
+        self.push_screen(QuickFindScreen(text, card_id))
 
     def action_logout(self) -> None:
         self.logout(notice=_("You have logged out."))

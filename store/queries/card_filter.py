@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from ..models import Card, CardStatus, Customer, FleetDivision, ProductType, RenewalStatus
@@ -25,8 +25,8 @@ LIKE_ESCAPE = "\\"
 class CardFilter:
     """Search criteria; an empty tuple or None means "any".
 
-    `text` matches card number, licence plate, driver name and fleet division name (case-insensitive,
-    anywhere in the value). Date ranges are inclusive days; `last_use_*` are days in `time_zone` (an IANA
+    `text` matches card number, licence plate (also typed without its dashes), name on the card, driver name
+    and fleet division name (case-insensitive, anywhere in the value). Date ranges are inclusive days; `last_use_*` are days in `time_zone` (an IANA
     name; None: UTC, and `scoped_filter` puts the customer's zone there). A last-use range leaves out
     cards never used.
     """
@@ -93,6 +93,11 @@ def card_filter_clauses(card_filter: CardFilter) -> list:
             Card.license_plate.ilike(pattern, escape=LIKE_ESCAPE),
             Card.driver_name.ilike(pattern, escape=LIKE_ESCAPE),
             Card.division_id.in_(divisions),
+            # Cards without a plate are known by the name on them (the list shows it in the plate's place).
+            Card.embossed_name.ilike(pattern, escape=LIKE_ESCAPE),
+            # "1lvt9" finds 1-LVT-919: plates are typed without their dashes as often as with them.
+            func.replace(Card.license_plate, "-", "").ilike(
+                like_pattern(text.replace("-", "").replace(" ", "")), escape=LIKE_ESCAPE),
         ))
     return clauses
 

@@ -1,7 +1,7 @@
 """Read models for cards and OBUs: My requests (Fiche 03 step 8), a card's plastics."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Iterable
@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from ..models import (
     Card,
     CardStatus,
+    CodeType,
     Customer,
     CustomerNumber,
     FleetDivision,
@@ -25,6 +26,7 @@ from ..models import (
     Right,
 )
 from ..services.context import Actor
+from .card_filter import CardFilter, card_filter_clauses, scoped_filter
 
 REQUEST_PAGE = 50
 
@@ -121,6 +123,11 @@ class CardRow:
     last_used_at: datetime | None
     version: int
     sort_key: str  # the plate, else the embossed name ("" when neither): the first half of the keyset
+    # Card/badge settings (the second view of the list)
+    code_type: CodeType | None = None
+    created_at: datetime | None = None
+    category: str | None = None
+    vehicle_type: str | None = None
 
     @property
     def after(self) -> tuple[str, int]:
@@ -132,51 +139,29 @@ def _card_sort_key():
     return func.coalesce(Card.license_plate, Card.embossed_name, "")
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _card_filters(actor: Actor, customer_number_id: int, text: str = "",
-                  statuses: Iterable[CardStatus] | None = None,
-                  product_types: Iterable[ProductType] | None = None) -> list:
-    """The WHERE clauses shared by `search_cards` and `count_cards`. The advanced search adds its own here."""
+def _scoped(session: Session, actor: Actor, customer_number_id: int, card_filter: CardFilter | None) -> CardFilter:
+    """The filter limited to one customer number the actor may manage (rights checked here)."""
     actor.require(Right.CARD_MANAGE)
     actor.require_customer_number(customer_number_id)
-    clauses = [Card.customer_number_id == customer_number_id]
-    text = (text or "").strip()
-    if text:
-        pattern = _like_pattern(text.lower())
-        compact = _like_pattern(text.lower().replace("-", "").replace(" ", ""))
-        clauses.append(or_(
-            func.lower(Card.number).like(pattern, escape="\\"),
-            func.lower(Card.license_plate).like(pattern, escape="\\"),
-            # "1lvt9" finds 1-LVT-919: plates are typed without their dashes as often as with them
-            func.replace(func.lower(Card.license_plate), "-", "").like(compact, escape="\\"),
-            func.lower(Card.embossed_name).like(pattern, escape="\\"),
-            func.lower(Card.driver_name).like(pattern, escape="\\"),
-        ))
-    if statuses is not None:
-        clauses.append(Card.status.in_(list(statuses)))
-    if product_types is not None:
-        clauses.append(Card.product_type.in_(list(product_types)))
-    return clauses
+    card_filter = replace(card_filter or CardFilter(), customer_number_ids=(customer_number_id,))
+    return scoped_filter(session, actor, card_filter)
 
 
-def search_cards(session: Session, actor: Actor, customer_number_id: int, text: str = "",
-                 statuses: Iterable[CardStatus] | None = None, product_types: Iterable[ProductType] | None = None,
+def search_cards(session: Session, actor: Actor, customer_number_id: int, card_filter: CardFilter | None = None,
                  after: tuple[str, int] | None = None, limit: int = CARD_PAGE) -> list[CardRow]:
-    """One page of the cards and OBUs of a customer number, ordered by plate (else name), then id.
+    """One page of the cards and OBUs of a customer number matching `card_filter`, ordered by plate (else
+    name), then id.
 
-    `text` matches the number, plate (with or without dashes), embossed name or driver name, anywhere and
-    case-insensitively. For the next page pass the last row's `after` (keyset pagination: no row lost or
-    repeated when cards are added meanwhile, and no OFFSET scan on a large fleet).
+    The WHERE is `card_filter_clauses`: the same filter as the Excel export and the scripting CLI. For the
+    next page pass the last row's `after` (keyset pagination: no row lost or repeated when cards are added
+    meanwhile, and no OFFSET scan on a large fleet).
     """
+    card_filter = _scoped(session, actor, customer_number_id, card_filter)
     sort_key = _card_sort_key().label("sort_key")
     query = (
         select(Card, FleetDivision.name, sort_key)
         .join(FleetDivision, FleetDivision.id == Card.division_id)
-        .where(*_card_filters(actor, customer_number_id, text, statuses, product_types))
+        .where(*card_filter_clauses(card_filter))
     )
     if after is not None:
         key, last_id = after
@@ -186,15 +171,24 @@ def search_cards(session: Session, actor: Actor, customer_number_id: int, text: 
         CardRow(id=card.id, number=card.number, rank=card.rank, product_type=card.product_type,
                 license_plate=card.license_plate, embossed_name=card.embossed_name, driver_name=card.driver_name,
                 division=division, status=card.status, renewal_status=card.renewal_status,
-                expiry_date=card.expiry_date, last_used_at=card.last_used_at, version=card.version, sort_key=key)
+                expiry_date=card.expiry_date, last_used_at=card.last_used_at, version=card.version, sort_key=key,
+                code_type=card.code_type, created_at=card.created_at, category=card.category,
+                vehicle_type=card.vehicle_type)
         for card, division, key in session.exec(query).all()
     ]
 
 
-def count_cards(session: Session, actor: Actor, customer_number_id: int, text: str = "",
-                statuses: Iterable[CardStatus] | None = None,
-                product_types: Iterable[ProductType] | None = None) -> int:
-    """How many cards and OBUs `search_cards` would page through with these filters."""
-    query = select(func.count()).select_from(Card).where(
-        *_card_filters(actor, customer_number_id, text, statuses, product_types))
+def count_cards(session: Session, actor: Actor, customer_number_id: int, card_filter: CardFilter | None = None) -> int:
+    """How many cards and OBUs `search_cards` would page through with this filter."""
+    card_filter = _scoped(session, actor, customer_number_id, card_filter)
+    query = select(func.count()).select_from(Card).where(*card_filter_clauses(card_filter))
     return int(session.exec(query).one())
+
+
+def card_divisions(session: Session, actor: Actor, customer_number_id: int) -> list[tuple[int, str]]:
+    """The fleet divisions of a customer number, by name: the choices of the search's division filter."""
+    actor.require(Right.CARD_MANAGE)
+    actor.require_customer_number(customer_number_id)
+    query = (select(FleetDivision.id, FleetDivision.name)
+             .where(FleetDivision.customer_number_id == customer_number_id).order_by(FleetDivision.name))
+    return [(division_id, name) for division_id, name in session.exec(query).all()]

@@ -5,25 +5,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from store.demo import build_demo
-
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """argon2 with tiny cost parameters: the flows log in many times, and the cost is not what they test."""
-    from argon2 import PasswordHasher
-
-    import store.services.passwords as passwords
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "hasher", lambda: cheap)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
-
-
-@pytest.fixture
-def demo_db(db):
-    build_demo(db, cards=20)
-    return db
+def _cheap_hashing(cheap_password_hashing):
+    """Every flow here logs in: cheap argon2 parameters (see tests/conftest.py)."""
 
 
 async def settle(pilot: Pilot) -> None:

@@ -41,3 +41,17 @@ def test_cancel_dialog(snap_compare, demo_db, snap_login, snap_settle):
 def test_my_requests(snap_compare, demo_db, snap_login, snap_settle):
     assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
                         run_before=opener(snap_login, snap_settle, "cards.requests"))
+
+
+def test_card_list_advanced_filters(snap_compare, demo_db, snap_login, snap_settle):
+    async def run_before(pilot):
+        await opener(snap_login, snap_settle, "cards.manage")(pilot)
+        await pilot.press("ctrl+f")
+        await snap_settle(pilot)
+
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE, run_before=run_before)
+
+
+def test_card_list_settings_view(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage", ("f6",)))

@@ -5,6 +5,7 @@ import pytest
 from test_cards import World
 
 from store.models import Card, CardStatus, ProductType, Right
+from store.queries.card_filter import CardFilter
 from store.queries.cards import count_cards, search_cards
 from store.services.errors import PermissionDenied
 
@@ -26,10 +27,10 @@ def add_card(world: World, plate: str | None, name: str | None = None, driver: s
     return card
 
 
-def page_through(session, actor, number_id, limit, **filters) -> list[int]:
+def page_through(session, actor, number_id, limit, card_filter: CardFilter | None = None) -> list[int]:
     ids, after = [], None
     while True:
-        rows = search_cards(session, actor, number_id, after=after, limit=limit, **filters)
+        rows = search_cards(session, actor, number_id, card_filter, after=after, limit=limit)
         ids += [row.id for row in rows]
         if len(rows) < limit:
             return ids
@@ -65,8 +66,8 @@ def test_text_matches_number_plate_and_driver_anywhere_case_insensitively(world,
     session.commit()
 
     def found(text: str) -> set[int]:
-        rows = search_cards(session, world.actor, world.number.id, text=text)
-        assert count_cards(session, world.actor, world.number.id, text=text) == len(rows)
+        rows = search_cards(session, world.actor, world.number.id, CardFilter(text=text))
+        assert count_cards(session, world.actor, world.number.id, CardFilter(text=text)) == len(rows)
         return {row.id for row in rows}
 
     assert found("1-abc") == {jan.id}  # plate prefix
@@ -86,13 +87,13 @@ def test_status_and_type_filters(world, session):
     blocked = add_card(world, "1-AAA-004", status=CardStatus.BLOCKED)
     session.commit()
     actor, number = world.actor, world.number.id
-    assert [r.id for r in search_cards(session, actor, number, statuses=[CardStatus.NEW])] == [new.id]
-    assert {r.id for r in search_cards(session, actor, number, statuses=[CardStatus.ACTIVE, CardStatus.BLOCKED])} \
+    assert [r.id for r in search_cards(session, actor, number, CardFilter(statuses=(CardStatus.NEW,)))] == [new.id]
+    assert {r.id for r in search_cards(session, actor, number, CardFilter(statuses=(CardStatus.ACTIVE, CardStatus.BLOCKED)))} \
         == {active.id, obu.id, blocked.id}
-    assert [r.id for r in search_cards(session, actor, number, product_types=[ProductType.PASSANGO_OBU])] == [obu.id]
-    assert count_cards(session, actor, number, statuses=[CardStatus.ACTIVE],
-                       product_types=[ProductType.FLEET_CARD]) == 1
-    row = search_cards(session, actor, number, text="1-AAA-003")[0]
+    assert [r.id for r in search_cards(session, actor, number, CardFilter(product_types=(ProductType.PASSANGO_OBU,)))] == [obu.id]
+    assert count_cards(session, actor, number, CardFilter(statuses=(CardStatus.ACTIVE,),
+                                                     product_types=(ProductType.FLEET_CARD,))) == 1
+    row = search_cards(session, actor, number, CardFilter(text="1-AAA-003"))[0]
     assert (row.division, row.status, row.product_type) == ("Distribution", CardStatus.ACTIVE, ProductType.PASSANGO_OBU)
 
 
@@ -110,3 +111,30 @@ def test_scoped_to_the_actors_customer_numbers(world, session, clock):
     accounting = world.actor_with("accounting", [Right.INVOICE_DOWNLOAD], clock.now())
     with pytest.raises(PermissionDenied):
         search_cards(session, accounting, world.number.id)
+
+
+def test_filtered_pages_lose_and_repeat_no_row(world, session):
+    """Keyset pages over a filter (status + expiry range + text) cover exactly the filtered rows, once."""
+    from datetime import date
+
+    for index in range(30):
+        card = add_card(world, f"1-FLT-{index % 9:03d}", driver=f"Driver {index}",
+                        status=CardStatus.ACTIVE if index % 3 else CardStatus.BLOCKED)
+        card.expiry_date = date(2027, 1 + index % 12, 1)
+    session.commit()
+    card_filter = CardFilter(text="flt", statuses=(CardStatus.ACTIVE,), expiry_from=date(2027, 3, 1),
+                             expiry_to=date(2027, 9, 30))
+    everything = search_cards(session, world.actor, world.number.id, card_filter, limit=1000)
+    expected = [i for i in range(30) if i % 3 and 3 <= 1 + i % 12 <= 9]
+    assert len(everything) == len(expected) == count_cards(session, world.actor, world.number.id, card_filter)
+    for limit in (1, 4, 7):
+        assert page_through(session, world.actor, world.number.id, limit, card_filter) == [r.id for r in everything]
+
+
+def test_the_filter_names_no_other_customer_number(world, session):
+    """The screen's customer number wins over one the filter names: no way around the scope."""
+    add_card(world, "1-AAA-001")
+    add_card(world, "9-OTH-001", other=True)
+    session.commit()
+    rows = search_cards(session, world.actor, world.number.id, CardFilter(customer_number_ids=(world.other_number.id,)))
+    assert [r.license_plate for r in rows] == ["1-AAA-001"]

@@ -6,28 +6,13 @@ from types import SimpleNamespace
 import pytest
 from textual.pilot import Pilot
 
-from store.demo import build_demo
 
 SIZE = (80, 24)
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """argon2 with tiny cost parameters: the flows log in many times, and the cost is not what they test."""
-    from argon2 import PasswordHasher
-
-    import store.services.passwords as passwords
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "hasher", lambda: cheap)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
-
-
-@pytest.fixture
-def demo_db(db):
-    """The `db` fixture (fixed clock) holding the demo: fleetadmin, depot, accounting, intern."""
-    build_demo(db, cards=20)
-    return db
+def _cheap_hashing(cheap_password_hashing):
+    """Every flow here logs in: cheap argon2 parameters (see tests/conftest.py)."""
 
 
 async def settle(pilot: Pilot) -> None:

@@ -309,10 +309,12 @@ async def test_depot_user_has_no_my_requests(demo_db, ui):
 def test_every_card_binding_has_an_id():
     import tui.screens.card_actions
     import tui.screens.card_list
+    import tui.screens.export_dialog
     import tui.screens.my_requests
 
     checked = 0
-    for module in (tui.screens.card_actions, tui.screens.card_list, tui.screens.my_requests):
+    for module in (tui.screens.card_actions, tui.screens.card_list, tui.screens.my_requests,
+                   tui.screens.export_dialog):
         for _name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__:
                 continue
@@ -320,3 +322,178 @@ def test_every_card_binding_has_an_id():
                 assert isinstance(binding, Binding) and binding.id, f"{cls.__name__}: {binding}"
                 checked += 1
     assert checked >= 15
+
+
+# --- Advanced filters, export, view switch -------------------------------------------------------------
+
+def column_labels(screen) -> list[str]:
+    return [str(column.label) for column in screen.query_one(DataTable).columns.values()]
+
+
+async def test_advanced_filters_narrow_rows_and_count(demo_db, ui):
+    from datetime import date
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        everything = len(screen.rows)
+        advanced = screen.query_one("#card-advanced")
+        assert not advanced.display
+        await pilot.press("ctrl+f")  # from the focused search field
+        await ui.settle(pilot)
+        assert advanced.display and screen.focused.id == "card-type"
+        division = screen.query_one("#card-division", Select)
+        options = [(str(label), value) for label, value in division._options if value != "all"]
+        assert [label for label, _v in options] == sorted({row.division for row in screen.rows})
+        label, value = next(o for o in options if o[0] == "Long haul")
+        division.value = value
+        await settle_search(pilot, ui)
+        assert screen.rows and {row.division for row in screen.rows} == {"Long haul"}
+        assert len(screen.rows) < everything
+        assert count_text(screen) == f"{len(screen.rows)} cards match."
+        in_division = len(screen.rows)
+        # A bad day: a clear message, and the list stays as it was.
+        screen.query_one("#card-expiry-from", Input).value = "31/13/2026"
+        await settle_search(pilot, ui)
+        assert "Expiry from: write the day as dd/mm/yyyy" in screen.query_one(MessageLine).text
+        assert len(screen.rows) == in_division
+        # An expiry range narrows further, and the message goes once the day is right.
+        expiries = sorted(row.expiry_date for row in screen.rows if row.expiry_date)
+        low, high = expiries[0], expiries[len(expiries) // 2]
+        screen.query_one("#card-expiry-from", Input).value = f"{low:%d/%m/%Y}"
+        screen.query_one("#card-expiry-to", Input).value = f"{high:%d/%m/%Y}"
+        await settle_search(pilot, ui)
+        assert screen.query_one(MessageLine).text == ""
+        assert screen.rows and all(low <= row.expiry_date <= high for row in screen.rows)
+        assert {row.division for row in screen.rows} == {"Long haul"}
+        assert len(screen.rows) == sum(1 for day in expiries if low <= day <= high)
+        # A range the wrong way round is refused.
+        screen.query_one("#card-expiry-to", Input).value = f"{date(2000, 1, 1):%d/%m/%Y}"
+        await settle_search(pilot, ui)
+        assert "Expiry: the first day is after the last." in screen.query_one(MessageLine).text
+        # Hiding the advanced filters clears them.
+        await pilot.press("ctrl+f")
+        await settle_search(pilot, ui)
+        assert not advanced.display and len(screen.rows) == everything
+
+
+async def test_export_writes_the_current_filter(demo_db, ui, tmp_path):
+    from openpyxl import load_workbook
+
+    from tui.screens.export_dialog import ExportDialog
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        everything = len(screen.rows)
+        screen.query_one("#card-status", Select).value = "active"
+        await settle_search(pilot, ui)
+        active = len(screen.rows)
+        assert 0 < active < everything
+        await pilot.press("ctrl+e")
+        await ui.settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog)
+        path_input = dialog.query_one("#export-path", Input)
+        assert path_input.value.endswith(".xlsx") and "cardsonline-fleet-" in path_input.value
+        # Refused: not .xlsx, and a folder that does not exist.
+        path_input.value = str(tmp_path / "fleet.csv")
+        await pilot.press("enter")
+        await ui.settle(pilot)
+        assert "must end in .xlsx" in dialog.query_one(MessageLine).text
+        path_input.value = str(tmp_path / "missing" / "fleet.xlsx")
+        await pilot.press("enter")
+        await ui.settle(pilot)
+        assert "does not exist" in dialog.query_one(MessageLine).text
+        target = tmp_path / "fleet.xlsx"
+        path_input.value = str(target)
+        await pilot.press("enter")
+        await ui.settle(pilot)
+        assert app.screen is screen
+        assert screen.query_one(MessageLine).text == f"{active} cards exported to {target}."
+        sheet = load_workbook(target, read_only=True).active
+        rows = list(sheet.iter_rows(values_only=True))
+        assert len(rows) - 1 == active
+        status_column = rows[0].index("Status")
+        assert {str(row[status_column]).lower() for row in rows[1:]} == {"active"}
+
+
+async def test_cancelled_export_leaves_no_file(demo_db, ui, tmp_path, monkeypatch):
+    import time
+
+    import store.queries.fleet_export as fleet_export
+
+    real_rows = fleet_export.fleet_export_rows
+
+    def slow_rows(session, actor, card_filter, batch_size=fleet_export.EXPORT_BATCH):
+        rows = real_rows(session, actor, card_filter, batch_size)
+
+        def stream():
+            for index, row in enumerate(rows):
+                if index == 1:  # wait, mid-export, until the user has pressed Esc
+                    deadline = time.monotonic() + 10
+                    while not app.screen.cancel_requested.is_set() and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                yield row
+        return stream()
+
+    monkeypatch.setattr(fleet_export, "fleet_export_rows", slow_rows)
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        await pilot.press("ctrl+e")
+        await ui.settle(pilot)
+        folder = tmp_path / "exports"
+        folder.mkdir()
+        target = folder / "fleet.xlsx"
+        app.screen.query_one("#export-path", Input).value = str(target)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.screen.running
+        await pilot.press("escape")
+        await ui.settle(pilot)
+        assert app.screen is screen
+        assert "cancelled" in screen.query_one(MessageLine).text
+        assert list(folder.iterdir()) == []  # neither the file nor a temporary one
+
+
+async def test_view_switch_changes_the_columns(demo_db, ui):
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        general = column_labels(screen)
+        assert "Status" in general and "Code type" not in general
+        count = len(screen.rows)
+        await pilot.press("f6")
+        await ui.settle(pilot)
+        settings = column_labels(screen)
+        assert settings == ["", "Number", "Rk", "Plate/name", "Code type", "Created", "Category", "Vehicle type"]
+        table = screen.query_one(DataTable)
+        assert table.row_count == count == len(screen.rows)
+        first = screen.rows[0]
+        cells = [str(cell) for cell in table.get_row_at(0)]
+        assert cells[4] in ("PIN", "Driver code") and cells[6] == (first.category or "")
+        await pilot.press("f6")
+        await ui.settle(pilot)
+        assert column_labels(screen) == general
+
+
+async def test_bulk_actions_open_on_the_marked_cards(demo_db, ui):
+    from tui.screens.bulk_actions import BulkActionsScreen
+
+    app = CardsOnlineApp(demo_db)
+    first = card_id_by_plate(demo_db, "1-MDR-813")
+    second = card_id_by_plate(demo_db, "1-MEH-651", CardStatus.ACTIVE)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        await highlight(pilot, screen, first)
+        await pilot.press("a")  # nothing marked yet: told how
+        await ui.settle(pilot)
+        assert app.screen is screen
+        assert "Mark cards with Space" in str(screen.query_one(MessageLine).content)
+        await pilot.press("space")
+        await highlight(pilot, screen, second)
+        await pilot.press("space", "a")
+        await ui.settle(pilot)
+        assert isinstance(app.screen, BulkActionsScreen)
+        assert sorted(app.screen.card_ids) == sorted([first, second])

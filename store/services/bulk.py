@@ -1,0 +1,264 @@
+"""Bulk actions on a selection of cards and OBUs (Fiche 06): block, cancel, PIN reissue, move to a division,
+apply a limit/control template.
+
+Each card goes through the same service a single-card action uses, in its OWN transaction: one refused or
+failing card never stops the others, and nothing is half-applied on a card (the service rolls its card back).
+`preview_bulk` tells per card what would happen (refused and why, immediate, or reproduction) without writing;
+`apply_bulk` does it and returns a `CardActionResult` per card.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Iterable, Literal
+
+from sqlmodel import Session
+
+from ..models import BlockReason, Card, FleetDivision, RequestKind, Right
+from .atomic import atomic
+from .card_specs import CardSpec, Controls, LimitSpec
+from .cards import (
+    FINAL_CARD_STATUSES,
+    CardAction,
+    CardActionResult,
+    ChangeEffect,
+    _audit,
+    _card_for_update,
+    _open_requests,
+    apply_change,
+    block_card,
+    cancel_card,
+    card_label,
+    preview_change,
+    refusal,
+    reissue_pins,
+    spec_from_card,
+    what,
+)
+from .context import Actor
+from .errors import DomainError, NotFound, PermissionDenied
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["refused", "immediate", "reproduction"]
+
+
+class BulkAction(str, enum.Enum):
+    BLOCK = "block"
+    CANCEL = "cancel"
+    PIN_REISSUE = "pin reissue"
+    MOVE_DIVISION = "move division"
+    APPLY_TEMPLATE = "apply template"
+
+
+@dataclass(frozen=True)
+class BulkParams:
+    """What the user chose once for the whole selection."""
+
+    reason: BlockReason | None = None  # BLOCK
+    duplicate: bool = False  # BLOCK: order a duplicate for each blocked card
+    division_id: int | None = None  # MOVE_DIVISION
+    # APPLY_TEMPLATE: each LimitSpec replaces the card's limit for its product (others are kept);
+    # `controls`, when given, replaces the card's controls as a whole.
+    limits: tuple[LimitSpec, ...] = ()
+    controls: Controls | None = None
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    card_id: int
+    label: str
+    outcome: Outcome
+    message: str
+
+
+# --- move to another fleet division ------------------------------------------------------------------
+
+def _move_refusal(session: Session, card: Card, division_id: int | None) -> str | None:
+    kind = what(card)
+    if card.status in FINAL_CARD_STATUSES:
+        return f"This {kind} is {card.status.value}: it can no longer be moved to another division."
+    division = session.get(FleetDivision, division_id) if division_id is not None else None
+    if division is None:
+        return "This fleet division does not exist."
+    if division.customer_number_id != card.customer_number_id:
+        return (f"The division {division.name} belongs to another customer number: a {kind} can only move to a "
+                f"division of its own customer number.")
+    if division.id == card.division_id:
+        return f"This {kind} is already in the division {division.name}."
+    return None
+
+
+@atomic
+def move_to_division(session: Session, actor: Actor, now: datetime, card_id: int, division_id: int) -> Card:
+    """Move a card or OBU to another fleet division of the same customer number; active at once."""
+    actor.require(Right.CARD_MANAGE)
+    card = _card_for_update(session, actor, card_id)
+    reason = _move_refusal(session, card, division_id)
+    if reason:
+        raise DomainError(reason)
+    before = session.get(FleetDivision, card.division_id)
+    after = session.get(FleetDivision, division_id)
+    card.division_id = division_id
+    card.version += 1
+    session.add(card)
+    _audit(session, actor, now, card, "moved to division",
+           before={"division_id": before.id if before else None, "division": before.name if before else None},
+           after={"division_id": after.id, "division": after.name})
+    return card
+
+
+# --- templates -----------------------------------------------------------------------------------------
+
+def template_spec(current: CardSpec, params: BulkParams) -> CardSpec:
+    """The card's spec with the template's limits and controls laid over it."""
+    limits = {limit.product: limit for limit in current.limits}
+    for limit in params.limits:
+        limits[limit.product] = limit
+    spec = replace(current, limits=tuple(limits.values()))
+    if params.controls is not None:
+        spec = replace(spec, controls=params.controls)
+    return spec
+
+
+# --- preview -------------------------------------------------------------------------------------------
+
+def _check_params(action: BulkAction, params: BulkParams) -> None:
+    if action is BulkAction.BLOCK and params.reason is None:
+        raise DomainError("Choose the reason for blocking.")
+    if action is BulkAction.MOVE_DIVISION and params.division_id is None:
+        raise DomainError("Choose the fleet division to move the cards to.")
+    if action is BulkAction.APPLY_TEMPLATE and not params.limits and params.controls is None:
+        raise DomainError("The template sets no limit and no control.")
+
+
+def _preview_one(session: Session, actor: Actor, card_id: int, action: BulkAction,
+                 params: BulkParams) -> BulkPreview:
+    card = session.get(Card, card_id, populate_existing=True)
+    if card is None:
+        return BulkPreview(card_id, f"#{card_id}", "refused", "This card or OBU does not exist.")
+    label = card_label(card)
+    if not actor.is_issuer and card.customer_number_id not in actor.customer_number_ids:
+        return BulkPreview(card_id, label, "refused", "You may not act for this card's customer number.")
+    kind = what(card)
+    if action is BulkAction.BLOCK:
+        reason = refusal(card, CardAction.BLOCK)
+        if reason:
+            return BulkPreview(card_id, label, "refused", reason)
+        text = f"Blocked for good ({params.reason.value})."
+        if params.duplicate:
+            text += " A duplicate (new number, same settings) is ordered."
+        return BulkPreview(card_id, label, "immediate", text)
+    if action is BulkAction.CANCEL:
+        reason = refusal(card, CardAction.CANCEL)
+        if reason:
+            return BulkPreview(card_id, label, "refused", reason)
+        expiry = f" until {card.expiry_date:%d/%m/%Y}" if card.expiry_date else ""
+        return BulkPreview(card_id, label, "immediate", f"Not renewed; stays active{expiry}.")
+    if action is BulkAction.PIN_REISSUE:
+        reason = refusal(card, CardAction.PIN_REISSUE)
+        if not reason and _open_requests(session, card, [RequestKind.PIN_REISSUE]):
+            reason = "A new PIN is already requested for this card."
+        if reason:
+            return BulkPreview(card_id, label, "refused", reason)
+        return BulkPreview(card_id, label, "reproduction",
+                           f"A new {kind} (same number, next rank) with a PIN the issuer computes.")
+    if action is BulkAction.MOVE_DIVISION:
+        reason = _move_refusal(session, card, params.division_id)
+        if reason:
+            return BulkPreview(card_id, label, "refused", reason)
+        division = session.get(FleetDivision, params.division_id)
+        return BulkPreview(card_id, label, "immediate", f"Moved to the division {division.name}.")
+    if action is BulkAction.APPLY_TEMPLATE:
+        try:
+            changes = preview_change(session, card_id, template_spec(spec_from_card(session, card_id), params))
+        except DomainError as exc:
+            return BulkPreview(card_id, label, "refused", " ".join(exc.problems))
+        if not changes:
+            return BulkPreview(card_id, label, "immediate", "Nothing changes: the card already has these settings.")
+        fields = ", ".join(change.label for change in changes)
+        if any(change.effect is ChangeEffect.REPRODUCTION for change in changes):
+            return BulkPreview(card_id, label, "reproduction", f"A new {kind} follows for: {fields}.")
+        return BulkPreview(card_id, label, "immediate", f"Changed at once: {fields}.")
+    raise ValueError(action)
+
+
+def preview_bulk(session: Session, actor: Actor, card_ids: Iterable[int], action: BulkAction,
+                 params: BulkParams | None = None) -> list[BulkPreview]:
+    """What `apply_bulk` would do to each card, in the order given. Writes nothing."""
+    params = params or BulkParams()
+    action = BulkAction(action)
+    actor.require(Right.CARD_MANAGE)
+    _check_params(action, params)
+    try:
+        return [_preview_one(session, actor, card_id, action, params) for card_id in card_ids]
+    finally:
+        session.rollback()  # a read-only look: release whatever the reads began
+
+
+# --- apply ---------------------------------------------------------------------------------------------
+
+def _label(session: Session, card_id: int) -> str:
+    card = session.get(Card, card_id, populate_existing=True)
+    return card_label(card) if card is not None else f"#{card_id}"
+
+
+def _apply_one(session: Session, actor: Actor, now: datetime, card_id: int, action: BulkAction,
+               params: BulkParams) -> CardActionResult:
+    label = _label(session, card_id)
+    if action is BulkAction.BLOCK:
+        result = block_card(session, actor, now, card_id, params.reason, params.duplicate)
+        if result.duplicate_request is not None:
+            return CardActionResult(card_id, True, f"Blocked; a duplicate is ordered (request "
+                                                   f"{result.duplicate_request.id}).", label,
+                                    result.duplicate_request.id)
+        return CardActionResult(card_id, True, "Blocked.", label)
+    if action is BulkAction.CANCEL:
+        cancel_card(session, actor, now, card_id)
+        return CardActionResult(card_id, True, "Cancelled: it will not be renewed.", label)
+    if action is BulkAction.PIN_REISSUE:
+        return reissue_pins(session, actor, now, [card_id])[0]
+    if action is BulkAction.MOVE_DIVISION:
+        move_to_division(session, actor, now, card_id, params.division_id)
+        division = session.get(FleetDivision, params.division_id)
+        return CardActionResult(card_id, True, f"Moved to the division {division.name}.", label)
+    if action is BulkAction.APPLY_TEMPLATE:
+        card = session.get(Card, card_id, populate_existing=True)
+        if card is None:
+            raise NotFound("This card or OBU does not exist.")
+        spec = template_spec(spec_from_card(session, card_id), params)
+        result = apply_change(session, actor, now, card_id, spec, card.version)
+        if not result.changes:
+            return CardActionResult(card_id, True, "Nothing changed: the card already had these settings.", label)
+        if result.reproduction_request is not None:
+            return CardActionResult(card_id, True, f"Changed; a new {what(result.card)} follows (request "
+                                                   f"{result.reproduction_request.id}).", label,
+                                    result.reproduction_request.id)
+        return CardActionResult(card_id, True, "Changed at once.", label)
+    raise ValueError(action)
+
+
+def apply_bulk(session: Session, actor: Actor, now: datetime, card_ids: Iterable[int], action: BulkAction,
+               params: BulkParams | None = None) -> list[CardActionResult]:
+    """Do `action` on each card, each in its own transaction; a refused card is listed with its reason."""
+    params = params or BulkParams()
+    action = BulkAction(action)
+    if not actor.has(Right.CARD_MANAGE):
+        raise PermissionDenied(f"You need the right '{Right.CARD_MANAGE.value}' for this. Ask an administrator "
+                               f"to grant it.")
+    _check_params(action, params)
+    results = []
+    for card_id in card_ids:
+        try:
+            results.append(_apply_one(session, actor, now, card_id, action, params))
+        except DomainError as exc:
+            session.rollback()
+            results.append(CardActionResult(card_id, False, " ".join(exc.problems), _label(session, card_id)))
+        except Exception:
+            log.exception("Bulk %s failed on card %s", action.value, card_id)
+            session.rollback()
+            results.append(CardActionResult(card_id, False, "This could not be done right now; nothing was "
+                                                            "changed on this card.", _label(session, card_id)))
+    return results
