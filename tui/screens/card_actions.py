@@ -191,7 +191,8 @@ class ActionDialog(ModalScreen["str | None"]):
                         classes="dialog-hint", markup=False)
 
     def title_text(self) -> str:
-        raise NotImplementedError
+        """The dialog's title; every dialog defines it."""
+        raise TypeError(f"{type(self).__name__} defines no title_text()")
 
     def body(self) -> ComposeResult:
         yield from ()
@@ -231,8 +232,8 @@ class ActionDialog(ModalScreen["str | None"]):
         return {}
 
     def call(self, session, actor, now, **choices) -> str:
-        """Run the service; return the success message."""
-        raise NotImplementedError
+        """Run the service; return the success message. Every dialog defines it."""
+        raise TypeError(f"{type(self).__name__} defines no call()")
 
     @work(thread=True, exclusive=True, group="card-action", exit_on_error=False)
     def perform(self, choices: dict) -> None:
@@ -641,3 +642,33 @@ class CardViewDialog(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def start_card_action(app, action: str, card: CardInfo, done, line: MessageLine | None = None) -> None:
+    """Open the dialog of `action` for `card`, unless the card's status refuses it (the store's reason).
+    `done(text | None)` is called when the dialog closes."""
+    reason = card.refusals.get(action)
+    if reason:
+        if line is not None:
+            line.show_error(reason)
+        if action == "block" and "delete" in card.allowed:
+            app.push_screen(DeleteDialog(card, note=reason), done)
+        return
+    if action == "view":
+        app.push_screen(CardViewDialog(card))
+    elif action in ("change", "copy"):
+        from tui.screens.card_form import CardFormScreen
+
+        app.push_screen(CardFormScreen(mode=action, card_id=card.id), lambda _r=None: done(None))
+    elif action == "block":
+        app.push_screen(BlockDialog(card), done)
+    elif action == "delete":
+        app.push_screen(DeleteDialog(card), done)
+    elif action == "cancel":
+        app.push_screen(CancelDialog(card), done)
+    elif action == "renew":
+        app.push_screen(RenewDialog(card), done)
+    elif action == "pin reissue":
+        app.push_screen(PinReissueDialog([(card.id, card.label)]),
+                        lambda sent: done(_("A new PIN is requested for {card}.").format(card=card.label)
+                                          if sent else None))

@@ -21,15 +21,11 @@ from textual.widgets import DataTable, Footer, Input, Label, Select
 from tui.i18n import N_, _
 from tui.screens.card_actions import (
     ActionsMenu,
-    BlockDialog,
-    CancelDialog,
     CardInfo,
-    CardViewDialog,
-    DeleteDialog,
     PinReissueDialog,
-    RenewDialog,
     day_text,
     load_card_info,
+    start_card_action,
     status_text,
 )
 from tui.widgets.header import SessionHeader
@@ -553,29 +549,12 @@ class CardListScreen(Screen[None]):
 
     def start(self, action: str, card: CardInfo) -> None:
         """Open the dialog or form of `action`, unless the card's status refuses it (the store's reason)."""
-        line = self.query_one(MessageLine)
-        reason = card.refusals.get(action)
-        if reason:
-            line.show_error(reason)
-            if action == "block" and "delete" in card.allowed:
-                self.app.push_screen(DeleteDialog(card, note=reason), self.action_done)
-            return
-        if action == "view":
-            self.app.push_screen(CardViewDialog(card))
-        elif action in ("change", "copy"):
-            from tui.screens.card_form import CardFormScreen  # written beside this screen; imported on use
+        if action in ("change", "copy") and not card.refusals.get(action):
+            from tui.screens.card_form import CardFormScreen
 
             self.app.push_screen(CardFormScreen(mode=action, card_id=card.id), lambda _r=None: self.reload())
-        elif action == "block":
-            self.app.push_screen(BlockDialog(card), self.action_done)
-        elif action == "delete":
-            self.app.push_screen(DeleteDialog(card), self.action_done)
-        elif action == "cancel":
-            self.app.push_screen(CancelDialog(card), self.action_done)
-        elif action == "renew":
-            self.app.push_screen(RenewDialog(card), self.action_done)
-        elif action == "pin reissue":
-            self.push_screen_pin([(card.id, card.label)])
+            return
+        start_card_action(self.app, action, card, self.action_done, self.query_one(MessageLine))
 
     def action_bulk(self) -> None:
         """Bulk actions (block, cancel, PIN reissue, move) on the marked rows, with a preview per card."""

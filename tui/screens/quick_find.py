@@ -23,14 +23,9 @@ from textual.widgets.option_list import Option
 from tui.i18n import N_, _
 from tui.screens.card_actions import (
     ActionsMenu,
-    BlockDialog,
-    CancelDialog,
     CardInfo,
-    CardViewDialog,
-    DeleteDialog,
-    PinReissueDialog,
-    RenewDialog,
     load_card_info,
+    start_card_action,
     status_text,
 )
 from tui.widgets.message_line import MessageLine
@@ -48,36 +43,6 @@ def find_cards(db, actor, number_id: int, text: str, limit: int = LIMIT) -> list
 
     with db.session() as session:
         return search_cards(session, actor, number_id, CardFilter(text=text), limit=limit)
-
-
-def start_card_action(app, action: str, card: CardInfo, done, line: MessageLine | None = None) -> None:
-    """Open the dialog of `action` for `card`, unless the card's status refuses it (the store's reason).
-    `done(text | None)` is called when the dialog closes."""
-    reason = card.refusals.get(action)
-    if reason:
-        if line is not None:
-            line.show_error(reason)
-        if action == "block" and "delete" in card.allowed:
-            app.push_screen(DeleteDialog(card, note=reason), done)
-        return
-    if action == "view":
-        app.push_screen(CardViewDialog(card))
-    elif action in ("change", "copy"):
-        from tui.screens.card_form import CardFormScreen
-
-        app.push_screen(CardFormScreen(mode=action, card_id=card.id), lambda _r=None: done(None))
-    elif action == "block":
-        app.push_screen(BlockDialog(card), done)
-    elif action == "delete":
-        app.push_screen(DeleteDialog(card), done)
-    elif action == "cancel":
-        app.push_screen(CancelDialog(card), done)
-    elif action == "renew":
-        app.push_screen(RenewDialog(card), done)
-    elif action == "pin reissue":
-        app.push_screen(PinReissueDialog([(card.id, card.label)]),
-                        lambda sent: done(_("A new PIN is requested for {card}.").format(card=card.label)
-                                          if sent else None))
 
 
 class QuickFindScreen(ModalScreen[None]):
