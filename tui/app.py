@@ -191,10 +191,10 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         if isinstance(event, ACTIVITY_EVENTS):
             self._last_input = monotonic()
             if isinstance(event, events.Key) and event.key in FLUSH_KEYS and not event.is_forwarded:
-                await self._flush_focused()
+                await self.flush_focused()
         await super().on_event(event)
 
-    async def _flush_focused(self) -> None:
+    async def flush_focused(self) -> None:
         """Wait until the focused widget has handled the keys already sent to it.
 
         Keys go to the focused widget's own queue. In a burst ("user⇥password⏎" from a password manager's

@@ -265,9 +265,7 @@ class BulkActionsScreen(ModalScreen[bool]):
         if not self.preview or not any(row.outcome != "refused" for row in self.preview):
             self.app.bell()
             return
-        flush = getattr(self.app, "_flush_focused", None)
-        if flush is not None:
-            await flush()  # a choice typed just before must have landed
+        await self.app.flush_focused()  # a choice typed just before must have landed
         self.busy = True
         self.refresh_bindings()
         self.query_one(MessageLine).show_busy(_("Sending to the issuer…"))

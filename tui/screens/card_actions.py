@@ -219,9 +219,7 @@ class ActionDialog(ModalScreen["str | None"]):
         if self.busy or self.finished:
             return
         # Keys typed just before (Space on the duplicate box) must have landed before the choices are read.
-        flush = getattr(self.app, "_flush_focused", None)
-        if flush is not None:
-            await flush()
+        await self.app.flush_focused()
         self.busy = True
         self.query_one("#confirm", Button).disabled = True
         self.query_one(MessageLine).show_busy(_("Sending to the issuer…"))
