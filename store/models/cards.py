@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import Date, LargeBinary, UniqueConstraint
+from sqlalchemy import Date, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .base import enum_field, json_field, money_field, str_field, utc_field, volume_field
@@ -111,9 +111,27 @@ class Address(SQLModel, table=True):
     country: str = str_field(2, "BE")
 
 
+# Manage cards and OBUs on a 100,000-card fleet (Fiche 06): each sortable column has an index that serves
+# "this customer number's cards in this order" (store.queries.cards.search_cards walks it with a keyset),
+# and the common filters count from an index. The expressions must stay written exactly as the query's.
+CARD_SEARCH_INDEXES = (
+    Index("ix_card_sort_plate", "customer_number_id", text("coalesce(license_plate, embossed_name, '')"), "id"),
+    Index("ix_card_sort_number", "customer_number_id", text("coalesce(number, '')"), "id"),
+    Index("ix_card_sort_expiry", "customer_number_id", text("coalesce(expiry_date, '9999-12-31')"), "id"),
+    Index("ix_card_sort_last_use", "customer_number_id",
+          text("coalesce(last_used_at, '0001-01-01 00:00:00.000000')"), "id"),
+    Index("ix_card_sort_created", "customer_number_id",
+          text("coalesce(created_at, '0001-01-01 00:00:00.000000')"), "id"),
+    Index("ix_card_sort_driver", "customer_number_id", text("coalesce(driver_name, '')"), "id"),
+    Index("ix_card_number_status", "customer_number_id", "status", "id"),
+    Index("ix_card_number_expiry", "customer_number_id", "expiry_date"),
+)
+
+
 class Card(SQLModel, table=True):
     """A fleet card or an OBU. The number never changes; each new plastic raises the rank."""
 
+    __table_args__ = CARD_SEARCH_INDEXES
     id: Optional[int] = Field(default=None, primary_key=True)
     customer_number_id: int = Field(foreign_key="customer_number.id", index=True)
     division_id: int = Field(foreign_key="fleet_division.id", index=True)

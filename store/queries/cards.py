@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import func, literal_column, tuple_
 from sqlmodel import Session, select
 
 from ..models import (
@@ -100,9 +100,55 @@ def plastics(session: Session, card_id: int) -> list[Plastic]:
     return list(session.exec(select(Plastic).where(Plastic.card_id == card_id).order_by(Plastic.rank)).all())
 
 
-# --- Manage cards and OBUs (Fiche 06): quick search, keyset pages ------------------------------------
+# --- Manage cards and OBUs (Fiche 06): quick search, sort on any column, keyset pages -----------------
 
 CARD_PAGE = 50
+# Sentinels that put cards without a value last (ascending): a keyset needs a total order without NULLs.
+# Literal SQL, not bound parameters, so that the expressions match the indexes of migration 0003 exactly;
+# the datetime one is written the way SQLite stores datetimes, so it round-trips through the keyset.
+NO_TEXT = literal_column("''")
+NO_DAY = literal_column("'9999-12-31'")
+NO_TIME = literal_column("'0001-01-01 00:00:00.000000'")
+
+
+def _sort_expressions() -> dict:
+    return {
+        "plate": func.coalesce(Card.license_plate, Card.embossed_name, NO_TEXT),
+        "number": func.coalesce(Card.number, NO_TEXT),
+        "rank": Card.rank,
+        "type": Card.product_type,
+        "status": Card.status,
+        "renewal": Card.renewal_status,
+        "expiry": func.coalesce(Card.expiry_date, NO_DAY),
+        "last_use": func.coalesce(Card.last_used_at, NO_TIME),
+        "driver": func.coalesce(Card.driver_name, NO_TEXT),
+        "division": FleetDivision.name,
+        "created": func.coalesce(Card.created_at, NO_TIME),
+        "code_type": Card.code_type,
+        "category": func.coalesce(Card.category, NO_TEXT),
+        "vehicle_type": func.coalesce(Card.vehicle_type, NO_TEXT),
+    }
+
+
+SORT_COLUMNS: tuple[str, ...] = tuple(_sort_expressions())
+
+
+@dataclass(frozen=True)
+class CardSort:
+    """The order of the search result: one of SORT_COLUMNS, then the card id (the keyset's tie-break).
+
+    Cards without a value (no plate, never used, …) come last ascending and first descending.
+    """
+
+    column: str = "plate"
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        if self.column not in SORT_COLUMNS:
+            raise ValueError(f"cannot sort on {self.column!r}; one of {', '.join(SORT_COLUMNS)}")
+
+    def expression(self):
+        return _sort_expressions()[self.column]
 
 
 @dataclass(frozen=True)
@@ -122,7 +168,7 @@ class CardRow:
     expiry_date: date | None
     last_used_at: datetime | None
     version: int
-    sort_key: str  # the plate, else the embossed name ("" when neither): the first half of the keyset
+    sort_value: object  # the value of the sort column (with its sentinel): the first half of the keyset
     # Card/badge settings (the second view of the list)
     code_type: CodeType | None = None
     created_at: datetime | None = None
@@ -130,13 +176,9 @@ class CardRow:
     vehicle_type: str | None = None
 
     @property
-    def after(self) -> tuple[str, int]:
-        """The keyset position to pass as `after` for the page that follows this row."""
-        return (self.sort_key, self.id)
-
-
-def _card_sort_key():
-    return func.coalesce(Card.license_plate, Card.embossed_name, "")
+    def after(self) -> tuple[object, int]:
+        """The keyset position of this row: pass it as `after` (or `before`) for the neighbouring page."""
+        return (self.sort_value, self.id)
 
 
 def _scoped(session: Session, actor: Actor, customer_number_id: int, card_filter: CardFilter | None) -> CardFilter:
@@ -148,34 +190,43 @@ def _scoped(session: Session, actor: Actor, customer_number_id: int, card_filter
 
 
 def search_cards(session: Session, actor: Actor, customer_number_id: int, card_filter: CardFilter | None = None,
-                 after: tuple[str, int] | None = None, limit: int = CARD_PAGE) -> list[CardRow]:
-    """One page of the cards and OBUs of a customer number matching `card_filter`, ordered by plate (else
-    name), then id.
+                 after: tuple[object, int] | None = None, limit: int = CARD_PAGE, *, sort: CardSort | None = None,
+                 before: tuple[object, int] | None = None, last: bool = False) -> list[CardRow]:
+    """One page of the cards and OBUs of a customer number matching `card_filter`, in `sort` order (by plate,
+    else name, by default), ties by id.
 
-    The WHERE is `card_filter_clauses`: the same filter as the Excel export and the scripting CLI. For the
-    next page pass the last row's `after` (keyset pagination: no row lost or repeated when cards are added
-    meanwhile, and no OFFSET scan on a large fleet).
+    Pages are keyset positions (a row's `after`), never offsets: `after` gives the page that follows a row,
+    `before` the page that precedes one, `last=True` the last page; rows always come in display order. No
+    row is lost or repeated when cards are added meanwhile, and a page costs the same at the start or the
+    end of a 100,000-card fleet. The WHERE is `card_filter_clauses`, as for the Excel export and the CLI.
     """
     card_filter = _scoped(session, actor, customer_number_id, card_filter)
-    sort_key = _card_sort_key().label("sort_key")
+    sort = sort or CardSort()
+    key = sort.expression()
+    position = tuple_(key, Card.id)
+    # Backwards (a page before a row, or the last page): read in reverse order, then turn the page around.
+    backwards = before is not None or (last and after is None)
+    reverse = sort.descending != backwards
     query = (
-        select(Card, FleetDivision.name, sort_key)
+        select(Card, FleetDivision.name, key.label("sort_value"))
         .join(FleetDivision, FleetDivision.id == Card.division_id)
         .where(*card_filter_clauses(card_filter))
     )
     if after is not None:
-        key, last_id = after
-        query = query.where(or_(_card_sort_key() > key, and_(_card_sort_key() == key, Card.id > last_id)))
-    query = query.order_by(_card_sort_key(), Card.id).limit(limit)
-    return [
+        query = query.where(position < tuple_(*after) if sort.descending else position > tuple_(*after))
+    if before is not None:
+        query = query.where(position > tuple_(*before) if sort.descending else position < tuple_(*before))
+    query = query.order_by(*((key.desc(), Card.id.desc()) if reverse else (key, Card.id))).limit(limit)
+    rows = [
         CardRow(id=card.id, number=card.number, rank=card.rank, product_type=card.product_type,
                 license_plate=card.license_plate, embossed_name=card.embossed_name, driver_name=card.driver_name,
                 division=division, status=card.status, renewal_status=card.renewal_status,
-                expiry_date=card.expiry_date, last_used_at=card.last_used_at, version=card.version, sort_key=key,
-                code_type=card.code_type, created_at=card.created_at, category=card.category,
+                expiry_date=card.expiry_date, last_used_at=card.last_used_at, version=card.version,
+                sort_value=value, code_type=card.code_type, created_at=card.created_at, category=card.category,
                 vehicle_type=card.vehicle_type)
-        for card, division, key in session.exec(query).all()
+        for card, division, value in session.exec(query).all()
     ]
+    return rows[::-1] if backwards else rows
 
 
 def count_cards(session: Session, actor: Actor, customer_number_id: int, card_filter: CardFilter | None = None) -> int:

@@ -47,7 +47,7 @@ def test_pages_lose_and_repeat_no_row(world, session):
     session.commit()
     everything = search_cards(session, world.actor, world.number.id, limit=1000)
     assert len(everything) == 28 == count_cards(session, world.actor, world.number.id)
-    assert [row.sort_key for row in everything] == sorted(row.sort_key for row in everything)
+    assert [row.sort_value for row in everything] == sorted(row.sort_value for row in everything)
     for limit in (1, 4, 7, 50):
         ids = page_through(session, world.actor, world.number.id, limit)
         assert ids == [row.id for row in everything], limit
