@@ -3,6 +3,7 @@ from alembic import context
 
 from store import models  # noqa: F401  (registers every table)
 from store.db import make_engine
+from store.migrate import include_name, include_object
 from sqlmodel import SQLModel
 
 config = context.config
@@ -17,6 +18,8 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copy
             compare_type=True,
+            include_name=include_name,
+            include_object=include_object,
         )
         context.run_migrations()
 

@@ -12,13 +12,19 @@ from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import column, func, or_, table, text as sql_text, union
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel import Session, select
 
 from ..models import Card, CardStatus, Customer, FleetDivision, ProductType, RenewalStatus
 
 S = TypeVar("S")
 LIKE_ESCAPE = "\\"
+# Below this many candidates a search starts from them (an index lookup, then a sort of a few rows);
+# above, walking the sort order's index and testing each card finds a page sooner.
+NARROW_LIMIT = 2000
+TRIGRAM = 3  # the trigram index can only look up text of at least 3 characters
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,110 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), tzinfo=zone)
 
 
-def card_filter_clauses(card_filter: CardFilter) -> list:
-    """The WHERE clauses of the filter, as SQL expressions over `Card` (and a subquery on divisions)."""
+def search_text(card_filter: CardFilter) -> str:
+    return " ".join(card_filter.text.split())
+
+
+def _compact(text: str) -> str | None:
+    """The text as a plate typed without its dashes ("1lvt9" finds 1-LVT-919), when it has no dash itself."""
+    return None if "-" in text else text.replace(" ", "")
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """How the SQL reaches the matching cards. SQLite plans without statistics: left alone it walks the
+    sort order's index and tests every card, which reads the whole fleet when few cards match. The plan
+    says where to start instead. PostgreSQL keeps the default plan: its planner has statistics."""
+
+    # Start from the trigram index's candidates for the text (they are few).
+    text_candidates: bool = False
+    # Keep SQLite off the date-range indexes (the range holds too many cards to sort them all).
+    skip_date_indexes: bool = False
+
+
+def _fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _text_candidates(card_filter: CardFilter):
+    """A subquery of the ids of the cards that may contain the text: the trigram index's hits on number,
+    plate, name and driver (and plate without dashes), plus the cards of divisions whose name has it."""
+    text = search_text(card_filter)
+    query = _fts_phrase(text)
+    compact = _compact(text)
+    if compact and compact != text:
+        query += " OR plate_compact : " + _fts_phrase(compact)
+    hits = select(column("rowid")).select_from(table("card_text")).where(
+        sql_text("card_text MATCH :card_text_query").bindparams(card_text_query=query))
+    in_divisions = select(Card.id).where(Card.division_id.in_(_divisions_named(card_filter, text)))
+    return union(hits, in_divisions)
+
+
+def _divisions_named(card_filter: CardFilter, text: str):
+    # correlate(None): never correlate with a FleetDivision the outer statement joins.
+    divisions = (select(FleetDivision.id).where(FleetDivision.name.ilike(like_pattern(text), escape=LIKE_ESCAPE))
+                 .correlate(None))
+    if card_filter.customer_number_ids:
+        divisions = divisions.where(FleetDivision.customer_number_id.in_(list(card_filter.customer_number_ids)))
+    return divisions
+
+
+def _at_most(session: Session, query, limit: int) -> int:
+    """How many rows `query` has, counting no further than `limit` + 1."""
+    return int(session.exec(select(func.count()).select_from(query.limit(limit + 1).subquery())).one())
+
+
+def plan_search(session: Session, card_filter: CardFilter) -> SearchPlan:
+    """The plan for this filter, from a capped count of the candidates each index would give."""
+    if session.get_bind().dialect.name != "sqlite":
+        return SearchPlan()
+    text = search_text(card_filter)
+    compact = _compact(text)
+    text_candidates = len(text) >= TRIGRAM and (compact is None or compact == text or len(compact) >= TRIGRAM) \
+        and _at_most(session, _text_candidates(card_filter), NARROW_LIMIT) <= NARROW_LIMIT
+    skip_date_indexes = False
+    if not text_candidates:
+        ranges = [clause for clause in _date_clauses(card_filter, lambda column: column)]
+        if ranges:
+            in_range = select(Card.id).where(*_number_clauses(card_filter), *ranges)
+            skip_date_indexes = _at_most(session, in_range, NARROW_LIMIT) > NARROW_LIMIT
+    return SearchPlan(text_candidates=text_candidates, skip_date_indexes=skip_date_indexes)
+
+
+def _no_index(column):
+    """`+column`: SQLite's documented way to keep the planner from using an index on this term."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
+def _number_clauses(card_filter: CardFilter, column=None) -> list:
+    if not card_filter.customer_number_ids:
+        return []
+    return [(column if column is not None else Card.customer_number_id).in_(list(card_filter.customer_number_ids))]
+
+
+def _date_clauses(card_filter: CardFilter, wrap) -> list:
     f = card_filter
     clauses: list = []
-    if f.customer_number_ids:
-        clauses.append(Card.customer_number_id.in_(list(f.customer_number_ids)))
+    if f.expiry_from is not None:
+        clauses.append(wrap(Card.expiry_date) >= f.expiry_from)
+    if f.expiry_to is not None:
+        clauses.append(wrap(Card.expiry_date) <= f.expiry_to)
+    if f.last_use_from is not None or f.last_use_to is not None:
+        zone = ZoneInfo(f.time_zone or "UTC")
+        if f.last_use_from is not None:
+            clauses.append(wrap(Card.last_used_at) >= _day_start(f.last_use_from, zone))
+        if f.last_use_to is not None:
+            clauses.append(wrap(Card.last_used_at) < _day_start(f.last_use_to + timedelta(days=1), zone))
+    return clauses
+
+
+def card_filter_clauses(card_filter: CardFilter, plan: SearchPlan | None = None) -> list:
+    """The WHERE clauses of the filter, as SQL expressions over `Card` (and subqueries), shaped by `plan`
+    (from `plan_search`; None: the default plan, right on every backend)."""
+    f = card_filter
+    plan = plan or SearchPlan()
+    # Starting from the text's candidates: keep SQLite off the customer number's (sort order) indexes.
+    clauses: list = _number_clauses(f, _no_index(Card.customer_number_id) if plan.text_candidates else None)
     if f.division_ids:
         clauses.append(Card.division_id.in_(list(f.division_ids)))
     if f.product_types:
@@ -68,37 +172,27 @@ def card_filter_clauses(card_filter: CardFilter) -> list:
         clauses.append(Card.status.in_(list(f.statuses)))
     if f.renewal_statuses:
         clauses.append(Card.renewal_status.in_(list(f.renewal_statuses)))
-    if f.expiry_from is not None:
-        clauses.append(Card.expiry_date >= f.expiry_from)
-    if f.expiry_to is not None:
-        clauses.append(Card.expiry_date <= f.expiry_to)
-    if f.last_use_from is not None or f.last_use_to is not None:
-        zone = ZoneInfo(f.time_zone or "UTC")
-        if f.last_use_from is not None:
-            clauses.append(Card.last_used_at >= _day_start(f.last_use_from, zone))
-        if f.last_use_to is not None:
-            clauses.append(Card.last_used_at < _day_start(f.last_use_to + timedelta(days=1), zone))
-    text = " ".join(f.text.split())
+    clauses += _date_clauses(f, _no_index if plan.skip_date_indexes else (lambda column: column))
+    text = search_text(f)
     if text:
+        if plan.text_candidates:
+            clauses.append(Card.id.in_(_text_candidates(f)))
         pattern = like_pattern(text)
-        # The division name through a subquery rather than a join: the caller's statement may already
-        # join FleetDivision (to show the name), and a subquery composes with that on every backend.
-        # correlate(None): never correlate with a FleetDivision the outer statement joins.
-        divisions = (select(FleetDivision.id).where(FleetDivision.name.ilike(pattern, escape=LIKE_ESCAPE))
-                     .correlate(None))
-        if f.customer_number_ids:
-            divisions = divisions.where(FleetDivision.customer_number_id.in_(list(f.customer_number_ids)))
-        clauses.append(or_(
+        alternatives = [
             Card.number.ilike(pattern, escape=LIKE_ESCAPE),
             Card.license_plate.ilike(pattern, escape=LIKE_ESCAPE),
             Card.driver_name.ilike(pattern, escape=LIKE_ESCAPE),
-            Card.division_id.in_(divisions),
+            # The division name through a subquery rather than a join: the caller's statement may already
+            # join FleetDivision (to show the name), and a subquery composes with that on every backend.
+            Card.division_id.in_(_divisions_named(f, text)),
             # Cards without a plate are known by the name on them (the list shows it in the plate's place).
             Card.embossed_name.ilike(pattern, escape=LIKE_ESCAPE),
-            # "1lvt9" finds 1-LVT-919: plates are typed without their dashes as often as with them.
-            func.replace(Card.license_plate, "-", "").ilike(
-                like_pattern(text.replace("-", "").replace(" ", "")), escape=LIKE_ESCAPE),
-        ))
+        ]
+        compact = _compact(text)
+        if compact:
+            alternatives.append(func.replace(Card.license_plate, "-", "").ilike(like_pattern(compact),
+                                                                                escape=LIKE_ESCAPE))
+        clauses.append(or_(*alternatives))
     return clauses
 
 

@@ -26,7 +26,7 @@ from ..models import (
     Right,
 )
 from ..services.context import Actor
-from .card_filter import CardFilter, card_filter_clauses, scoped_filter
+from .card_filter import CardFilter, card_filter_clauses, plan_search, scoped_filter
 
 REQUEST_PAGE = 50
 
@@ -210,7 +210,7 @@ def search_cards(session: Session, actor: Actor, customer_number_id: int, card_f
     query = (
         select(Card, FleetDivision.name, key.label("sort_value"))
         .join(FleetDivision, FleetDivision.id == Card.division_id)
-        .where(*card_filter_clauses(card_filter))
+        .where(*card_filter_clauses(card_filter, plan_search(session, card_filter)))
     )
     if after is not None:
         query = query.where(position < tuple_(*after) if sort.descending else position > tuple_(*after))
@@ -232,7 +232,8 @@ def search_cards(session: Session, actor: Actor, customer_number_id: int, card_f
 def count_cards(session: Session, actor: Actor, customer_number_id: int, card_filter: CardFilter | None = None) -> int:
     """How many cards and OBUs `search_cards` would page through with this filter."""
     card_filter = _scoped(session, actor, customer_number_id, card_filter)
-    query = select(func.count()).select_from(Card).where(*card_filter_clauses(card_filter))
+    query = select(func.count()).select_from(Card).where(*card_filter_clauses(card_filter,
+                                                                              plan_search(session, card_filter)))
     return int(session.exec(query).one())
 
 

@@ -138,3 +138,156 @@ def test_the_filter_names_no_other_customer_number(world, session):
     session.commit()
     rows = search_cards(session, world.actor, world.number.id, CardFilter(customer_number_ids=(world.other_number.id,)))
     assert [r.license_plate for r in rows] == ["1-AAA-001"]
+
+
+# --- sort on any column, pages both ways -------------------------------------------------------------
+
+def varied_fleet(world: World, clock) -> list[Card]:
+    """Cards whose sortable values differ, repeat and are missing, in both divisions."""
+    from datetime import date, timedelta
+
+    from store.models import CodeType, RenewalStatus
+
+    cards = []
+    for index in range(17):
+        card = add_card(world, None if index % 5 == 0 else f"1-S{index % 6}T-{index:03d}",
+                        name=None if index % 5 == 0 and index % 2 else f"NAME {index % 4}",
+                        driver=None if index % 4 == 0 else f"Driver {index % 3}",
+                        number=None if index % 6 == 0 else f"70061402000{index:07d}",
+                        status=list(CardStatus)[index % 4],
+                        product_type=ProductType.PASSANGO_OBU if index % 7 == 0 else ProductType.FLEET_CARD)
+        card.rank = index % 3
+        card.division_id = (world.division if index % 2 else world.second_division).id
+        card.renewal_status = list(RenewalStatus)[index % 3]
+        card.expiry_date = None if index % 8 == 0 else date(2027, 1 + index % 4, 1)
+        card.last_used_at = None if index % 3 == 0 else clock.now() - timedelta(days=index % 5)
+        card.created_at = clock.now() - timedelta(days=index % 6)
+        card.code_type = CodeType.DRIVER_CODE if index % 2 else CodeType.PIN
+        card.category = None if index % 3 else f"Cat {index % 2}"
+        card.vehicle_type = f"Van {index % 3}" if index % 4 else None
+        cards.append(card)
+    world.session.commit()
+    return cards
+
+
+def python_key(column: str, row):
+    """The order the store promises, written out in Python: missing values last (ascending), then id."""
+    from datetime import date, datetime, timezone
+
+    values = {
+        "plate": row.license_plate or row.embossed_name or "",
+        "number": row.number or "",
+        "rank": row.rank,
+        "type": row.product_type.value,
+        "status": row.status.value,
+        "renewal": row.renewal_status.value,
+        "expiry": row.expiry_date or date(9999, 12, 31),
+        "last_use": row.last_used_at or datetime(1, 1, 1, tzinfo=timezone.utc),
+        "driver": row.driver_name or "",
+        "division": row.division,
+        "created": row.created_at or datetime(1, 1, 1, tzinfo=timezone.utc),
+        "code_type": row.code_type.value,
+        "category": row.category or "",
+        "vehicle_type": row.vehicle_type or "",
+    }
+    return (values[column], row.id)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_every_sort_column_pages_forwards_and_backwards_without_loss(world, session, clock, descending):
+    from store.queries.cards import SORT_COLUMNS, CardSort
+
+    varied_fleet(world, clock)
+    for column in SORT_COLUMNS:
+        sort = CardSort(column, descending)
+        everything = search_cards(session, world.actor, world.number.id, sort=sort, limit=1000)
+        assert len(everything) == 17
+        expected = sorted(everything, key=lambda row: python_key(column, row), reverse=descending)
+        assert [r.id for r in everything] == [r.id for r in expected], column
+        for limit in (1, 3, 5):
+            forwards, after = [], None
+            while True:
+                rows = search_cards(session, world.actor, world.number.id, sort=sort, after=after, limit=limit)
+                forwards += [r.id for r in rows]
+                if len(rows) < limit:
+                    break
+                after = rows[-1].after
+            assert forwards == [r.id for r in everything], (column, limit)
+            page = search_cards(session, world.actor, world.number.id, sort=sort, last=True, limit=limit)
+            backwards = [r.id for r in page]
+            while len(page) == limit:
+                page = search_cards(session, world.actor, world.number.id, sort=sort, before=page[0].after,
+                                    limit=limit)
+                backwards = [r.id for r in page] + backwards
+            assert backwards == [r.id for r in everything], (column, limit)
+
+
+def test_an_unknown_sort_column_is_refused():
+    from store.queries.cards import CardSort
+
+    with pytest.raises(ValueError, match="cannot sort on"):
+        CardSort("pin_hash")
+
+
+# --- the search plan gives the same rows as the plain filter --------------------------------------------
+
+TEXTS = ["1-S", "s1t", "1-S3T-009", "1s3t0", "name 2", "NAME", "driver 1", "river", "7006140200000", "0000013",
+         "distrib", "long haul", "haul", "zzz", "1", "S3", "%", "_", "1-s5t-0", "ha"]
+
+
+def test_the_search_plan_changes_no_result(world, session, clock, monkeypatch):
+    """Whatever path the plan takes (trigram candidates, date indexes or not), the rows are the plain
+    filter's rows, in the same order."""
+    from datetime import date
+
+    from sqlmodel import select
+
+    from store.models import FleetDivision
+    from store.queries import card_filter as card_filter_module
+    from store.queries.card_filter import SearchPlan, card_filter_clauses, plan_search
+
+    varied_fleet(world, clock)
+    add_card(world, "1-S3T-009", other=True)  # the same plate at another customer number
+    session.commit()
+
+    def ids(card_filter: CardFilter, plan: SearchPlan) -> list[int]:
+        query = (select(Card.id).join(FleetDivision, FleetDivision.id == Card.division_id)
+                 .where(*card_filter_clauses(card_filter, plan)).order_by(Card.id))
+        return list(session.exec(query).all())
+
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    used = set()
+    for limit in (2000, 1):  # many candidates allowed, then almost none
+        monkeypatch.setattr(card_filter_module, "NARROW_LIMIT", limit)
+        for text in TEXTS:
+            for dates in ({}, {"expiry_from": date(2027, 2, 1), "expiry_to": date(2027, 3, 31)}):
+                card_filter = CardFilter(customer_number_ids=(world.number.id,), text=text, **dates)
+                plan = plan_search(session, card_filter)
+                used.add(plan)
+                assert ids(card_filter, plan) == ids(card_filter, SearchPlan()), (text, dates, plan)
+                rows = search_cards(session, world.actor, world.number.id, card_filter, limit=1000)
+                assert sorted(r.id for r in rows) == ids(card_filter, SearchPlan())
+    if sqlite:  # every path was taken
+        assert SearchPlan(text_candidates=True) in used
+        assert SearchPlan(skip_date_indexes=True) in used
+        assert SearchPlan() in used
+    else:
+        assert used == {SearchPlan()}
+
+
+def test_text_finds_number_plate_without_dashes_name_driver_and_division(world, session, clock):
+    varied_fleet(world, clock)
+
+    def plates(text: str) -> set[str]:
+        rows = search_cards(session, world.actor, world.number.id, CardFilter(text=text), limit=1000)
+        return {r.license_plate or r.embossed_name or f"#{r.id}" for r in rows}
+
+    assert plates("1-S3T-009") == {"1-S3T-009"}
+    assert plates("1s3t009") == {"1-S3T-009"}  # typed without dashes
+    assert plates("1 S3T 009") == {"1-S3T-009"}  # or with spaces
+    assert plates("7006140200000000") == plates("70061402000000000") | plates("70061402000000001")
+    assert "NAME 2" in plates("name 2")  # the name on a card without a plate
+    by_driver = search_cards(session, world.actor, world.number.id, CardFilter(text="driver 2"), limit=1000)
+    assert by_driver and all(r.driver_name == "Driver 2" for r in by_driver)
+    haul = search_cards(session, world.actor, world.number.id, CardFilter(text="long HAUL"), limit=1000)
+    assert len(haul) == 9 and {r.division for r in haul} == {"Long haul"}
