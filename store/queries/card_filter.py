@@ -75,8 +75,8 @@ class SearchPlan:
     sort order's index and tests every card, which reads the whole fleet when few cards match. The plan
     says where to start instead. PostgreSQL keeps the default plan: its planner has statistics."""
 
-    # Start from the trigram index's candidates for the text (they are few).
-    text_candidates: bool = False
+    # The ids of the only cards that may match the text, from the trigram index (few of them): start there.
+    text_candidates: tuple[int, ...] | None = None
     # Keep SQLite off the date-range indexes (the range holds too many cards to sort them all).
     skip_date_indexes: bool = False
 
@@ -114,20 +114,21 @@ def _at_most(session: Session, query, limit: int) -> int:
 
 
 def plan_search(session: Session, card_filter: CardFilter) -> SearchPlan:
-    """The plan for this filter, from a capped count of the candidates each index would give."""
+    """The plan for this filter, from the candidates each index gives (read no further than NARROW_LIMIT)."""
     if session.get_bind().dialect.name != "sqlite":
         return SearchPlan()
     text = search_text(card_filter)
     compact = _compact(text)
-    text_candidates = len(text) >= TRIGRAM and (compact is None or compact == text or len(compact) >= TRIGRAM) \
-        and _at_most(session, _text_candidates(card_filter), NARROW_LIMIT) <= NARROW_LIMIT
-    skip_date_indexes = False
-    if not text_candidates:
-        ranges = [clause for clause in _date_clauses(card_filter, lambda column: column)]
-        if ranges:
-            in_range = select(Card.id).where(*_number_clauses(card_filter), *ranges)
-            skip_date_indexes = _at_most(session, in_range, NARROW_LIMIT) > NARROW_LIMIT
-    return SearchPlan(text_candidates=text_candidates, skip_date_indexes=skip_date_indexes)
+    if len(text) >= TRIGRAM and (compact is None or compact == text or len(compact) >= TRIGRAM):
+        # Read the candidates once here, rather than count them here and look them up again in the search.
+        candidates = tuple(session.exec(_text_candidates(card_filter).limit(NARROW_LIMIT + 1)).scalars())
+        if len(candidates) <= NARROW_LIMIT:
+            return SearchPlan(text_candidates=candidates)
+    ranges = _date_clauses(card_filter, lambda column: column)
+    if ranges:
+        in_range = select(Card.id).where(*_number_clauses(card_filter), *ranges)
+        return SearchPlan(skip_date_indexes=_at_most(session, in_range, NARROW_LIMIT) > NARROW_LIMIT)
+    return SearchPlan()
 
 
 def _no_index(column):
@@ -163,7 +164,8 @@ def card_filter_clauses(card_filter: CardFilter, plan: SearchPlan | None = None)
     f = card_filter
     plan = plan or SearchPlan()
     # Starting from the text's candidates: keep SQLite off the customer number's (sort order) indexes.
-    clauses: list = _number_clauses(f, _no_index(Card.customer_number_id) if plan.text_candidates else None)
+    from_candidates = plan.text_candidates is not None
+    clauses: list = _number_clauses(f, _no_index(Card.customer_number_id) if from_candidates else None)
     if f.division_ids:
         clauses.append(Card.division_id.in_(list(f.division_ids)))
     if f.product_types:
@@ -175,8 +177,8 @@ def card_filter_clauses(card_filter: CardFilter, plan: SearchPlan | None = None)
     clauses += _date_clauses(f, _no_index if plan.skip_date_indexes else (lambda column: column))
     text = search_text(f)
     if text:
-        if plan.text_candidates:
-            clauses.append(Card.id.in_(_text_candidates(f)))
+        if from_candidates:
+            clauses.append(Card.id.in_(plan.text_candidates))
         pattern = like_pattern(text)
         alternatives = [
             Card.number.ilike(pattern, escape=LIKE_ESCAPE),

@@ -263,12 +263,12 @@ def test_the_search_plan_changes_no_result(world, session, clock, monkeypatch):
             for dates in ({}, {"expiry_from": date(2027, 2, 1), "expiry_to": date(2027, 3, 31)}):
                 card_filter = CardFilter(customer_number_ids=(world.number.id,), text=text, **dates)
                 plan = plan_search(session, card_filter)
-                used.add(plan)
+                used.add("candidates" if plan.text_candidates is not None else plan)
                 assert ids(card_filter, plan) == ids(card_filter, SearchPlan()), (text, dates, plan)
                 rows = search_cards(session, world.actor, world.number.id, card_filter, limit=1000)
                 assert sorted(r.id for r in rows) == ids(card_filter, SearchPlan())
     if sqlite:  # every path was taken
-        assert SearchPlan(text_candidates=True) in used
+        assert "candidates" in used
         assert SearchPlan(skip_date_indexes=True) in used
         assert SearchPlan() in used
     else:
