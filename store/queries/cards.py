@@ -8,6 +8,7 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, literal_column, tuple_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ..models import (
@@ -174,6 +175,8 @@ class CardRow:
     created_at: datetime | None = None
     category: str | None = None
     vehicle_type: str | None = None
+    # The card or OBU linked to this one (an OBU's fleet card, or the reverse): its number, else its plate.
+    linked_product: str | None = None
 
     @property
     def after(self) -> tuple[object, int]:
@@ -207,9 +210,12 @@ def search_cards(session: Session, actor: Actor, customer_number_id: int, card_f
     # Backwards (a page before a row, or the last page): read in reverse order, then turn the page around.
     backwards = before is not None or (last and after is None)
     reverse = sort.descending != backwards
+    linked = aliased(Card)
     query = (
-        select(Card, FleetDivision.name, key.label("sort_value"))
+        select(Card, FleetDivision.name, key.label("sort_value"),
+               func.coalesce(linked.number, linked.license_plate, linked.embossed_name))
         .join(FleetDivision, FleetDivision.id == Card.division_id)
+        .outerjoin(linked, linked.id == Card.linked_card_id)
         .where(*card_filter_clauses(card_filter, plan_search(session, card_filter)))
     )
     if after is not None:
@@ -223,8 +229,8 @@ def search_cards(session: Session, actor: Actor, customer_number_id: int, card_f
                 division=division, status=card.status, renewal_status=card.renewal_status,
                 expiry_date=card.expiry_date, last_used_at=card.last_used_at, version=card.version,
                 sort_value=value, code_type=card.code_type, created_at=card.created_at, category=card.category,
-                vehicle_type=card.vehicle_type)
-        for card, division, value in session.exec(query).all()
+                vehicle_type=card.vehicle_type, linked_product=linked_product)
+        for card, division, value, linked_product in session.exec(query).all()
     ]
     return rows[::-1] if backwards else rows
 

@@ -55,3 +55,36 @@ def test_card_list_advanced_filters(snap_compare, demo_db, snap_login, snap_sett
 def test_card_list_settings_view(snap_compare, demo_db, snap_login, snap_settle):
     assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
                         run_before=opener(snap_login, snap_settle, "cards.manage", ("f6",)))
+
+
+def test_card_list_limits_view(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage", ("f6", "f6")))
+
+
+def test_card_list_controls_view(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage", ("f6", "f6", "f6")))
+
+
+def test_card_list_sort_choice(snap_compare, demo_db, snap_login, snap_settle):
+    """F7 opens the sort choice: every column, up and down."""
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage", ("f7",)))
+
+
+def test_card_list_sorted_by_expiry_with_a_marked_range(snap_compare, demo_db, snap_login, snap_settle):
+    async def run_before(pilot):
+        await opener(snap_login, snap_settle, "cards.manage")(pilot)
+        pilot.app.screen.query_one("#card-sort").value = "expiry:desc"
+        await snap_settle(pilot)
+        pilot.app.screen.query_one("#card-table").focus()
+        await pilot.press("down", "shift+down", "shift+down")
+        await snap_settle(pilot)
+
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE, run_before=run_before)
+
+
+def test_card_list_all_matching_marked(snap_compare, demo_db, snap_login, snap_settle):
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE,
+                        run_before=opener(snap_login, snap_settle, "cards.manage", ("ctrl+a",)))

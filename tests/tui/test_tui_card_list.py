@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 from sqlmodel import select
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Select
@@ -10,6 +11,7 @@ from textual.widgets import DataTable, Input, Select
 from store.models import Card, CardStatus, RenewalStatus, Request, RequestKind
 from tui.app import CardsOnlineApp
 from tui.menu import MENU, visible_menu
+import tui.screens.card_list as cl
 from tui.screens.card_actions import ActionsMenu, BlockDialog, CancelDialog, DeleteDialog, PinReissueDialog
 from tui.screens.card_list import CardListScreen
 from tui.screens.home import HomeScreen
@@ -467,12 +469,20 @@ async def test_view_switch_changes_the_columns(demo_db, ui):
         await pilot.press("f6")
         await ui.settle(pilot)
         settings = column_labels(screen)
-        assert settings == ["", "Number", "Rk", "Plate/name", "Code type", "Created", "Category", "Vehicle type"]
+        # The sorted column (plate, ascending) carries the arrow.
+        assert settings == ["", "Number", "Rk", "Plate/name↑", "Code type", "Created", "Category", "Vehicle type"]
         table = screen.query_one(DataTable)
         assert table.row_count == count == len(screen.rows)
         first = screen.rows[0]
         cells = [str(cell) for cell in table.get_row_at(0)]
         assert cells[4] in ("PIN", "Driver code") and cells[6] == (first.category or "")
+        await pilot.press("f6")  # Limits
+        await ui.settle(pilot)
+        assert column_labels(screen)[:5] == ["", "Plate/name↑", "Limits", "On limit", "Not allowed"]
+        await pilot.press("f6")  # Controls
+        await ui.settle(pilot)
+        assert column_labels(screen)[:8] == ["", "Plate/name↑", "Days", "Hours", "Countries", "Tx/day", "Odometer",
+                                             "Tank"]
         await pilot.press("f6")
         await ui.settle(pilot)
         assert column_labels(screen) == general
@@ -497,3 +507,281 @@ async def test_bulk_actions_open_on_the_marked_cards(demo_db, ui):
         await ui.settle(pilot)
         assert isinstance(app.screen, BulkActionsScreen)
         assert sorted(app.screen.card_ids) == sorted([first, second])
+
+
+# --- The bounded window, sorting, the Limits and Controls views, marking --------------------------------------
+
+@pytest.fixture
+def big_db(db):
+    """The demo with ~300 cards on the first customer number: enough for many small pages."""
+    from store.demo import build_demo
+
+    build_demo(db, cards=300)
+    return db
+
+
+def store_order(db, app, sort=None) -> list[int]:
+    from store.queries.cards import search_cards
+
+    with db.session() as s:
+        return [row.id for row in search_cards(s, app.session.actor, app.active_customer_number.id, None,
+                                               limit=100_000, sort=sort)]
+
+
+async def walk(pilot, ui, screen, key: str, steps: int, press: bool = True) -> list[int]:
+    """Press `key` up to `steps` times, the id under the cursor after each press (until it stops moving).
+
+    `press=False` runs the key's table action directly (what the key does, minus the pilot's key round trip:
+    a walk through hundreds of cards stays quick)."""
+    seen = [screen.current_row().id]
+    table = screen.query_one(DataTable)
+    for _ in range(steps):
+        if press:
+            await pilot.press(key)
+        else:
+            getattr(table, {"down": "action_cursor_down", "up": "action_cursor_up"}[key])()
+        if press or screen.loading or table.cursor_row in (0, len(screen.rows) - 1):
+            await pilot.pause()  # the edge of the window: the highlight reads the neighbouring page
+        if screen.loading:  # a window move: wait for the page
+            await ui.settle(pilot)
+        assert len(screen.rows) <= cl.WINDOW and screen.query_one(DataTable).row_count == len(screen.rows)
+        current = screen.current_row().id
+        if current == seen[-1]:
+            break
+        seen.append(current)
+    return seen
+
+
+async def test_window_moves_lose_and_repeat_nothing(big_db, ui, monkeypatch):
+    monkeypatch.setattr(cl, "PAGE", 20)
+    monkeypatch.setattr(cl, "WINDOW", 60)
+    app = CardsOnlineApp(big_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        everything = store_order(big_db, app)
+        assert len(everything) > 150
+        assert count_text(screen) == f"{len(everything)} cards match."
+        assert len(screen.rows) == 20 and not screen.more_before and screen.more_after
+        screen.query_one(DataTable).focus()
+        assert await walk(pilot, ui, screen, "down", 25) == everything[:26]  # real keys across a window move
+        down = await walk(pilot, ui, screen, "down", len(everything) + 5, press=False)
+        down = everything[:25] + down
+        assert down == everything
+        assert len(screen.rows) == 60 and screen.more_before and not screen.more_after
+        up = await walk(pilot, ui, screen, "up", len(everything) + 5, press=False)
+        assert up == everything[::-1]
+        # PgDn and PgUp cross the windows too: every card passes by in order, none twice.
+        pages = await walk(pilot, ui, screen, "pagedown", len(everything))
+        assert pages[-1] == everything[-1]
+        assert [everything.index(i) for i in pages] == sorted(everything.index(i) for i in set(pages))
+        pages = await walk(pilot, ui, screen, "pageup", len(everything))
+        assert pages[-1] == everything[0]
+        # Home and End: the first and the last page, whatever the window holds.
+        await pilot.press("end")
+        await ui.settle(pilot)
+        assert screen.current_row().id == everything[-1] and [r.id for r in screen.rows] == everything[-20:]
+        assert screen.more_before and not screen.more_after
+        await pilot.press("up")
+        await ui.settle(pilot)
+        assert screen.current_row().id == everything[-2]
+        await pilot.press("home")
+        await ui.settle(pilot)
+        assert screen.current_row().id == everything[0] and [r.id for r in screen.rows] == everything[:20]
+        assert not screen.more_before
+
+
+async def test_count_comes_after_the_rows(demo_db, ui, monkeypatch):
+    import threading
+
+    import store.queries.cards as cards
+
+    release = threading.Event()
+    real_count = cards.count_cards
+
+    def slow_count(*args, **kwargs):
+        release.wait(10)
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(cards, "count_cards", slow_count)
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        app.open_menu_item(item("cards.manage"))
+        screen = app.screen
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if screen.rows:
+                break
+        assert screen.rows and count_text(screen) == "Counting…"
+        release.set()
+        await ui.settle(pilot)
+        assert count_text(screen) == f"{len(screen.rows)} cards match."
+
+
+async def test_sort_by_select_and_header_click(big_db, ui, monkeypatch):
+    from store.queries.cards import CardSort
+
+    monkeypatch.setattr(cl, "PAGE", 10)
+    monkeypatch.setattr(cl, "WINDOW", 30)
+    app = CardsOnlineApp(big_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        select = screen.query_one("#card-sort", Select)
+        values = {value for _label, value in select._options}
+        from store.queries.cards import SORT_COLUMNS
+        assert values == {f"{c}:{d}" for c in SORT_COLUMNS for d in ("asc", "desc")}
+        await pilot.press("f7")  # the key focuses the sort choice
+        await ui.settle(pilot)
+        assert select.expanded and screen.focused in (select, select.query_one("SelectOverlay"))
+        await pilot.press("escape")
+        select.value = "expiry:desc"
+        await ui.settle(pilot)
+        assert [r.id for r in screen.rows] == store_order(big_db, app, CardSort("expiry", True))[:10]
+        assert "Expiry ↓" in column_labels(screen)
+        # A click on a header sorts on its column; a second click reverses.
+        await pilot.click("#card-table", offset=(29, 0))  # the Type column's header
+        await ui.settle(pilot)
+        assert screen.sort == CardSort("type") and select.value == "type:asc"
+        assert [r.id for r in screen.rows] == store_order(big_db, app, CardSort("type"))[:10]
+        await pilot.click("#card-table", offset=(29, 0))
+        await ui.settle(pilot)
+        assert screen.sort == CardSort("type", True)
+        expected = store_order(big_db, app, CardSort("type", True))
+        assert [r.id for r in screen.rows] == expected[:10]
+        # The window moves keep the sort.
+        screen.query_one(DataTable).focus()
+        assert await walk(pilot, ui, screen, "down", 45) == expected[:46]
+
+
+async def test_limits_and_controls_views(demo_db, ui):
+    from store.queries.card_settings import card_settings
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        await pilot.press("f6", "f6")
+        await ui.settle(pilot)
+        assert screen.view == "limits"
+        assert set(screen.settings) == {row.id for row in screen.rows}
+        with demo_db.session() as s:
+            settings = card_settings(s, app.session.actor, [row.id for row in screen.rows])
+        table = screen.query_one(DataTable)
+        for index, row in enumerate(screen.rows):
+            cells = [str(cell) for cell in table.get_row_at(index)]
+            assert tuple(cells[2:5]) == cl.limits_text(settings[row.id])
+        with_limits = next(i for i, row in enumerate(screen.rows)
+                           if any(limit.amount is not None for limit in settings[row.id].limits))
+        cell = str(table.get_row_at(with_limits)[2])
+        assert "€/" in cell
+        await pilot.press("f6")
+        await ui.settle(pilot)
+        assert screen.view == "controls"
+        cells = [str(cell) for cell in table.get_row_at(0)]
+        texts = cl.controls_text(settings[screen.rows[0].id])
+        assert cells[2:5] == [texts["weekdays"], texts["hours"], texts["countries"]]
+        # A new search in a settings view reads the settings with the page.
+        await search(pilot, ui, "1-LVT")
+        assert screen.rows and set(screen.settings) == {row.id for row in screen.rows}
+
+
+def test_settings_texts():
+    from datetime import date
+    from decimal import Decimal
+
+    from store.models import LimitAction, LimitPeriod, Product, ProductType
+    from store.queries.card_settings import CardSettings
+    from store.queries.fleet_export import ExportLimit
+
+    settings = CardSettings(
+        card_id=1, product_type=ProductType.FLEET_CARD,
+        limits=(ExportLimit(Product.DIESEL, True, Decimal("300.00"), None, LimitPeriod.WEEK, LimitAction.BLOCK),
+                ExportLimit(Product.ADBLUE, True, None, Decimal("50.000"), LimitPeriod.DAY, LimitAction.NOTIFY),
+                ExportLimit(Product.SHOP, False, None, None, LimitPeriod.DAY, LimitAction.BLOCK)),
+        allowed_countries=("BE", "FR", "NL"), allowed_weekdays=(1, 2, 3, 4, 5), hours_from="06:00",
+        hours_to="20:00", forbidden_days=(date(2026, 12, 25),), odometer_prompt=True,
+        tank_capacity_l=Decimal("80.000"), max_transactions_per_day=3)
+    assert cl.limits_text(settings) == ("Diesel 300 €/week · AdBlue 50 l/day", "block/notify", "Shop")
+    assert cl.controls_text(settings) == {"weekdays": "Mon–Fri", "hours": "06:00–20:00", "countries": "BE FR NL",
+                                          "max_tx": "3", "odometer": "yes", "tank": "80 l", "forbidden": "25/12"}
+    plain = CardSettings(card_id=2, product_type=ProductType.FLEET_CARD, limits=(), allowed_countries=(),
+                         allowed_weekdays=(1, 2, 3, 4, 5, 6, 7), hours_from=None, hours_to=None, forbidden_days=(),
+                         odometer_prompt=False, tank_capacity_l=None, max_transactions_per_day=None)
+    assert cl.limits_text(plain) == ("no limits", "—", "—")
+    texts = cl.controls_text(plain)
+    assert (texts["weekdays"], texts["hours"], texts["countries"]) == ("all", "all day", "all")
+    assert cl.controls_text(CardSettings(**{**plain.__dict__, "allowed_weekdays": (1, 7)}))["weekdays"] == "Mon Sun"
+
+
+async def test_range_marks_survive_window_moves(big_db, ui, monkeypatch):
+    monkeypatch.setattr(cl, "PAGE", 10)
+    monkeypatch.setattr(cl, "WINDOW", 30)
+    app = CardsOnlineApp(big_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        everything = store_order(big_db, app)
+        table = screen.query_one(DataTable)
+        table.focus()
+        await pilot.press("a")  # nothing marked: told how
+        await ui.settle(pilot)
+        assert "Mark cards with Space" in screen.query_one(MessageLine).text
+        await pilot.press("down", "down", "down", "down")
+        for _ in range(40):  # Shift+Down marks a range, across three window moves
+            await pilot.press("shift+down")
+            if screen.loading:
+                await ui.settle(pilot)
+        assert screen.query_one(MessageLine).text == ""  # the hint went with the first mark
+        assert list(screen.marked) == everything[4:45]
+        assert "41 marked." in count_text(screen)
+        assert screen.current_row().id == everything[44]
+        for _ in range(44):
+            await pilot.press("up")
+            if screen.loading:
+                await ui.settle(pilot)
+        assert screen.current_row().id == everything[0]
+        marks = [str(table.get_row_at(i)[0]) for i in range(len(screen.rows))]
+        assert marks == ["✓" if row.id in everything[4:45] else "" for row in screen.rows]
+        await pilot.press("shift+up")  # on the first row: marks it, nothing above
+        await ui.settle(pilot)
+        assert everything[0] in screen.marked and screen.current_row().id == everything[0]
+
+
+async def test_mark_all_that_match_opens_bulk_on_the_filter(demo_db, ui):
+    from store.queries.card_filter import CardFilter
+    from tui.screens.bulk_actions import BulkActionsScreen
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        screen.query_one("#card-status", Select).value = "active"
+        await settle_search(pilot, ui)
+        active = len(screen.rows)
+        table = screen.query_one(DataTable)
+        table.focus()
+        await pilot.press("space")
+        await pilot.press("ctrl+a")
+        await ui.settle(pilot)
+        assert screen.all_matching and not screen.marked
+        assert count_text(screen) == f"All {active} cards that match are marked."
+        assert {str(table.get_row_at(i)[0]) for i in range(active)} == {"✓"}
+        await pilot.press("ctrl+a")  # again: nothing marked
+        await ui.settle(pilot)
+        assert not screen.all_matching and count_text(screen) == f"{active} cards match."
+        assert {str(table.get_row_at(i)[0]) for i in range(active)} == {""}
+        await pilot.press("ctrl+a", "space")  # Space ends it too
+        assert not screen.all_matching and not screen.marked
+        await pilot.press("ctrl+a")
+        captured = []
+        original = BulkActionsScreen.__init__
+
+        def capture(self, selection, *args, **kwargs):
+            captured.append(selection)
+            original(self, selection, *args, **kwargs)
+
+        BulkActionsScreen.__init__ = capture
+        try:
+            await pilot.press("a")
+            await ui.settle(pilot)
+        finally:
+            BulkActionsScreen.__init__ = original
+        assert isinstance(captured[0], CardFilter)
+        assert [status.value for status in captured[0].statuses] == ["active"]
