@@ -12,13 +12,14 @@ import enum
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Iterable, Literal
+from typing import Iterable, Iterator, Literal
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from ..models import BlockReason, Card, FleetDivision, RequestKind, Right
 from .atomic import atomic
-from .card_specs import CardSpec, Controls, LimitSpec
+from ..queries.card_filter import CardFilter, apply_card_filter, scoped_filter
+from .card_specs import CardSpec, Controls, FieldProblem, InvalidSpec, LimitSpec, _check_controls, _check_limits
 from .cards import (
     FINAL_CARD_STATUSES,
     CardAction,
@@ -43,6 +44,7 @@ from .errors import DomainError, NotFound, PermissionDenied
 log = logging.getLogger(__name__)
 
 Outcome = Literal["refused", "immediate", "reproduction"]
+OUTCOMES: tuple[Outcome, ...] = ("immediate", "reproduction", "refused")
 
 
 class BulkAction(str, enum.Enum):
@@ -72,6 +74,22 @@ class BulkPreview:
     label: str
     outcome: Outcome
     message: str
+
+
+# --- the selection ---------------------------------------------------------------------------------------
+
+def resolve_selection(session: Session, actor: Actor, card_filter: CardFilter) -> list[int]:
+    """The ids of every card/OBU that matches `card_filter` and that `actor` may act on, in id order.
+
+    "Mark all that match" of the card list: the filter is scoped to the actor's customer numbers (a customer
+    number not theirs raises PermissionDenied); the actor needs the right to manage cards.
+    """
+    actor.require(Right.CARD_MANAGE)
+    scoped = scoped_filter(session, actor, card_filter)
+    try:
+        return list(session.exec(apply_card_filter(select(Card.id), scoped).order_by(Card.id)).all())
+    finally:
+        session.rollback()
 
 
 # --- move to another fleet division ------------------------------------------------------------------
@@ -123,6 +141,22 @@ def template_spec(current: CardSpec, params: BulkParams) -> CardSpec:
     return spec
 
 
+def template_problems(params: BulkParams) -> list[FieldProblem]:
+    """What is wrong with the template itself (the same checks as the card form), per field."""
+    problems: list[FieldProblem] = []
+
+    def add(field_path: str, message: str) -> None:
+        problems.append(FieldProblem(field_path, message))
+
+    if not params.limits and params.controls is None:
+        add("template", "The template sets no limit and no control: fill in a product's limit or tick "
+                        "\"Replace the controls\".")
+    _check_limits(params.limits, add)
+    if params.controls is not None:
+        _check_controls(params.controls, add)
+    return problems
+
+
 # --- preview -------------------------------------------------------------------------------------------
 
 def _check_params(action: BulkAction, params: BulkParams) -> None:
@@ -130,8 +164,10 @@ def _check_params(action: BulkAction, params: BulkParams) -> None:
         raise DomainError("Choose the reason for blocking.")
     if action is BulkAction.MOVE_DIVISION and params.division_id is None:
         raise DomainError("Choose the fleet division to move the cards to.")
-    if action is BulkAction.APPLY_TEMPLATE and not params.limits and params.controls is None:
-        raise DomainError("The template sets no limit and no control.")
+    if action is BulkAction.APPLY_TEMPLATE:
+        problems = template_problems(params)
+        if problems:
+            raise InvalidSpec(problems)
 
 
 def _preview_one(session: Session, actor: Actor, card_id: int, action: BulkAction,
@@ -185,17 +221,32 @@ def _preview_one(session: Session, actor: Actor, card_id: int, action: BulkActio
     raise ValueError(action)
 
 
-def preview_bulk(session: Session, actor: Actor, card_ids: Iterable[int], action: BulkAction,
-                 params: BulkParams | None = None) -> list[BulkPreview]:
-    """What `apply_bulk` would do to each card, in the order given. Writes nothing."""
+def iter_preview_bulk(session: Session, actor: Actor, card_ids: Iterable[int], action: BulkAction,
+                      params: BulkParams | None = None) -> Iterator[BulkPreview]:
+    """`preview_bulk` one card at a time: a caller may stop between cards (a big selection, a cancel key).
+
+    The right and the parameters are checked before the first card is looked at.
+    """
     params = params or BulkParams()
     action = BulkAction(action)
     actor.require(Right.CARD_MANAGE)
     _check_params(action, params)
+    return _previews(session, actor, card_ids, action, params)
+
+
+def _previews(session: Session, actor: Actor, card_ids: Iterable[int], action: BulkAction,
+              params: BulkParams) -> Iterator[BulkPreview]:
     try:
-        return [_preview_one(session, actor, card_id, action, params) for card_id in card_ids]
+        for card_id in card_ids:
+            yield _preview_one(session, actor, card_id, action, params)
     finally:
         session.rollback()  # a read-only look: release whatever the reads began
+
+
+def preview_bulk(session: Session, actor: Actor, card_ids: Iterable[int], action: BulkAction,
+                 params: BulkParams | None = None) -> list[BulkPreview]:
+    """What `apply_bulk` would do to each card, in the order given. Writes nothing."""
+    return list(iter_preview_bulk(session, actor, card_ids, action, params))
 
 
 # --- apply ---------------------------------------------------------------------------------------------
@@ -240,25 +291,39 @@ def _apply_one(session: Session, actor: Actor, now: datetime, card_id: int, acti
     raise ValueError(action)
 
 
-def apply_bulk(session: Session, actor: Actor, now: datetime, card_ids: Iterable[int], action: BulkAction,
-               params: BulkParams | None = None) -> list[CardActionResult]:
-    """Do `action` on each card, each in its own transaction; a refused card is listed with its reason."""
+def iter_apply_bulk(session: Session, actor: Actor, now: datetime, card_ids: Iterable[int],
+                    action: BulkAction, params: BulkParams | None = None) -> Iterator[CardActionResult]:
+    """`apply_bulk` one card at a time, each card committed before its result is yielded.
+
+    A caller that stops iterating (a cancel key) leaves the cards done so far done and the rest untouched.
+    The right and the parameters are checked before the first card.
+    """
     params = params or BulkParams()
     action = BulkAction(action)
     if not actor.has(Right.CARD_MANAGE):
         raise PermissionDenied(f"You need the right '{Right.CARD_MANAGE.value}' for this. Ask an administrator "
                                f"to grant it.")
     _check_params(action, params)
-    results = []
+    return _applications(session, actor, now, card_ids, action, params)
+
+
+def _applications(session: Session, actor: Actor, now: datetime, card_ids: Iterable[int], action: BulkAction,
+                  params: BulkParams) -> Iterator[CardActionResult]:
     for card_id in card_ids:
         try:
-            results.append(_apply_one(session, actor, now, card_id, action, params))
+            result = _apply_one(session, actor, now, card_id, action, params)
         except DomainError as exc:
             session.rollback()
-            results.append(CardActionResult(card_id, False, " ".join(exc.problems), _label(session, card_id)))
+            result = CardActionResult(card_id, False, " ".join(exc.problems), _label(session, card_id))
         except Exception:
             log.exception("Bulk %s failed on card %s", action.value, card_id)
             session.rollback()
-            results.append(CardActionResult(card_id, False, "This could not be done right now; nothing was "
-                                                            "changed on this card.", _label(session, card_id)))
-    return results
+            result = CardActionResult(card_id, False, "This could not be done right now; nothing was "
+                                                      "changed on this card.", _label(session, card_id))
+        yield result
+
+
+def apply_bulk(session: Session, actor: Actor, now: datetime, card_ids: Iterable[int], action: BulkAction,
+               params: BulkParams | None = None) -> list[CardActionResult]:
+    """Do `action` on each card, each in its own transaction; a refused card is listed with its reason."""
+    return list(iter_apply_bulk(session, actor, now, card_ids, action, params))

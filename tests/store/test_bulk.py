@@ -10,16 +10,23 @@ from test_cards import World
 
 import store.services.cards as cards_module
 from store.models import AuditEvent, BlockReason, Card, CardLimit, CardStatus, Product, RenewalStatus
+from store.models import LimitPeriod, Right
+from store.queries.card_filter import CardFilter
 from store.services.bulk import (
     BulkAction,
     BulkParams,
     apply_bulk,
+    iter_apply_bulk,
+    iter_preview_bulk,
     move_to_division,
     preview_bulk,
+    resolve_selection,
+    template_problems,
 )
-from store.services.card_specs import LimitSpec
+from store.services.card_specs import Controls, InvalidSpec, LimitSpec
+from store.services.cards import spec_from_card
 from store.services.cards import create_card
-from store.services.errors import DomainError
+from store.services.errors import DomainError, PermissionDenied
 
 
 @pytest.fixture
@@ -162,3 +169,89 @@ def test_foreign_card_is_refused_per_card(world, clock, mixed):
     results = apply_bulk(world.session, outsider, clock.now(), [active], BulkAction.CANCEL)
     assert not results[0].ok
     assert fresh(world, active).renewal_status is RenewalStatus.NONE
+
+
+# --- a selection as a filter ("mark all that match") ---------------------------------------------------------
+
+def test_resolve_selection_scopes_to_the_actor_and_orders_by_id(world, clock):
+    first = _card(world, clock, "1-SEL-001", CardStatus.ACTIVE)
+    second = _card(world, clock, "1-SEL-002", CardStatus.BLOCKED)
+    elsewhere, _request = create_card(world.session, world.actor, clock.now(), world.card_spec(
+        license_plate="1-SEL-003", customer_number_id=world.other_number.id, division_id=world.foreign_division.id))
+    _card(world, clock, "9-OTH-999", CardStatus.ACTIVE)
+
+    ids = resolve_selection(world.session, world.actor, CardFilter(text="SEL"))
+    assert ids == sorted([first.id, second.id, elsewhere.id])
+    assert resolve_selection(world.session, world.actor, CardFilter(
+        customer_number_ids=(world.number.id,), text="sel")) == [first.id, second.id]
+    assert resolve_selection(world.session, world.actor, CardFilter(
+        text="sel", statuses=(CardStatus.ACTIVE,))) == [first.id]
+
+    only_here = world.actor_with("antwerp", (Right.CARD_MANAGE,), clock.now(), numbers=(world.number,))
+    assert resolve_selection(world.session, only_here, CardFilter(text="SEL")) == [first.id, second.id]
+    with pytest.raises(PermissionDenied):
+        resolve_selection(world.session, only_here, CardFilter(customer_number_ids=(world.other_number.id,)))
+    viewer = world.actor_with("viewer", (Right.CARD_REQUESTS,), clock.now())
+    with pytest.raises(PermissionDenied):
+        resolve_selection(world.session, viewer, CardFilter(text="SEL"))
+
+
+def test_stopping_between_cards_keeps_what_was_done_and_leaves_the_rest(world, clock):
+    cards = [_card(world, clock, f"1-STP-00{i}", CardStatus.ACTIVE) for i in range(4)]
+    ids = [card.id for card in cards]
+    done = []
+    for result in iter_apply_bulk(world.session, world.actor, clock.now(), ids, BulkAction.CANCEL):
+        done.append(result)
+        if len(done) == 2:
+            break  # the cancel key
+    assert [r.ok for r in done] == [True, True]
+    world.session.rollback()  # whatever the caller does next, the two are committed
+    assert [fresh(world, i).renewal_status for i in ids] == [RenewalStatus.CANCELLED] * 2 + [RenewalStatus.NONE] * 2
+
+    previews = iter_preview_bulk(world.session, world.actor, ids, BulkAction.CANCEL)
+    assert [next(previews).outcome, next(previews).outcome] == ["refused", "refused"]
+    previews.close()
+
+
+def test_iterators_check_right_and_parameters_before_the_first_card(world, clock, mixed):
+    with pytest.raises(DomainError, match="reason"):
+        iter_apply_bulk(world.session, world.actor, clock.now(), mixed, BulkAction.BLOCK, BulkParams())
+    with pytest.raises(DomainError, match="division"):
+        iter_preview_bulk(world.session, world.actor, mixed, BulkAction.MOVE_DIVISION, BulkParams())
+
+
+# --- the template --------------------------------------------------------------------------------------------
+
+def test_template_problems_name_their_field(world, clock, mixed):
+    assert [p.field for p in template_problems(BulkParams())] == ["template"]
+    bad = BulkParams(limits=(LimitSpec(Product.DIESEL, amount=Decimal("-5")),),
+                     controls=Controls(hours_from="25:00", hours_to="26:00", allowed_countries=("XX",),
+                                       max_transactions_per_day=500))
+    fields = {p.field for p in template_problems(bad)}
+    assert {"controls.hours_from", "controls.allowed_countries", "controls.max_transactions_per_day"} <= fields
+    assert any(field.startswith("limits.diesel") for field in fields)
+    with pytest.raises(InvalidSpec) as caught:
+        preview_bulk(world.session, world.actor, mixed, BulkAction.APPLY_TEMPLATE, bad)
+    assert caught.value.field_problems
+    assert template_problems(BulkParams(limits=(LimitSpec(Product.DIESEL, amount=Decimal("90")),))) == []
+
+
+def test_template_keeps_other_limits_and_replaces_controls_as_a_whole(world, clock):
+    card = _card(world, clock, "1-TPL-001", CardStatus.ACTIVE)
+    before = spec_from_card(world.session, card.id)
+    others = {limit.product: limit for limit in before.limits if limit.product is not Product.DIESEL}
+    assert others, "the test card needs limits besides diesel"
+    controls = Controls(allowed_weekdays=(1, 2, 3, 4, 5), hours_from="06:00", hours_to="20:00",
+                        allowed_countries=("BE", "NL"), max_transactions_per_day=4,
+                        odometer_prompt=before.controls.odometer_prompt)
+    params = BulkParams(limits=(LimitSpec(Product.DIESEL, amount=Decimal("120"), period=LimitPeriod.WEEK),),
+                        controls=controls)
+    preview = preview_bulk(world.session, world.actor, [card.id], BulkAction.APPLY_TEMPLATE, params)
+    assert preview[0].outcome == "immediate"
+    results = apply_bulk(world.session, world.actor, clock.now(), [card.id], BulkAction.APPLY_TEMPLATE, params)
+    assert results[0].ok
+    after = spec_from_card(world.session, card.id)
+    limits = {limit.product: limit for limit in after.limits}
+    assert limits[Product.DIESEL].amount == Decimal("120") and limits[Product.DIESEL].period is LimitPeriod.WEEK
+    assert {p: limits[p] for p in others} == others
+    assert after.controls == controls  # as a whole: the forbidden days etc. of before are gone too

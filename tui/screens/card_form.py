@@ -13,9 +13,7 @@ shows every problem under its field. Nothing typed is lost on an error.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +39,9 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from tui.i18n import N_, _
+from tui.widgets.controls_editor import ControlsEditor, widget_id
 from tui.widgets.header import SessionHeader
-from tui.widgets.limits_editor import CycleField, LimitsEditor, parse_decimal, show_decimal
+from tui.widgets.limits_editor import CycleField, LimitsEditor, parse_decimal
 from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
@@ -54,14 +53,6 @@ TYPE_LABELS = {  # ProductType values -> shown names
     "passango obu": N_("PASSango OBU"),
     "libert obu": N_("Liber-t OBU"),
 }
-WEEKDAYS = ((1, N_("Mo")), (2, N_("Tu")), (3, N_("We")), (4, N_("Th")), (5, N_("Fr")), (6, N_("Sa")),
-            (7, N_("Su")))
-_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-
-
-def widget_id(field_path: str) -> str:
-    """The id of the input that holds a spec field: "controls.hours_to" -> "f-controls-hours_to"."""
-    return "f-" + field_path.replace(".", "-")
 
 
 def type_label(product_type: Any) -> str:
@@ -477,29 +468,7 @@ class CardFormScreen(Screen[None]):
         yield Static(_("* required; a card needs a licence plate or a name."), classes="form-hint", markup=False)
 
     def _compose_controls(self, spec: Any) -> ComposeResult:
-        controls = spec.controls
-        with Horizontal(classes="form-row weekday-row", id=widget_id("controls.allowed_weekdays")):
-            yield Label(_("Allowed weekdays"), classes="form-label")
-            for day, name in WEEKDAYS:
-                yield Checkbox(_(name), day in controls.allowed_weekdays, compact=True, id=f"weekday-{day}")
-        yield Static("", classes="field-error", id="e-controls-allowed_weekdays", markup=False)
-        yield from self._text(_("Allowed from (HH:MM)"), "controls.hours_from", controls.hours_from,
-                              restrict=r"[0-9:]*", max_length=5, placeholder="07:00", short=True)
-        yield from self._text(_("Allowed until (HH:MM)"), "controls.hours_to", controls.hours_to,
-                              restrict=r"[0-9:]*", max_length=5, placeholder="19:00", short=True)
-        yield from self._text(_("Forbidden days"), "controls.forbidden_days",
-                              ", ".join(f"{d:%d/%m/%Y}" for d in controls.forbidden_days),
-                              placeholder=_("dd/mm/yyyy, dd/mm/yyyy"))
-        yield from self._text(_("Allowed countries"), "controls.allowed_countries",
-                              ", ".join(controls.allowed_countries), placeholder=_("all; or e.g. BE, NL, FR"))
-        yield from self._row(_("Odometer prompt"), Checkbox(_("ask the mileage at each fill"),
-                                                            controls.odometer_prompt, compact=True,
-                                                            id=widget_id("controls.odometer_prompt")),
-                             "controls.odometer_prompt")
-        yield from self._text(_("Tank capacity (l)"), "controls.tank_capacity_l",
-                              show_decimal(controls.tank_capacity_l), restrict=r"[0-9.,]*", short=True)
-        yield from self._text(_("Max transactions/day"), "controls.max_transactions_per_day",
-                              controls.max_transactions_per_day, restrict=DIGITS, max_length=2, short=True)
+        yield ControlsEditor(spec.controls, id="controls-editor")
 
     def _compose_address(self, spec: Any, with_code: bool) -> ComposeResult:
         from store.models import CodeType, PinOrigin
@@ -613,7 +582,7 @@ class CardFormScreen(Screen[None]):
     def build_spec(self) -> tuple[Any, list[tuple[str, str]]]:
         """The spec the form holds, and the text it cannot read (numbers, dates) as (field, message)."""
         from store.models import TollOperator
-        from store.services.card_specs import Controls, ObuSettings
+        from store.services.card_specs import ObuSettings
 
         problems: list[tuple[str, str]] = []
         base = self._spec()
@@ -665,28 +634,8 @@ class CardFormScreen(Screen[None]):
         else:
             editor = self.query_one(LimitsEditor)
             problems.extend(editor.parse_problems())
-            forbidden = []
-            for part in filter(None, (p.strip() for p in re.split(r"[,;]", self._input("controls.forbidden_days")))):
-                match = _DATE.fullmatch(part)
-                try:
-                    if not match:
-                        raise ValueError(part)
-                    forbidden.append(date(int(match[3]), int(match[2]), int(match[1])))
-                except ValueError:
-                    problems.append(("controls.forbidden_days",
-                                     _("“{text}” is not a date: write dd/mm/yyyy.").format(text=part)))
-            countries = tuple(c.upper() for c in re.split(r"[\s,;]+", self._input("controls.allowed_countries")) if c)
-            controls = Controls(
-                odometer_prompt=self.query_one("#" + widget_id("controls.odometer_prompt"), Checkbox).value,
-                tank_capacity_l=number("controls.tank_capacity_l"),
-                allowed_weekdays=tuple(day for day, _name in WEEKDAYS
-                                       if self.query_one(f"#weekday-{day}", Checkbox).value),
-                hours_from=text("controls.hours_from"),
-                hours_to=text("controls.hours_to"),
-                forbidden_days=tuple(forbidden),
-                allowed_countries=countries,
-                max_transactions_per_day=number("controls.max_transactions_per_day", True),
-            )
+            controls, control_problems = self.query_one(ControlsEditor).read()
+            problems.extend(control_problems)
             spec = replace(spec, controls=controls, limits=editor.value,
                            code_type=self.query_one("#" + widget_id("code_type"), CycleField).value,
                            pin_origin=self.query_one("#" + widget_id("pin_origin"), CycleField).value,
