@@ -148,24 +148,27 @@ def row_values(row: FleetExportRow) -> list[Any]:
 
 
 class SheetWriter:
-    """A write-only "Fleet" sheet with the header, widths, freeze pane and per-column number formats.
+    """A write-only sheet ("Fleet" by default) with the bold header, widths, freeze pane, autofilter and
+    per-column number formats of `columns` (default the fleet's `COLUMNS`).
 
-    The benchmark's baseline uses it too, so both write exactly the same cells.
+    The benchmark's baseline uses it too, so both write exactly the same cells; other exports
+    (exports/audit_xlsx.py) pass their own columns and title.
     """
 
-    def __init__(self, workbook):
+    def __init__(self, workbook, columns: tuple[Column, ...] = COLUMNS, title: str = SHEET_TITLE):
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font
         from openpyxl.utils import get_column_letter
 
         self._cell = WriteOnlyCell
-        self.ws = workbook.create_sheet(SHEET_TITLE)
-        for index, column in enumerate(COLUMNS, 1):
+        self.columns = columns
+        self.ws = workbook.create_sheet(title)
+        for index, column in enumerate(columns, 1):
             self.ws.column_dimensions[get_column_letter(index)].width = column.width
         self.ws.freeze_panes = "A2"
         bold = Font(bold=True)
         header = []
-        for title in HEADERS:
+        for title in (c.header for c in columns):
             cell = WriteOnlyCell(self.ws, value=title)
             cell.font = bold
             header.append(cell)
@@ -173,7 +176,7 @@ class SheetWriter:
         # One styled template per formatted column: each value cell copies its style array (cheap)
         # instead of looking the number format up again.
         self._formatted = []
-        for index, column in enumerate(COLUMNS):
+        for index, column in enumerate(columns):
             if column.number_format is not None:
                 template = WriteOnlyCell(self.ws)
                 template.number_format = column.number_format
@@ -195,7 +198,7 @@ class SheetWriter:
         from openpyxl.utils import get_column_letter
 
         last_row = self.rows + 1
-        self.ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{last_row}"
+        self.ws.auto_filter.ref = f"A1:{get_column_letter(len(self.columns))}{last_row}"
 
 
 def _discard(workbook) -> None:
@@ -224,6 +227,16 @@ def write_fleet_xlsx(rows: Iterable[FleetExportRow], path: Path, total: int | No
     `progress(done, total)` is called every few hundred rows and at the end; `cancelled()` is asked as
     often, and when it answers True the export stops with ExportCancelled, leaving no file.
     """
+    return write_rows_xlsx((row_values(row) for row in rows), path, total=total, progress=progress,
+                           cancelled=cancelled)
+
+
+def write_rows_xlsx(values: Iterable[list[Any]], path: Path, columns: tuple[Column, ...] = COLUMNS,
+                    title: str = SHEET_TITLE, total: int | None = None,
+                    progress: Callable[[int, int | None], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> ExportResult:
+    """Write rows of cell values (in `columns` order) as one sheet to `path` (.xlsx), through a temporary
+    file renamed into place only when complete; progress and cancel as `write_fleet_xlsx`."""
     from openpyxl import Workbook
 
     path = Path(path)
@@ -233,12 +246,12 @@ def write_fleet_xlsx(rows: Iterable[FleetExportRow], path: Path, total: int | No
     temp = Path(temp_name)
     saved = False
     try:
-        sheet = SheetWriter(workbook)
+        sheet = SheetWriter(workbook, columns, title)
         done = 0
         if cancelled is not None and cancelled():
             raise ExportCancelled("The export was cancelled.")
-        for row in rows:
-            sheet.append(row_values(row))
+        for row in values:
+            sheet.append(row)
             done += 1
             if done % PROGRESS_EVERY == 0:
                 if cancelled is not None and cancelled():

@@ -94,3 +94,116 @@ def demo_db(db):
 
     build_demo(db, cards=20)
     return db
+
+
+# --- a real SMTP server for e-mail tests ---------------------------------------------------------------
+#
+# `smtp_server` runs aiosmtpd on 127.0.0.1 (a free port) for one test and captures what it receives:
+#
+#     def test_invitation(session, smtp_server, clock):
+#         ...queue a mail, commit...
+#         send_pending(session, clock.now(), smtp_server.url)
+#         [mail] = smtp_server.messages            # email.message.EmailMessage, as received
+#         assert mail["To"] == "new.user@test.example" and "first login" in mail.get_content()
+#
+# `smtp_server.reject["x@test.example"] = (550, "5.1.1 No such user")` makes RCPT TO answer that code for
+# the address (a 4xx code for a transient refusal); `smtp_server.url` is the CARDSONLINE_SMTP_URL to use.
+# `smtp_tls_server` is the same with a self-signed certificate and STARTTLS required (`url` has
+# `starttls=1&cafile=…`, so the sender verifies the certificate); it needs the `openssl` command.
+
+from dataclasses import dataclass, field  # noqa: E402  (kept with the fixtures that use it)
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    messages: list = field(default_factory=list)  # EmailMessage objects, in the order received
+    envelopes: list = field(default_factory=list)  # (mail_from, [rcpt_tos]) per message
+    reject: dict = field(default_factory=dict)  # address -> (code, text) answered to RCPT TO
+    url_query: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}{self.url_query}"
+
+
+class _CapturingHandler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        refusal = self.server.reject.get(address)
+        if refusal is not None:
+            code, text = refusal
+            return f"{code} {text}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        raw = (envelope.original_content or envelope.content).replace(b"\r\n", b"\n")  # wire CRLF → \n
+        self.server.messages.append(message_from_bytes(raw, policy=policy.default))
+        self.server.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _run_smtp(server: SmtpServer, **smtp_kwargs):
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(_CapturingHandler(server), hostname=server.host, port=server.port, **smtp_kwargs)
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 capturing every message it accepts (see the comment above)."""
+    server = SmtpServer(host="127.0.0.1", port=free_port())
+    controller = _run_smtp(server)
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem)."""
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def smtp_tls_server(tls_certificate):
+    """Like `smtp_server`, but STARTTLS is required before MAIL FROM; `url` trusts the test certificate."""
+    import ssl
+    from urllib.parse import quote
+
+    cert, key = tls_certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = SmtpServer(host="127.0.0.1", port=free_port(), url_query=f"?starttls=1&cafile={quote(str(cert))}")
+    controller = _run_smtp(server, tls_context=context, require_starttls=True)
+    try:
+        yield server
+    finally:
+        controller.stop()

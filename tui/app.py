@@ -11,7 +11,7 @@ from functools import partial
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from textual import events
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -132,6 +132,39 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self.session: UserSession | None = None
         self._last_input = monotonic()
         self._idle_timer: Timer | None = None
+
+    # The e-mail sender (issue 5) ---------------------------------------------------------------
+
+    OUTBOX_INTERVAL = 60.0  # seconds between two runs of the background e-mail sender
+
+    def on_mount(self) -> None:
+        """With $CARDSONLINE_SMTP_URL set, deliver the outbox every minute in a thread worker."""
+        import os
+
+        smtp_url = os.environ.get("CARDSONLINE_SMTP_URL", "").strip()
+        if smtp_url:
+            self.set_interval(self.OUTBOX_INTERVAL, partial(self._outbox_tick, smtp_url), name="outbox-sender")
+
+    def _outbox_tick(self, smtp_url: str) -> None:
+        if not any(w.group == "outbox-sender" and not w.is_finished for w in self.workers):
+            self.send_outbox(smtp_url)  # a slow server: skip this minute rather than run two senders
+
+    @work(thread=True, group="outbox-sender", exit_on_error=False)
+    def send_outbox(self, smtp_url: str) -> None:
+        """One run of the sender; never shown to the user: failures are logged and stay on the mails."""
+        import logging
+
+        log = logging.getLogger("cardsonline.outbox")
+        try:
+            from store.services.outbox import send_pending
+
+            self.db.ensure_schema()
+            with self.db.session() as session:
+                report = send_pending(session, self.db.clock.now(), smtp_url)
+            if report.sent or report.retried or report.failed:
+                log.info("%s", report)
+        except Exception:  # noqa: BLE001 - a mail server problem must never disturb the portal
+            log.exception("The background e-mail sender failed")
 
     def get_default_screen(self) -> Screen:
         # The login screen is the base screen: no blank default screen to build first.

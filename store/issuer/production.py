@@ -28,12 +28,10 @@ from sqlmodel import Session, select
 from ..models import (
     Card,
     CardStatus,
-    Channel,
     Customer,
     CustomerNumber,
     NotificationKind,
     NotificationSetting,
-    OutboxMessage,
     Plastic,
     Request,
     RequestKind,
@@ -50,6 +48,7 @@ from ..services.atomic import atomic
 from ..services.auth import local_date
 from ..services.cards import FINAL_CARD_STATUSES, card_label, what
 from ..services.context import ISSUER
+from ..services.outbox import queue_email
 from .numbering import ISSUER_PREFIX, add_years, card_number
 
 VALIDITY_YEARS = 4  # Fiche 12
@@ -304,9 +303,6 @@ def _queue_mail(session: Session, now: datetime, request: Request, card: Card) -
                       rank=request.details.get("rank", card.rank), fee=request.fee,
                       vehicle=card.license_plate or card.embossed_name, previous=previous)
         subject, body = texts[template]
-        session.add(OutboxMessage(
-            channel=Channel.EMAIL, to_address=user.email, subject=subject.format(**values),
-            body=f"{body.format(**values)}\n\n{_FOOTER[language]}", language=language, user_id=user.id,
-            created_at=now,
-        ))
+        queue_email(session, now, to_address=user.email, subject=subject.format(**values),
+                    body=f"{body.format(**values)}\n\n{_FOOTER[language]}", language=language, user_id=user.id)
     return len(users)
