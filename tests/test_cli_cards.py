@@ -89,3 +89,33 @@ def test_refusals_exit_non_zero_with_a_message(url):
     assert wrong.exit_code == 1 and "Unknown user name or wrong password" in wrong.output
     foreign = cli(url, "cards", "list", "--customer-number", "4020002", user="depot", password="Depot#2026")
     assert foreign.exit_code == 1 and "not one you may use" in foreign.output
+
+
+def test_a_user_with_two_factor_sign_in_gives_the_code(url):
+    """The scripting CLI asks a two-factor user for the one-time code ($CARDSONLINE_OTP or a prompt)."""
+    import pyotp
+
+    from store.models import User
+
+    secret = pyotp.random_base32()
+    database = Database(url)
+    with database.session() as session:
+        user = session.exec(select(User).where(User.username == "fleetadmin")).one()
+        user.totp_secret = secret
+        session.add(user)
+        session.commit()
+    database.dispose()
+
+    def run(env: dict, prompt_input: str | None = None):
+        return CliRunner().invoke(main, ["cards", "list", "--database-url", url, "--user", "fleetadmin",
+                                         "--format", "json"],
+                                  env={"CARDSONLINE_PASSWORD": "Fleet#2026", **env}, input=prompt_input,
+                                  catch_exceptions=False)
+
+    wrong = run({"CARDSONLINE_OTP": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
+    assert wrong.exit_code != 0 and "code is wrong" in wrong.output
+    right = run({"CARDSONLINE_OTP": pyotp.TOTP(secret).now()})
+    assert right.exit_code == 0, right.output
+    assert json.loads(right.output)
+    prompted = run({}, prompt_input=pyotp.TOTP(secret).now() + "\n")
+    assert prompted.exit_code == 0 and "One-time code for fleetadmin" in prompted.output

@@ -176,10 +176,97 @@ def issuer_process_requests(ctx: click.Context, database_url: str | None, now, a
     click.echo(str(report))
 
 
+# --- outbox ------------------------------------------------------------------------------------------
+
+SMTP_URL_ENV = "CARDSONLINE_SMTP_URL"
+
+
+@main.group()
+def outbox() -> None:
+    """The e-mail outbox: deliver pending mails over SMTP, or read them (issuer side: no portal login)."""
+
+
+@outbox.command("send")
+@database_url_option
+@now_option
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="At most this many mails in one run.")
+@click.pass_context
+def outbox_send(ctx: click.Context, database_url: str | None, now, limit: int) -> None:
+    """Deliver the due pending e-mails through the SMTP server of $CARDSONLINE_SMTP_URL.
+
+    URL: smtp://[user:password@]host[:port][?starttls=1][&from=ADDRESS][&cafile=PEM], or smtps://… for
+    implicit TLS. Failures that may pass (server unreachable, 4xx) are retried later with back-off; 5xx
+    answers fail the mail at once. Exits with 1 when a mail failed for good in this run.
+    """
+    import os
+
+    from store.services.outbox import parse_smtp_url, send_pending
+
+    url = os.environ.get(SMTP_URL_ENV, "").strip()
+    if not url:
+        raise click.ClickException(
+            f"${SMTP_URL_ENV} is not set: no mail server to send through. Set it, e.g. "
+            f"{SMTP_URL_ENV}='smtp://mail.example.com:587?starttls=1', or read the mails with "
+            f"`cardsonline outbox list`.")
+    try:
+        settings = parse_smtp_url(url)
+    except ValueError as exc:
+        raise click.ClickException(f"${SMTP_URL_ENV}: {exc}") from exc
+    database = _batch_database(ctx, database_url, now)
+    with database.session() as session:
+        report = send_pending(session, database.clock.now(), settings, limit=limit)
+    for line in report.errors:
+        click.echo(line, err=True)
+    click.echo(f"{report} (via {settings.describe()})")
+    if report.failed:
+        ctx.exit(1)
+
+
+@outbox.command("list")
+@database_url_option
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]), default=None,
+              help="Only the mails with this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Newest this many.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="table: one line per mail; json: every field, with the body.")
+@click.pass_context
+def outbox_list(ctx: click.Context, database_url: str | None, status: str | None, limit: int,
+                output_format: str) -> None:
+    """The outbox's mails, newest first: readable even without a mail server."""
+    import json
+
+    from store.models import OutboxStatus
+    from store.services.context import ISSUER
+    from store.services.outbox import list_outbox
+
+    database = _batch_database(ctx, database_url, None)
+    with database.session() as session:
+        rows = list_outbox(session, ISSUER, OutboxStatus(status) if status else None, limit=limit)
+
+    def moment(value):
+        return value.isoformat() if value is not None else None
+
+    if output_format == "json":
+        click.echo(json.dumps([
+            {"id": r.id, "status": r.status.value, "to": r.to_address, "user": r.username, "language": r.language,
+             "subject": r.subject, "body": r.body, "attempts": r.attempts, "created_at": moment(r.created_at),
+             "next_attempt_at": moment(r.next_attempt_at), "sent_at": moment(r.sent_at),
+             "last_error": r.last_error}
+            for r in rows], ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'id':>6}  {'status':<7}  {'created (UTC)':<16}  {'to':<30}  subject")
+    for r in rows:
+        click.echo(f"{r.id:>6}  {r.status.value:<7}  {r.created_at:%Y-%m-%d %H:%M}  {r.to_address[:30]:<30}  "
+                   f"{r.subject}")
+    if not rows:
+        click.echo("(no mail)")
+
 
 # --- export ------------------------------------------------------------------------------------------
 
 PASSWORD_ENV = "CARDSONLINE_PASSWORD"
+OTP_ENV = "CARDSONLINE_OTP"  # the one-time code of a user with two-factor sign-in
 
 
 class IsoDate(click.ParamType):
@@ -226,10 +313,11 @@ class EnumValue(click.ParamType):
 
 
 def _login(database, user: str | None):
-    """Authenticate as a portal user (password from $CARDSONLINE_PASSWORD or a hidden prompt); the Actor."""
+    """Authenticate as a portal user (password from $CARDSONLINE_PASSWORD or a hidden prompt, and for a user
+    with two-factor sign-in the one-time code from $CARDSONLINE_OTP or a prompt); the Actor."""
     import os
 
-    from store.services.auth import authenticate
+    from store.services.auth import authenticate, verify_second_factor
     from store.services.errors import DomainError
 
     if not user:
@@ -239,7 +327,17 @@ def _login(database, user: str | None):
         password = click.prompt(f"Password for {user}", hide_input=True, err=True)
     with database.session() as session:
         try:
-            return authenticate(session, user, password, database.clock.now()).actor
+            result = authenticate(session, user, password, database.clock.now())
+            if result.second_factor == "setup":
+                raise click.ClickException(
+                    "An administrator requires two-factor sign-in for this user: set it up at your next login "
+                    "in the app first, then use the command with its code.")
+            if result.second_factor is not None:
+                code = os.environ.get(OTP_ENV)
+                if code is None:
+                    code = click.prompt(f"One-time code for {user}", err=True)
+                result = verify_second_factor(session, result, code.strip(), database.clock.now())
+            return result.actor
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
 

@@ -88,6 +88,11 @@ class MenuItem:
 
 # The one registry of the main menu. Keep the guide's order inside each group.
 MENU: list[MenuItem] = [
+    MenuItem(id="account.notifications", group="account", label=N_("Notification settings"), screen="tui.screens.notification_settings:NotificationSettingsScreen", right="account.notifications"),  # noqa: E501
+    # Fiche 11 "Instellingen klantenwaarschuwingen": chooses which OTHER users get the new-invoice e-mail, so it is
+    # an administrator's setting (the right to administer users), not the invoice downloader's.
+    MenuItem(id="account.alert_settings", group="account", label=N_("Customer alert settings"), screen="tui.screens.alert_settings:AlertSettingsScreen", right="account.users"),  # noqa: E501
+    MenuItem(id="account.divisions", group="account", label=N_("Manage fleet divisions"), screen="tui.screens.divisions:DivisionsScreen", right="account.divisions"),  # noqa: E501
     MenuItem(
         id="account.change_password",
         group="account",
@@ -95,6 +100,10 @@ MENU: list[MenuItem] = [
         screen="tui.screens.change_password:ChangePasswordScreen",
         right=None,  # every logged-in user may change their own password (Fiche 01)
     ),
+    MenuItem(id="account.two_factor", group="account", label=N_("Two-factor sign-in"), screen="tui.screens.two_factor:TwoFactorScreen", right=None),  # noqa: E501
+    MenuItem(id="account.users", group="account", label=N_("Users"), screen="tui.screens.users:UsersScreen", right="account.users"),  # noqa: E501
+    MenuItem(id="account.audit", group="account", label=N_("Audit trail"), screen="tui.screens.audit_trail:AuditTrailScreen", right="account.audit"),  # noqa: E501
+    MenuItem(id="account.outbox", group="account", label=N_("Outbox"), screen="tui.screens.outbox:OutboxScreen", right="account.users"),  # noqa: E501
     MenuItem(id="cards.create", group="cards", label=N_("Create card/OBU"), screen="tui.screens.card_form:CardFormScreen", right="cards.create"),  # noqa: E501
     MenuItem(id="cards.manage", group="cards", label=N_("Manage cards and OBUs"), screen="tui.screens.card_list:CardListScreen", right="cards.manage"),  # noqa: E501
     MenuItem(id="cards.requests", group="cards", label=N_("My requests"), screen="tui.screens.my_requests:MyRequestsScreen", right="cards.requests"),  # noqa: E501

@@ -5,6 +5,7 @@ screens call it from a thread worker. The store is imported inside the functions
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
@@ -13,6 +14,20 @@ if TYPE_CHECKING:
     from store.db import Database
     from store.services.auth import LoginPolicy
     from store.services.context import Actor
+
+
+_STORE_IMPORT = threading.Lock()
+
+
+def import_store() -> None:
+    """Import the store's modules, one thread at a time. The login screen's warm-up and a quick first login
+    import them from two worker threads; two threads importing SQLAlchemy at once can be handed a
+    half-initialised module (Python's import locks break such a cycle that way) and fail with ImportError.
+    Once imported, this is a cheap lock and a cache hit."""
+    with _STORE_IMPORT:
+        import store.demo  # noqa: F401
+        import store.services.auth  # noqa: F401
+        import store.services.errors  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -58,34 +73,72 @@ class UserSession:
         return moment.astimezone(self.zone)
 
 
-def open_session(db: Database, username: str, password: str, policy: LoginPolicy | None = None) -> UserSession:
-    """Log in; raises the store's AuthenticationFailed with a message fit to show as it is."""
-    from store.services.auth import LoginPolicy, authenticate, usable_rights
+@dataclass(frozen=True)
+class PendingSecondFactor:
+    """The password was right; the login waits for a one-time code (`finish_second_factor`).
+
+    `setup` is True when an administrator requires two-factor sign-in and the user must set it up first.
+    """
+
+    result: object  # the store's LoginResult, opaque to the screens
+    username: str
+    setup: bool
+
+
+def open_session(db: Database, username: str, password: str,
+                 policy: LoginPolicy | None = None) -> UserSession | PendingSecondFactor:
+    """Log in; raises the store's AuthenticationFailed with a message fit to show as it is.
+
+    For a user with two-factor sign-in the result is a `PendingSecondFactor` instead of a session.
+    """
+    import_store()
+    from store.services.auth import LoginPolicy, authenticate
 
     db.ensure_schema()
     with db.session() as session:
         result = authenticate(session, username, password, db.clock.now(), policy or LoginPolicy())
-        user, customer = result.user, result.customer
-        numbers = tuple(
-            CustomerNumberInfo(id=n.id, number=n.number, name=n.name) for n in result.customer_numbers if n is not None
-        )
-        return UserSession(
-            actor=result.actor,
-            user_id=user.id,
-            username=user.username,
-            display_name=user.display_name or user.username,
-            customer_id=customer.id,
-            customer_name=customer.name,
-            customer_timezone=customer.timezone,
-            customer_numbers=numbers,
-            rights=frozenset(str(r.value) for r in usable_rights(result.actor, customer)),
-            login_at=user.last_login_at,
-            previous_login_at=result.previous_login_at,
-        )
+        if not result.complete:
+            return PendingSecondFactor(result=result, username=result.user.username,
+                                       setup=result.second_factor == "setup")
+        return _user_session(result)
+
+
+def finish_second_factor(db: Database, pending: PendingSecondFactor, code: str, new_secret: str | None = None,
+                         policy: LoginPolicy | None = None) -> UserSession:
+    """Complete a login with the one-time code (and, when setting it up, the new secret it belongs to)."""
+    from store.services.auth import LoginPolicy, verify_second_factor
+
+    with db.session() as session:
+        result = verify_second_factor(session, pending.result, code, db.clock.now(), policy or LoginPolicy(),
+                                      new_secret=new_secret)
+        return _user_session(result)
+
+
+def _user_session(result) -> UserSession:
+    from store.services.auth import usable_rights
+
+    user, customer = result.user, result.customer
+    numbers = tuple(
+        CustomerNumberInfo(id=n.id, number=n.number, name=n.name) for n in result.customer_numbers if n is not None
+    )
+    return UserSession(
+        actor=result.actor,
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name or user.username,
+        customer_id=customer.id,
+        customer_name=customer.name,
+        customer_timezone=customer.timezone,
+        customer_numbers=numbers,
+        rights=frozenset(str(r.value) for r in usable_rights(result.actor, customer)),
+        login_at=user.last_login_at,
+        previous_login_at=result.previous_login_at,
+    )
 
 
 def demo_logins(db: Database) -> tuple[tuple[str, str], ...]:
     """The demo's (user name, password) pairs when `db` holds the demo, else nothing."""
+    import_store()
     from store.demo import is_demo
 
     db.ensure_schema()

@@ -29,6 +29,14 @@ class LoginResult:
     customer: Customer
     customer_numbers: list[CustomerNumber]
     previous_login_at: datetime | None  # before this login; None for a first login
+    # Two-factor sign-in: None = logged in. "code" = the password was right but the user must still give a
+    # one-time code; "setup" = an administrator requires two-factor sign-in and the user has not set it up yet.
+    # Either way nothing is granted yet (the actor holds no rights): complete with `verify_second_factor`.
+    second_factor: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.second_factor is None
 
 
 def local_date(customer: Customer, moment: datetime):
@@ -55,14 +63,7 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
             f"{until:%H:%M}. Try again later or ask an administrator to unlock it."
         )
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        audit.record(session, actor, now, "user", user.id, "login failed", after={"failed_logins": user.failed_logins})
-        if user.failed_logins >= policy.max_failures:
-            user.locked_until = now + timedelta(minutes=policy.lock_minutes)
-            user.failed_logins = 0
-            audit.record(session, actor, now, "user", user.id, "locked", after={"locked_until": user.locked_until})
-        session.add(user)
-        session.commit()
+        _count_failure(session, user, now, policy, "login failed")
         raise AuthenticationFailed(WRONG_CREDENTIALS)
     today = local_date(customer, now)
     if user.status == UserStatus.DEACTIVATED:
@@ -71,6 +72,16 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
         raise AuthenticationFailed(f"Your access starts on {user.valid_from:%d/%m/%Y}.")
     if user.valid_until is not None and today > user.valid_until:
         raise AuthenticationFailed(f"Your access ended on {user.valid_until:%d/%m/%Y}. Ask your administrator.")
+    if user.totp_secret is not None or user.totp_required:
+        # The password is right; the login completes with the second factor (verify_second_factor).
+        return LoginResult(actor=actor, user=user, customer=customer, customer_numbers=[],
+                           previous_login_at=user.last_login_at,
+                           second_factor="code" if user.totp_secret is not None else "setup")
+    return _complete_login(session, user, customer, now)
+
+
+def _complete_login(session: Session, user: User, customer: Customer, now: datetime) -> LoginResult:
+    actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
     previous_login_at = user.last_login_at
     user.failed_logins = 0
     user.locked_until = None
@@ -82,6 +93,55 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
     numbers = [session.get(CustomerNumber, i) for i in actor.customer_number_ids]
     return LoginResult(actor=actor, user=user, customer=customer, customer_numbers=numbers,
                        previous_login_at=previous_login_at)
+
+
+def _count_failure(session: Session, user: User, now: datetime, policy: LoginPolicy, action: str) -> None:
+    actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
+    user.failed_logins += 1
+    audit.record(session, actor, now, "user", user.id, action, after={"failed_logins": user.failed_logins})
+    if user.failed_logins >= policy.max_failures:
+        user.locked_until = now + timedelta(minutes=policy.lock_minutes)
+        user.failed_logins = 0
+        audit.record(session, actor, now, "user", user.id, "locked", after={"locked_until": user.locked_until})
+    session.add(user)
+    session.commit()
+
+
+def verify_second_factor(session: Session, pending: LoginResult, code: str, now: datetime,
+                         policy: LoginPolicy = LoginPolicy(), new_secret: str | None = None) -> LoginResult:
+    """Complete a login that `authenticate` left waiting for the one-time code (RFC 6238).
+
+    For second_factor == "setup" the user confirms `new_secret` (shown to them as a provisioning URI) with a
+    first code; it is stored and the login completes. A wrong code counts as a failed login (lockout).
+    """
+    from .users import WRONG_CODE, totp_valid
+
+    user = session.get(User, pending.user.id)
+    if user is None or pending.second_factor is None:
+        raise AuthenticationFailed(WRONG_CREDENTIALS)
+    customer = session.get(Customer, user.customer_id)
+    if user.locked_until is not None and user.locked_until > now:
+        until = user.locked_until.astimezone(ZoneInfo(customer.timezone))
+        raise AuthenticationFailed(
+            f"This account is locked after {policy.max_failures} failed attempts until "
+            f"{until:%H:%M}. Try again later or ask an administrator to unlock it."
+        )
+    if user.status == UserStatus.DEACTIVATED:
+        raise AuthenticationFailed("This user has been deactivated. Ask your administrator.")
+    secret = user.totp_secret
+    if secret is None:
+        if not new_secret:
+            raise AuthenticationFailed("Your administrator requires two-factor sign-in: set it up first.")
+        secret = new_secret
+    if not totp_valid(secret, code, now):
+        _count_failure(session, user, now, policy, "second factor failed")
+        raise AuthenticationFailed(WRONG_CODE)
+    if user.totp_secret is None:
+        user.totp_secret = secret
+        user.version += 1
+        audit.record(session, Actor(user_id=user.id, label=user.username, customer_id=user.customer_id), now,
+                     "user", user.id, "two-factor on", after={"two_factor": True})
+    return _complete_login(session, user, customer, now)
 
 
 def password_history(session: Session, user_id: int) -> list[str]:

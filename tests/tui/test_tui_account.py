@@ -21,7 +21,9 @@ from tui.widgets.message_line import MessageLine
 
 async def open_change_password(pilot, ui, username="fleetadmin", password="Fleet#2026"):
     await ui.login(pilot, username, password)
-    await pilot.press("enter")  # the highlighted first item: Change my password
+    from tui.menu import MENU
+
+    pilot.app.open_menu_item(next(item for item in MENU if item.id == "account.change_password"))
     await ui.settle(pilot)
     assert isinstance(pilot.app.screen, ChangePasswordScreen)
 

@@ -50,8 +50,13 @@ async def test_login_shows_home_with_menu_and_header(demo_db, ui):
         assert app.session.username == "fleetadmin"
         assert app.active_customer_number.number == "4020001"
         menu = app.screen.query_one(MainMenu)
-        assert [item.id for item in menu.numbered] == ["account.change_password", "cards.create", "cards.manage",
-                                                        "cards.requests"]
+        # Every registered item fleetadmin may use (all rights), in the registry's order.
+        from tui.menu import MENU
+
+        shown = [item.id for item in menu.numbered]
+        assert shown == [item.id for item in MENU if item.id in shown]
+        assert {"account.change_password", "account.two_factor", "account.users", "cards.create", "cards.manage",
+                "cards.requests"} <= set(shown)
         assert menu.has_focus
         header = app.screen.query_one(SessionHeader).session_text()
         assert "fleetadmin" in header and "4020001" in header

@@ -133,4 +133,5 @@ async def test_command_palette_lists_menu_items(demo_db, ui):
         provider = MenuCommands(app.screen)
         entries = [text for text, _item in provider._entries()]
         # depot may manage cards but not create them or follow requests
-        assert entries == ["My account: Change my password", "My cards and OBUs: Manage cards and OBUs"]
+        assert entries == ["My account: Change my password", "My account: Two-factor sign-in",
+                           "My cards and OBUs: Manage cards and OBUs"]

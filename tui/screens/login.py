@@ -5,6 +5,7 @@ import logging
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.message import Message
 from textual.widgets import Button, Footer, Input, Label
@@ -24,11 +25,13 @@ class LoginScreen(FormScreen):
     AUTO_FOCUS = "#username"
     FORM_FIELDS = ("username", "password")
     TITLE = N_("Log in")
+    BINDINGS = [Binding("f2", "first_login", _("First login (invitation)"), id="first_login")]
     HELP = N_("Type your user name and password, then press Enter. Repeated failed attempts lock the account "
               "for a while.")
     HELP_KEYS = (
         (N_("Tab / Shift+Tab"), N_("Move between the fields")),
         (N_("Enter"), N_("Log in")),
+        (N_("F2"), N_("First login with an invitation: prove who you are, then choose your password")),
     )
 
     class Succeeded(Message):
@@ -127,6 +130,21 @@ class LoginScreen(FormScreen):
             event.stop()
             self.submit()
 
+    def action_first_login(self) -> None:
+        """The invited user's first login (Fiche 10), then back here with the user name filled in."""
+        if self.checking:
+            return
+        from tui.screens.first_login import FirstLoginScreen
+
+        def done(username: str | None) -> None:
+            if username:
+                self.query_one("#username", Input).value = username
+                self.query_one(MessageLine).show_success(
+                    _("Your password is set. Log in with your user name and new password."))
+                self.focus_now(self.query_one("#password", Input))
+
+        self.app.push_screen(FirstLoginScreen(self.query_one("#username", Input).value.strip()), done)
+
     def submit(self) -> None:
         if self.checking:
             return
@@ -153,8 +171,10 @@ class LoginScreen(FormScreen):
     @work(thread=True, exclusive=True, group="login", exit_on_error=False)
     def check_credentials(self, username: str, password: str) -> None:
         """Runs in a thread: argon2 is slow on purpose and the screen must stay responsive."""
+        from tui.session import import_store, open_session
+
+        import_store()  # not at the same time as the warm-up's thread
         from store.services.errors import DomainError
-        from tui.session import open_session
 
         try:
             session = open_session(self.app.db, username, password, self.app.login_policy)
@@ -175,6 +195,24 @@ class LoginScreen(FormScreen):
         password.focus()
 
     def on_login_screen_succeeded(self, message: Succeeded) -> None:
+        from tui.session import PendingSecondFactor
+
         self._set_checking(False)
         self.query_one("#password", Input).clear()
+        if isinstance(message.session, PendingSecondFactor):
+            # Two-factor sign-in: the one-time code (or its set-up) before the session starts.
+            from tui.screens.two_factor import SecondFactorScreen
+
+            def done(outcome) -> None:
+                if outcome is None:
+                    self.query_one(MessageLine).show_info(_("Login cancelled."))
+                    self.focus_now(self.query_one("#password", Input))
+                elif isinstance(outcome, str):
+                    self.query_one(MessageLine).show_error(outcome)
+                    self.focus_now(self.query_one("#password", Input))
+                else:
+                    self.app.start_session(outcome)
+
+            self.app.push_screen(SecondFactorScreen(message.session), done)
+            return
         self.app.start_session(message.session)
