@@ -469,7 +469,7 @@ def _card_record(card: Card) -> dict:
     return card.model_dump(exclude={"pin_hash"})
 
 
-def new_request(session: Session, actor: Actor, now: datetime, card: Card, kind: RequestKind, *,
+def _new_request(session: Session, actor: Actor, now: datetime, card: Card, kind: RequestKind, *,
                 details: dict | None = None, status: RequestStatus = RequestStatus.SUBMITTED,
                 reason: str | None = None, fee: Decimal | None = None) -> Request:
     request = Request(customer_number_id=card.customer_number_id, card_id=card.id, kind=kind, status=status,
@@ -568,7 +568,7 @@ def _create(session: Session, actor: Actor, now: datetime, spec: CardSpec, kind:
     _write_limits(session, card, spec)
     fees = _fees(_write_toll(session, card, spec))
     waiting = spec.product_type.is_obu and not _has_certificate(spec.documents)
-    request = new_request(
+    request = _new_request(
         session, actor, now, card, kind, details={**details, **({"toll_fees": fees} if fees else {})},
         status=RequestStatus.WAITING_FOR_DOCUMENT if waiting else RequestStatus.SUBMITTED,
         reason=WAITING_FOR_CERTIFICATE if waiting else None, fee=_total(fees),
@@ -726,7 +726,7 @@ def _request_reproduction(session: Session, actor: Actor, now: datetime, card: C
         request.reason = WAITING_FOR_CERTIFICATE if request.status is RequestStatus.WAITING_FOR_DOCUMENT else None
         session.add(request)
         return request
-    return new_request(session, actor, now, card, RequestKind.CHANGE, status=status,
+    return _new_request(session, actor, now, card, RequestKind.CHANGE, status=status,
                        reason=WAITING_FOR_CERTIFICATE if needs_certificate else None,
                        details={"changes": listed, "note": _reproduction_note(card)})
 
@@ -759,7 +759,7 @@ def apply_change(session: Session, actor: Actor, now: datetime, card_id: int, ne
         request = _request_reproduction(session, actor, now, card, reproduction, _has_certificate(new_spec.documents))
     toll_request = None
     if fees:
-        toll_request = new_request(session, actor, now, card, RequestKind.TOLL_CONDITIONS,
+        toll_request = _new_request(session, actor, now, card, RequestKind.TOLL_CONDITIONS,
                                    details={"toll_fees": fees}, fee=_total(fees))
     for document in new_spec.documents:
         _store_document(session, actor, now, card, document, request)
@@ -802,7 +802,7 @@ def _order_duplicate(session: Session, actor: Actor, now: datetime, blocked: Car
             unconfirmed.append(copy)
     fees = _fees(unconfirmed)
     # Same vehicle as the blocked OBU, whose certificate the issuer already has: no new one needed.
-    request = new_request(session, actor, now, duplicate, RequestKind.DUPLICATE, fee=_total(fees),
+    request = _new_request(session, actor, now, duplicate, RequestKind.DUPLICATE, fee=_total(fees),
                           details={"duplicate_of_id": blocked.id, "duplicate_of_number": blocked.number,
                                    "block_reason": reason.value, **({"toll_fees": fees} if fees else {})})
     _audit(session, actor, now, duplicate, "created", after={**_card_record(duplicate), "request_id": request.id,
@@ -915,7 +915,7 @@ def _reissue_pin(session: Session, actor: Actor, now: datetime, card_id: int) ->
     card.pin_origin, card.pin_hash = PinOrigin.ISSUER, None
     card.version += 1
     session.add(card)
-    request = new_request(session, actor, now, card, RequestKind.PIN_REISSUE,
+    request = _new_request(session, actor, now, card, RequestKind.PIN_REISSUE,
                           details={"note": _reproduction_note(card)})
     _audit(session, actor, now, card, "pin reissue requested", before=before,
            after={"pin_origin": card.pin_origin, "request_id": request.id})

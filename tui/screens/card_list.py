@@ -592,11 +592,14 @@ class CardListScreen(Screen[None]):
     @work(thread=True, group="card-count", exit_on_error=False)
     def count_matches(self, generation: int, number_id: int, card_filter) -> None:
         from store.queries.cards import count_cards
+        from store.services.errors import DomainError
 
         app = self.app
         try:
             with app.db.session() as session:
                 count = count_cards(session, app.session.actor, number_id, card_filter)
+        except DomainError:  # a refusal (no right): the list shows it, the count stays empty
+            count = None
         except Exception:
             log.exception("Counting the cards failed")
             count = None
