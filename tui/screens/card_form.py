@@ -39,9 +39,9 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from tui.i18n import N_, _
-from tui.widgets.controls_editor import ControlsEditor, widget_id
+from tui.widgets.controls_editor import ControlsEditor, parse_number, widget_id
 from tui.widgets.header import SessionHeader
-from tui.widgets.limits_editor import CycleField, LimitsEditor, parse_decimal
+from tui.widgets.limits_editor import CycleField, LimitsEditor
 from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
@@ -588,20 +588,7 @@ class CardFormScreen(Screen[None]):
         base = self._spec()
 
         def number(path: str, whole: bool = False) -> Any:
-            text = self._input(path).strip()
-            if not text:
-                return None
-            try:
-                value = parse_decimal(text)
-            except ValueError:
-                problems.append((path, _("“{text}” is not a number.").format(text=text)))
-                return None
-            if whole:
-                if value != value.to_integral():
-                    problems.append((path, _("Enter a whole number.")))
-                    return None
-                return int(value)
-            return value
+            return parse_number(self._input(path), path, problems, whole)
 
         def text(path: str) -> str | None:
             return self._input(path) or None
