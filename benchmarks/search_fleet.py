@@ -123,7 +123,10 @@ def query_plan(db, actor, number_id, card_filter) -> list[str]:
                  .where(*card_filter_clauses(scoped, plan)).order_by(key, Card.id).limit(PAGE))
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         steps = [row[-1] for row in session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
-        return [str(plan)] + steps
+        candidates = plan.text_candidates
+        described = (f"start from {len(candidates)} trigram candidates" if candidates is not None
+                     else "walk the sort index" + (", date indexes skipped" if plan.skip_date_indexes else ""))
+        return [described] + steps
 
 
 def main() -> None:
