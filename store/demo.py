@@ -70,6 +70,8 @@ from .models import (
     UserStatus,
 )
 from .services.auth import set_password
+from .services.renewals import add_months
+from .services.renewals import timeline as renewal_timeline
 
 Progress = Callable[[int, int, str], None]
 
@@ -629,6 +631,11 @@ class _Builder:
         """Status, renewal status, number, plastics and the period of use, plus the requests behind them."""
         rng, row, today, now = self.rng, plan.row, self.today, self.now
         earliest_active = add_years(today, -VALIDITY_YEARS) + timedelta(days=RENEWAL_WINDOW_DAYS + 1)
+        # Fiche 12 (store.services.renewals): a card's campaign starts on the first day of the month 3 months
+        # before its expiry month, so a card outside the campaign expires after the months whose campaign began.
+        # Dates are drawn as before and then moved into place, so the random draws (and with them every other
+        # part of the demo) stay the same.
+        outside_campaign = add_years(add_months(today, 4), -VALIDITY_YEARS)
         if scenario == "new":
             row["created_at"] = self.ago(timedelta(minutes=10), timedelta(hours=20))
             waiting = plan.is_obu and rng.random() < 0.7  # an OBU waits for the registration certificate
@@ -650,13 +657,20 @@ class _Builder:
                          row["created_at"], updated=produced)
         elif scenario == "active":
             day = earliest_active + timedelta(days=rng.randrange((today - timedelta(days=3) - earliest_active).days))
+            day = max(day, outside_campaign)
             self.produce(plan, self.at_local(day, rng.uniform(7, 16)), self.earlier_ranks(day), CardStatus.ACTIVE)
             row["cancelled_by_user"] = not plan.is_obu and rng.random() < 0.01  # cancelled early, still valid
             self.set_usage(plan, _weighted(rng, USAGE))
             self.historic_request(plan)
         elif scenario in ("candidate", "cancelled by user", "cancelled unused", "in renewal"):
-            low, high = {"candidate": (31, 90), "in renewal": (3, 30)}.get(scenario, (1, 90))
-            expiry = today + timedelta(days=rng.randint(low, high))
+            # In renewal: expiring next month (its new plastic is being made); Candidate or Cancelled: expiring in
+            # one of the two months after, whose update window is open (and within 90 days).
+            drawn = rng.randint(*{"candidate": (31, 90), "in renewal": (3, 30)}.get(scenario, (1, 90)))
+            if scenario == "in renewal":
+                low, high = max(add_months(today, 1), today + timedelta(days=1)), add_months(today, 2)
+            else:
+                low, high = add_months(today, 2), min(add_months(today, 4), today + timedelta(days=91))
+            expiry = low + timedelta(days=drawn * 7 % (high - low).days)
             day = add_years(expiry, -VALIDITY_YEARS)
             self.produce(plan, self.at_local(day, rng.uniform(7, 16)), self.earlier_ranks(day), CardStatus.ACTIVE)
             renewal = {"candidate": RenewalStatus.CANDIDATE, "in renewal": RenewalStatus.IN_RENEWAL}.get(
@@ -664,10 +678,21 @@ class _Builder:
             row.update(renewal_status=renewal, cancelled_by_user=scenario == "cancelled by user")
             # Fiche 12: cards unused for 3 months are cancelled for renewal unless the user acts.
             self.set_usage(plan, rng.choice(("stopped", "never")) if scenario == "cancelled unused" else "regular")
+            if scenario == "cancelled unused" and plan.use_from is not None:
+                # Not used in the 3 months before the notice.
+                unused_since = self.at_local(renewal_timeline(expiry).unused_since, 0)
+                plan.use_until = min(plan.use_until, unused_since - timedelta(days=1 + plan.id % 40))
             if scenario == "in renewal":
-                started = self.at_local(expiry - timedelta(days=RENEWAL_WINDOW_DAYS), 6)
+                # M-1: the new plastic (same number, next rank, 4 years more) is being made.
+                started = self.at_local(renewal_timeline(expiry).production, 6)
+                new_expiry = add_years(expiry, VALIDITY_YEARS)
+                row["rank"] += 1
+                plan.plastics.append(dict(card_id=row["id"], rank=row["rank"], produced_at=None,
+                                          expiry_date=new_expiry, status=CardStatus.IN_PRODUCTION))
                 self.request(plan, RequestKind.RENEWAL, RequestStatus.IN_PRODUCTION, started,
-                             updated=self.ago(timedelta(hours=2), timedelta(days=3)))
+                             updated=self.ago(timedelta(hours=2), timedelta(days=3)),
+                             details={"expiry_date": new_expiry.isoformat(),
+                                      "previous_expiry_date": expiry.isoformat()})
         elif scenario == "renewed":
             day = today - timedelta(days=rng.randint(40, 90))
             produced = self.at_local(day, rng.uniform(7, 16))
@@ -793,7 +818,7 @@ class _Builder:
     def rank_at(self, plan: _Plan, moment: datetime) -> int:
         rank = 1
         for plastic in plan.plastics:
-            if plastic["produced_at"] + timedelta(days=3) <= moment:
+            if plastic["produced_at"] is not None and plastic["produced_at"] + timedelta(days=3) <= moment:
                 rank = plastic["rank"]
         return rank
 

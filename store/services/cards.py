@@ -875,7 +875,12 @@ def months_before(day: date, months: int) -> date:
 
 
 def in_renewal_window(card: Card, today: date) -> bool:
-    return card.expiry_date is not None and today >= months_before(card.expiry_date, RENEWAL_NOTICE_MONTHS)
+    """Whether the card's renewal campaign has started: from the first day of the month 3 months before the
+    month of its expiry date (Fiche 12; the timeline is in store.services.renewals)."""
+    if card.expiry_date is None:
+        return False
+    index = card.expiry_date.year * 12 + card.expiry_date.month - 1 - RENEWAL_NOTICE_MONTHS
+    return today >= date(index // 12, index % 12 + 1, 1)
 
 
 @atomic

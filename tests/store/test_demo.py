@@ -202,6 +202,10 @@ class TestDefaultDemo:
             if card.status in PRODUCED:
                 assert card.number and card.rank >= 1 and card.produced_at is not None
                 assert [p.rank for p in own] == list(range(1, card.rank + 1))
+                if card.renewal_status is RenewalStatus.IN_RENEWAL:  # Fiche 12: the renewed plastic is being made
+                    new = own.pop()
+                    assert new.status is CardStatus.IN_PRODUCTION and new.produced_at is None
+                    assert new.expiry_date == card.expiry_date.replace(year=card.expiry_date.year + 4)
                 assert own[-1].status is card.status and own[-1].expiry_date == card.expiry_date
                 produced_day = own[-1].produced_at.astimezone(ZONE).date()
                 assert card.expiry_date.year - produced_day.year == 4
