@@ -176,6 +176,36 @@ def issuer_process_requests(ctx: click.Context, database_url: str | None, now, a
     click.echo(str(report))
 
 
+@issuer.command("renewals")
+@database_url_option
+@now_option
+@click.pass_context
+def issuer_renewals(ctx: click.Context, database_url: str | None, now) -> None:
+    """The renewal campaign (Fiche 12): notices at M-3, reminders at M-2, new plastics at M-1, activation at M.
+
+    Idempotent: a second run at the same moment changes nothing.
+    """
+    from store.issuer.renewals import run_renewals
+
+    database = _batch_database(ctx, database_url, now)
+    with database.session() as session:
+        report = run_renewals(session, database.clock.now())
+    click.echo(str(report))
+
+
+@issuer.command("nightly")
+@database_url_option
+@now_option
+@click.pass_context
+def issuer_nightly(ctx: click.Context, database_url: str | None, now) -> None:
+    """The nightly work: apply the driver-code blocks that are due (more than 5 blocked at once wait for the
+    next morning, 06:00 in the customer's time zone). Idempotent: running it twice changes nothing more."""
+    from store.issuer.nightly import run_nightly
+
+    database = _batch_database(ctx, database_url, now)
+    click.echo(str(run_nightly(database, database.clock.now())))
+
+
 # --- outbox ------------------------------------------------------------------------------------------
 
 SMTP_URL_ENV = "CARDSONLINE_SMTP_URL"

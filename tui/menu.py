@@ -107,6 +107,11 @@ MENU: list[MenuItem] = [
     MenuItem(id="cards.create", group="cards", label=N_("Create card/OBU"), screen="tui.screens.card_form:CardFormScreen", right="cards.create"),  # noqa: E501
     MenuItem(id="cards.manage", group="cards", label=N_("Manage cards and OBUs"), screen="tui.screens.card_list:CardListScreen", right="cards.manage"),  # noqa: E501
     MenuItem(id="cards.requests", group="cards", label=N_("My requests"), screen="tui.screens.my_requests:MyRequestsScreen", right="cards.requests"),  # noqa: E501
+    MenuItem(id="cards.renewal", group="cards", label=N_("Renewal status"), screen="tui.screens.renewal_status:RenewalStatusScreen", right="cards.renewal"),  # noqa: E501
+    MenuItem(id="cards.renewal_board", group="cards", label=N_("Renewal board"), screen="tui.screens.renewal_board:RenewalBoardScreen", right="cards.renewal"),  # noqa: E501
+    # Fiches 13-16. Both need the customer option DRIVER_CODES as well (store.services.auth.RIGHT_OPTIONS).
+    MenuItem(id="driver_codes.manage", group="driver_codes", label=N_("Search driver codes"), screen="tui.screens.driver_codes:DriverCodesScreen", right="driver_codes.manage"),  # noqa: E501
+    MenuItem(id="driver_codes.create", group="driver_codes", label=N_("Create driver code"), screen="tui.screens.driver_codes:DriverCodeFormScreen", right="driver_codes.create"),  # noqa: E501
 ]
 
 

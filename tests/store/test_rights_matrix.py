@@ -22,16 +22,17 @@ from test_cards import CERTIFICATE, World
 
 import store.queries
 import store.services
-from store.models import BlockReason, Card, CardStatus, FleetDivision, Right
+from store.models import BlockReason, Card, CardStatus, DriverCode, DriverCodeStatus, FleetDivision, Right
 from store.queries.audit import audit_choices, count_audit, iter_audit, search_audit
 from store.queries.card_filter import CardFilter
 from store.queries.card_settings import card_settings
 from store.queries.cards import card_divisions, count_cards, list_requests, search_cards
 from store.queries.fleet_export import count_fleet, fleet_export_rows
-from store.services import bulk, cards, divisions, notifications, outbox, users
+from store.services import bulk, cards, divisions, driver_codes, notifications, outbox, renewals, users
 from store.services.bulk import BulkAction, BulkParams
 from store.services.cards import spec_from_card
 from store.services.context import Actor
+from store.services.driver_codes import DriverCodeFilter
 from store.services.errors import DomainError, PermissionDenied
 
 # --- which functions ------------------------------------------------------------------------------------
@@ -98,8 +99,15 @@ def _objects(world: World, now: datetime, number, division: FleetDivision, plate
     empty = FleetDivision(customer_number_id=number.id, name=f"Empty {number.number}")
     session.add_all([other, empty])
     session.commit()
+    code = DriverCode(customer_number_id=number.id, division_id=division.id, code="0001", driver_name="Jan Peeters",
+                      created_at=now)
+    blocked = DriverCode(customer_number_id=number.id, division_id=division.id, code="0002", driver_name="Piet Maes",
+                         status=DriverCodeStatus.BLOCKED, blocked_at=now, created_at=now)
+    session.add_all([code, blocked])
+    session.commit()
     return SimpleNamespace(number_id=number.id, card_id=card.id, division_id=division.id, other_division_id=other.id,
-                           empty_division_id=empty.id,
+                           empty_division_id=empty.id, code_id=code.id, blocked_code_id=blocked.id,
+                           card_number=card.number,
                            spec=world.card_spec(customer_number_id=number.id, division_id=division.id,
                                                 license_plate="9-NEW-999"))
 
@@ -202,6 +210,58 @@ MATRIX: dict[str, Entry] = {
     "services.divisions.move_driver_codes": Entry(Right.DIVISIONS, lambda s, a, now, x, d: divisions.move_driver_codes(
         s, a, now, x.division_id, x.other_division_id), "raise",
         also_needed=frozenset({Right.DRIVER_CODES_MANAGE})),
+    # driver codes (Fiches 13-16)
+    "services.driver_codes.search_driver_codes": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.search_driver_codes(
+            s, a, DriverCodeFilter(customer_number_id=x.number_id)), "raise"),
+    "services.driver_codes.count_driver_codes": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.count_driver_codes(
+            s, a, DriverCodeFilter(customer_number_id=x.number_id)), "raise"),
+    "services.driver_codes.driver_code_divisions": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.driver_code_divisions(s, a, x.number_id),
+        "raise", frozenset({Right.DRIVER_CODES_CREATE})),
+    "services.driver_codes.create_driver_code": Entry(
+        Right.DRIVER_CODES_CREATE, lambda s, a, now, x, d: driver_codes.create_driver_code(
+            s, a, now, x.number_id, x.division_id, "0999", "Nieuwe Chauffeur"), "raise"),
+    "services.driver_codes.modify_driver_code": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.modify_driver_code(
+            s, a, now, x.code_id, driver_name="Jan Claes"), "raise"),
+    "services.driver_codes.block_plan": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.block_plan(s, a, now, [x.code_id]), "raise"),
+    "services.driver_codes.block_driver_codes": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.block_driver_codes(
+            s, a, now, [x.code_id]), "raise"),
+    "services.driver_codes.unblock_driver_codes": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.unblock_driver_codes(
+            s, a, now, [x.blocked_code_id]), "raise"),
+    # A card of another customer number is "not found" (tests/store/test_driver_codes.py).
+    "services.driver_codes.reissue_card": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.reissue_card(s, a, x.card_number)),
+    "services.driver_codes.reissue_driver_codes": Entry(
+        Right.DRIVER_CODES_MANAGE, lambda s, a, now, x, d: driver_codes.reissue_driver_codes(
+            s, a, now, [x.code_id], x.card_number, x.division_id), "raise"),
+    # card renewal (Fiche 12)
+    "services.renewals.renewal_status_list": Entry(Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.renewal_status_list(
+        s, a, now, x.number_id), "raise"),
+    "services.renewals.renewal_board": Entry(Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.renewal_board(
+        s, a, now, x.number_id), "raise"),
+    "services.renewals.cancel_renewal": Entry(Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.cancel_renewal(
+        s, a, now, x.card_id), "raise"),
+    "services.renewals.restore_renewal": Entry(Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.restore_renewal(
+        s, a, now, x.card_id), "raise"),
+    "services.renewals.preview_renewal_configuration": Entry(
+        Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.preview_renewal_configuration(
+            s, a, now, x.card_id, spec_from_card(s, x.card_id)), "raise"),
+    "services.renewals.change_renewal_configuration": Entry(
+        Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.change_renewal_configuration(
+            s, a, now, x.card_id, spec_from_card(s, x.card_id), 1), "raise"),
+    "services.renewals.cancel_renewals": Entry(Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.cancel_renewals(
+        s, a, now, [x.card_id]), "per card"),
+    "services.renewals.restore_renewals": Entry(Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.restore_renewals(
+        s, a, now, [x.card_id]), "per card"),
+    "services.renewals.change_renewal_configurations": Entry(
+        Right.CARD_RENEWAL, lambda s, a, now, x, d: renewals.change_renewal_configurations(
+            s, a, now, [x.card_id], controls=spec_from_card(s, x.card_id).controls), "per card"),
     # notification settings
     "services.notifications.get_notification_settings": Entry(
         Right.NOTIFICATIONS, lambda s, a, now, x, d: notifications.get_notification_settings(s, a)),

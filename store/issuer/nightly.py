@@ -1,0 +1,61 @@
+"""The issuer's nightly run: `cardsonline issuer nightly [--now …]`, as cron runs it every night (e.g. 05:00
+and 06:05 local time; running it more often does no harm).
+
+Each piece of nightly work is one step: a function `(session, now) -> str` that does its work in its own
+transaction and says in one line what it did. A step must be idempotent: a second run at the same `now` changes
+nothing. Steps run in the order of `STEPS`; later nightly work is added there, one line each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlmodel import Session
+
+from ..services.driver_codes import apply_pending_blocks
+from .renewals import run_renewals
+
+Step = Callable[[Session, datetime], str]
+
+
+def pending_driver_code_blocks(session: Session, now: datetime) -> str:
+    """Fiche 16: blocks of more than 5 driver codes at once take effect the next morning (06:00 local)."""
+    result = apply_pending_blocks(session, now)
+    return (f"Driver codes blocked: {result.applied} (block pending for a later morning: "
+            f"{result.still_pending}).")
+
+
+def renewal_campaign(session: Session, now: datetime) -> str:
+    """Fiche 12: the renewal campaign's steps that are due (notices, reminders, production, activation)."""
+    return str(run_renewals(session, now))
+
+
+# The nightly work, in order. Add later nightly work here (one step each).
+STEPS: list[tuple[str, Step]] = [
+    ("driver code blocks", pending_driver_code_blocks),
+    ("renewals", renewal_campaign),
+]
+
+
+@dataclass
+class NightlyReport:
+    now: datetime
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (step name, what it did)
+
+    def __str__(self) -> str:
+        head = f"Nightly run at {self.now.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC."
+        return "\n".join([head, *(f"- {name}: {text}" for name, text in self.lines)])
+
+
+def run_nightly(db_or_session, now: datetime) -> NightlyReport:
+    """Run every nightly step at `now` (timezone-aware). Takes a `Database` or an open `Session`."""
+    report = NightlyReport(now)
+    if isinstance(db_or_session, Session):
+        for name, step in STEPS:
+            report.lines.append((name, step(db_or_session, now)))
+        return report
+    with db_or_session.session() as session:
+        for name, step in STEPS:
+            report.lines.append((name, step(session, now)))
+    return report
