@@ -54,7 +54,7 @@ from .numbering import ISSUER_PREFIX, add_years, card_number
 VALIDITY_YEARS = 4  # Fiche 12
 NEW_CARD_KINDS = (RequestKind.CREATE, RequestKind.COPY, RequestKind.DUPLICATE)
 REPRODUCTION_KINDS = (RequestKind.CHANGE, RequestKind.PIN_REISSUE)
-HANDLED_KINDS = (*NEW_CARD_KINDS, *REPRODUCTION_KINDS, RequestKind.TOLL_CONDITIONS)
+HANDLED_KINDS = (*NEW_CARD_KINDS, *REPRODUCTION_KINDS, RequestKind.TOLL_CONDITIONS, RequestKind.DRIVER_CODE_REISSUE)
 
 _FOOTER = {
     "en": "Follow your requests in Cards Online: My cards and OBUs > My requests.",
@@ -71,6 +71,9 @@ _MAIL = {
         "confirmed": ("Toll conditions confirmed for OBU {label}",
                       "Hello {name},\n\nYour request {request} is done: the toll conditions with connection costs "
                       "for OBU {label} are confirmed. Connection fee: EUR {fee}."),
+        "codes_posted": ("Driver codes sent by post for card {label}",
+                         "Hello {name},\n\nYour request {request} is done: the driver codes of {drivers} for card "
+                         "{label} have been sent by post."),
         "rejected": ("Request {request} has been stopped",
                      "Hello {name},\n\nYour request {request} for {product} {label} has been stopped: this "
                      "{product} is blocked, deleted or expired and can no longer be produced."),
@@ -83,6 +86,9 @@ _MAIL = {
         "confirmed": ("Tolvoorwaarden bevestigd voor OBU {label}",
                       "Beste {name},\n\nUw verzoek {request} is afgehandeld: de tolvoorwaarden met "
                       "aansluitingskosten voor OBU {label} zijn bevestigd. Aansluitingskosten: EUR {fee}."),
+        "codes_posted": ("Chauffeurscodes per post verstuurd voor kaart {label}",
+                         "Beste {name},\n\nUw verzoek {request} is afgehandeld: de chauffeurscodes van {drivers} "
+                         "voor kaart {label} zijn per post verstuurd."),
         "rejected": ("Verzoek {request} is stopgezet",
                      "Beste {name},\n\nUw verzoek {request} voor {product} {label} is stopgezet: deze {product} "
                      "is geblokkeerd, verwijderd of vervallen en kan niet meer worden aangemaakt."),
@@ -96,6 +102,9 @@ _MAIL = {
         "confirmed": ("Conditions de péage confirmées pour l'OBU {label}",
                       "Bonjour {name},\n\nVotre demande {request} est traitée : les conditions de péage avec frais "
                       "de raccordement pour l'OBU {label} sont confirmées. Frais de raccordement : EUR {fee}."),
+        "codes_posted": ("Codes chauffeur envoyés par la poste pour la carte {label}",
+                         "Bonjour {name},\n\nVotre demande {request} est traitée : les codes chauffeur de {drivers} "
+                         "pour la carte {label} ont été envoyés par la poste."),
         "rejected": ("Arrêt de la demande {request}",
                      "Bonjour {name},\n\nVotre demande {request} pour {product} {label} est arrêtée : ce produit "
                      "est bloqué, supprimé ou expiré et ne peut plus être fabriqué."),
@@ -110,6 +119,7 @@ class ProcessReport:
     numbers_given: int = 0
     shipped: int = 0
     toll_confirmed: int = 0
+    driver_codes_posted: int = 0  # driver-code reissue requests: the codes went by post
     rejected: int = 0
     emails_queued: int = 0
     # Still open after the run:
@@ -118,13 +128,14 @@ class ProcessReport:
 
     @property
     def handled(self) -> int:
-        return self.into_production + self.shipped + self.toll_confirmed + self.rejected
+        return self.into_production + self.shipped + self.toll_confirmed + self.driver_codes_posted + self.rejected
 
     def __str__(self) -> str:
         return (
             f"Issuer run at {self.now:%Y-%m-%d %H:%M} UTC. Requests taken into production: {self.into_production} "
             f"(new card numbers: {self.numbers_given}); shipped: {self.shipped}; toll conditions confirmed: "
-            f"{self.toll_confirmed}; rejected: {self.rejected}; e-mails queued: {self.emails_queued}. Still open: "
+            f"{self.toll_confirmed}; driver codes posted: {self.driver_codes_posted}; rejected: {self.rejected}; "
+            f"e-mails queued: {self.emails_queued}. Still open: "
             f"{self.waiting_for_document} waiting for a registration certificate, {self.pending} for a later run."
         )
 
@@ -175,6 +186,10 @@ def _step(session: Session, now: datetime, request: Request, report: ProcessRepo
         _confirm_toll_conditions(session, now, card)
         _set_request(session, now, request, card, RequestStatus.DONE)
         report.toll_confirmed += 1
+    elif request.kind is RequestKind.DRIVER_CODE_REISSUE:
+        # Fiche 16: the issuer prints the codes again and posts them; nothing changes on the card or the codes.
+        _set_request(session, now, request, card, RequestStatus.DONE, posted_at=now.isoformat())
+        report.driver_codes_posted += 1
     elif request.status is RequestStatus.IN_PRODUCTION:
         _ship(session, now, request, card)
         _set_request(session, now, request, card, RequestStatus.SHIPPED)
@@ -289,6 +304,8 @@ def recipients(session: Session, customer_number_id: int) -> list[User]:
 def _queue_mail(session: Session, now: datetime, request: Request, card: Card) -> int:
     template = {RequestStatus.SHIPPED: "shipped", RequestStatus.DONE: "confirmed",
                 RequestStatus.REJECTED: "rejected"}.get(request.status)
+    if template == "confirmed" and request.kind is RequestKind.DRIVER_CODE_REISSUE:
+        template = "codes_posted"
     if template is None:
         return 0  # taken into production: the customer hears when it ships
     users = recipients(session, card.customer_number_id)
@@ -301,7 +318,8 @@ def _queue_mail(session: Session, now: datetime, request: Request, card: Card) -
             previous = texts["previous"].format(product=product, expiry=f"{card.expiry_date:%d/%m/%Y}")
         values = dict(name=user.display_name, request=request.id, product=product, label=card_label(card),
                       rank=request.details.get("rank", card.rank), fee=request.fee,
-                      vehicle=card.license_plate or card.embossed_name, previous=previous)
+                      vehicle=card.license_plate or card.embossed_name, previous=previous,
+                      drivers=", ".join(request.details.get("drivers", [])))
         subject, body = texts[template]
         queue_email(session, now, to_address=user.email, subject=subject.format(**values),
                     body=f"{body.format(**values)}\n\n{_FOOTER[language]}", language=language, user_id=user.id)

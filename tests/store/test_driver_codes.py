@@ -388,3 +388,26 @@ def test_a_card_of_another_customer_number_is_not_found(drivers, clock):
     other_only = w.actor_with("other", DRIVER_RIGHTS, clock.now(), numbers=(w.other_number,))
     with pytest.raises(DomainError, match="No card with number"):
         reissue_card(drivers.session, other_only, card.number)
+
+
+def test_the_issuer_posts_reissued_codes_and_tells_the_customer(drivers, clock):
+    from datetime import timedelta
+
+    from store.issuer.production import process_requests
+    from store.models import OutboxMessage, RequestStatus
+
+    card = _card(drivers)
+    ids = drivers.many(clock.now(), 2)
+    request = reissue_driver_codes(drivers.session, drivers.actor, clock.now(), ids, card.number,
+                                   drivers.world.division.id)
+    early = process_requests(drivers.session, clock.now() + timedelta(hours=1))
+    assert early.driver_codes_posted == 0 and drivers.session.get(Request, request.id).status is RequestStatus.SUBMITTED
+    report = process_requests(drivers.session, clock.now() + timedelta(hours=25))
+    assert report.driver_codes_posted == 1 and "driver codes posted: 1" in str(report)
+    done = drivers.session.get(Request, request.id)
+    assert done.status is RequestStatus.DONE and done.details["posted_at"]
+    mails = [m for m in drivers.session.exec(select(OutboxMessage)).all() if "Driver codes sent by post" in m.subject
+             or "Chauffeurscodes" in m.subject or "Codes chauffeur" in m.subject]
+    assert mails and all(card.number in m.subject for m in mails)
+    again = process_requests(drivers.session, clock.now() + timedelta(hours=50))
+    assert again.driver_codes_posted == 0  # done once

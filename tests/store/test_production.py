@@ -166,7 +166,8 @@ def test_all_due_carries_everything_through_in_one_run(session, world, clock):
     assert session.get(Card, card.id).status is CardStatus.ACTIVE
     assert str(report) == (
         "Issuer run at 2026-11-26 09:00 UTC. Requests taken into production: 1 (new card numbers: 1); shipped: 1; "
-        "toll conditions confirmed: 0; rejected: 0; e-mails queued: 1. Still open: 0 waiting for a registration "
+        "toll conditions confirmed: 0; driver codes posted: 0; rejected: 0; e-mails queued: 1. Still open: 0 "
+        "waiting for a registration "
         "certificate, 0 for a later run.")
 
 
