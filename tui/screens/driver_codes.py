@@ -123,7 +123,9 @@ class _FormDialog(ModalScreen[str | None]):
         self.saving = False
 
     def values(self) -> dict:
-        raise NotImplementedError
+        """The typed values, as `save` takes them. Every dialog of this module (ModifyDialog, ReissueDialog)
+        defines its own; this base is never shown by itself."""
+        raise TypeError(f"{type(self).__name__} must define values()")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
