@@ -124,7 +124,8 @@ def query_plan(db, actor, number_id, card_filter) -> list[str]:
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         steps = [row[-1] for row in session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
         candidates = plan.text_candidates
-        described = (f"start from {len(candidates)} trigram candidates" if candidates is not None
+        described = (f"walk the sort index, keeping {candidates} trigram candidates" if plan.dense_text
+                     else f"start from {candidates} trigram candidates" if candidates is not None
                      else "walk the sort index" + (", date indexes skipped" if plan.skip_date_indexes else ""))
         return [described] + steps
 

@@ -24,6 +24,7 @@ LIKE_ESCAPE = "\\"
 # Below this many candidates a search starts from them (an index lookup, then a sort of a few rows);
 # above, walking the sort order's index and testing each card finds a page sooner.
 NARROW_LIMIT = 2000
+DENSE_TEXT = 200
 TRIGRAM = 3  # the trigram index can only look up text of at least 3 characters
 
 
@@ -75,10 +76,17 @@ class SearchPlan:
     sort order's index and tests every card, which reads the whole fleet when few cards match. The plan
     says where to start instead. PostgreSQL keeps the default plan: its planner has statistics."""
 
-    # The ids of the only cards that may match the text, from the trigram index (few of them): start there.
-    text_candidates: tuple[int, ...] | None = None
+    # How many cards may match the text, by the trigram index (at most NARROW_LIMIT): the search starts from
+    # those candidates (a subquery SQLite reads once) rather than from the sort order's index.
+    text_candidates: int | None = None
     # Keep SQLite off the date-range indexes (the range holds too many cards to sort them all).
     skip_date_indexes: bool = False
+
+    @property
+    def dense_text(self) -> bool:
+        """Many candidates: walking the sort order's index and keeping the candidates finds a page sooner than
+        reading every candidate's row and sorting them all (about PAGE × fleet / candidates index entries)."""
+        return self.text_candidates is not None and self.text_candidates > DENSE_TEXT
 
 
 def _fts_phrase(text: str) -> str:
@@ -120,9 +128,10 @@ def plan_search(session: Session, card_filter: CardFilter) -> SearchPlan:
     text = search_text(card_filter)
     compact = _compact(text)
     if len(text) >= TRIGRAM and (compact is None or compact == text or len(compact) >= TRIGRAM):
-        # Read the candidates once here, rather than count them here and look them up again in the search.
-        candidates = tuple(session.exec(_text_candidates(card_filter).limit(NARROW_LIMIT + 1)).scalars())
-        if len(candidates) <= NARROW_LIMIT:
+        # Counted in SQL: the search reads them again as a subquery, which costs less than carrying
+        # thousands of ids through Python into an IN list.
+        candidates = _at_most(session, _text_candidates(card_filter), NARROW_LIMIT)
+        if candidates <= NARROW_LIMIT:
             return SearchPlan(text_candidates=candidates)
     ranges = _date_clauses(card_filter, lambda column: column)
     if ranges:
@@ -164,7 +173,7 @@ def card_filter_clauses(card_filter: CardFilter, plan: SearchPlan | None = None)
     f = card_filter
     plan = plan or SearchPlan()
     # Starting from the text's candidates: keep SQLite off the customer number's (sort order) indexes.
-    from_candidates = plan.text_candidates is not None
+    from_candidates = plan.text_candidates is not None and not plan.dense_text
     clauses: list = _number_clauses(f, _no_index(Card.customer_number_id) if from_candidates else None)
     if f.division_ids:
         clauses.append(Card.division_id.in_(list(f.division_ids)))
@@ -178,7 +187,9 @@ def card_filter_clauses(card_filter: CardFilter, plan: SearchPlan | None = None)
     text = search_text(f)
     if text:
         if from_candidates:
-            clauses.append(Card.id.in_(plan.text_candidates))
+            clauses.append(Card.id.in_(_text_candidates(f)))
+        elif plan.dense_text:
+            clauses.append(_no_index(Card.id).in_(_text_candidates(f)))
         pattern = like_pattern(text)
         alternatives = [
             Card.number.ilike(pattern, escape=LIKE_ESCAPE),

@@ -257,18 +257,21 @@ def test_the_search_plan_changes_no_result(world, session, clock, monkeypatch):
 
     sqlite = session.get_bind().dialect.name == "sqlite"
     used = set()
-    for limit in (2000, 1):  # many candidates allowed, then almost none
+    # Many candidates allowed (read from them, or walk the sort index keeping them), then almost none.
+    for limit, dense in ((2000, 2000), (2000, 0), (1, 0)):
         monkeypatch.setattr(card_filter_module, "NARROW_LIMIT", limit)
+        monkeypatch.setattr(card_filter_module, "DENSE_TEXT", dense)
         for text in TEXTS:
             for dates in ({}, {"expiry_from": date(2027, 2, 1), "expiry_to": date(2027, 3, 31)}):
                 card_filter = CardFilter(customer_number_ids=(world.number.id,), text=text, **dates)
                 plan = plan_search(session, card_filter)
-                used.add("candidates" if plan.text_candidates is not None else plan)
+                used.add(("dense " if plan.dense_text else "") + "candidates" if plan.text_candidates is not None
+                         else plan)
                 assert ids(card_filter, plan) == ids(card_filter, SearchPlan()), (text, dates, plan)
                 rows = search_cards(session, world.actor, world.number.id, card_filter, limit=1000)
                 assert sorted(r.id for r in rows) == ids(card_filter, SearchPlan())
     if sqlite:  # every path was taken
-        assert "candidates" in used
+        assert "candidates" in used and "dense candidates" in used
         assert SearchPlan(skip_date_indexes=True) in used
         assert SearchPlan() in used
     else:
