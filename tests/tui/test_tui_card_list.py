@@ -40,7 +40,7 @@ async def settle_search(pilot, ui) -> None:
     screen = pilot.app.screen
     await pilot.pause(0.35)
     for _ in range(100):
-        if screen._search_timer is None and not screen.loading:
+        if screen._search_timer is None and not screen.fetching:
             break
         await pilot.pause(0.05)
     await ui.settle(pilot)
@@ -540,9 +540,9 @@ async def walk(pilot, ui, screen, key: str, steps: int, press: bool = True) -> l
             await pilot.press(key)
         else:
             getattr(table, {"down": "action_cursor_down", "up": "action_cursor_up"}[key])()
-        if press or screen.loading or table.cursor_row in (0, len(screen.rows) - 1):
+        if press or screen.fetching or table.cursor_row in (0, len(screen.rows) - 1):
             await pilot.pause()  # the edge of the window: the highlight reads the neighbouring page
-        if screen.loading:  # a window move: wait for the page
+        if screen.fetching:  # a window move: wait for the page
             await ui.settle(pilot)
         assert len(screen.rows) <= cl.WINDOW and screen.query_one(DataTable).row_count == len(screen.rows)
         current = screen.current_row().id
@@ -727,7 +727,7 @@ async def test_range_marks_survive_window_moves(big_db, ui, monkeypatch):
         await pilot.press("down", "down", "down", "down")
         for _ in range(40):  # Shift+Down marks a range, across three window moves
             await pilot.press("shift+down")
-            if screen.loading:
+            if screen.fetching:
                 await ui.settle(pilot)
         assert screen.query_one(MessageLine).text == ""  # the hint went with the first mark
         assert list(screen.marked) == everything[4:45]
@@ -735,7 +735,7 @@ async def test_range_marks_survive_window_moves(big_db, ui, monkeypatch):
         assert screen.current_row().id == everything[44]
         for _ in range(44):
             await pilot.press("up")
-            if screen.loading:
+            if screen.fetching:
                 await ui.settle(pilot)
         assert screen.current_row().id == everything[0]
         marks = [str(table.get_row_at(i)[0]) for i in range(len(screen.rows))]

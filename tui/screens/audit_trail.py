@@ -192,7 +192,7 @@ class AuditTrailScreen(Screen[None]):
         super().__init__()
         self.rows: list = []
         self.more = False
-        self.loading = False
+        self.fetching = False
         self.generation = 0
         self._dates_shown: tuple[str, str] = ("", "")
 
@@ -280,16 +280,16 @@ class AuditTrailScreen(Screen[None]):
         self.query_one(MessageLine).clear()
         self._dates_shown = tuple(self.query_one(f"#{f}", Input).value.strip() for f in ("audit-from", "audit-to"))
         self.generation += 1
-        self.loading = True
+        self.fetching = True
         self.fetch(self.generation, audit_filter, None)
 
     def load_more(self) -> None:
-        if self.loading or not self.more or not self.rows:
+        if self.fetching or not self.more or not self.rows:
             return
         audit_filter = self.audit_filter()
         if audit_filter is None:
             return
-        self.loading = True
+        self.fetching = True
         self.fetch(self.generation, audit_filter, self.rows[-1].id)
 
     @work(thread=True, group="audit", exit_on_error=False)
@@ -314,7 +314,7 @@ class AuditTrailScreen(Screen[None]):
     def on_audit_trail_screen_loaded(self, message: Loaded) -> None:
         if message.generation != self.generation:
             return
-        self.loading = False
+        self.fetching = False
         table = self.query_one(DataTable)
         if message.problem:
             self.query_one(MessageLine).show_error(message.problem)

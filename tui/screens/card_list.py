@@ -398,7 +398,7 @@ class CardListScreen(Screen[None]):
         self.count: int | None = None  # None: not counted yet
         self.more_after = False  # there are cards after the window's last row
         self.more_before = False  # there are cards before the window's first row
-        self.loading = False
+        self.fetching = False
         self.generation = 0  # of the search (filter, sort): an older one never overwrites a newer one
         self.window_generation = 0  # of the window's position: Home/End overtake a move on its way
         self.sort = None  # a store CardSort; None until composed
@@ -511,7 +511,7 @@ class CardListScreen(Screen[None]):
         self._pending = []
         self._need_count = True
         self.count = None
-        self.loading = True
+        self.fetching = True
         self.query_one("#card-count", Label).update(_("Searching…"))
         if keep_position and self.rows:
             self._fetch("refresh", self.rows[0].after)
@@ -520,13 +520,13 @@ class CardListScreen(Screen[None]):
 
     def _fetch(self, mode: str, anchor: tuple | None = None) -> None:
         number_id, card_filter, sort = self._query
-        self.loading = True
+        self.fetching = True
         self.fetch(self.generation, self.window_generation, number_id, card_filter, sort, mode, anchor,
                    self.view in SETTINGS_VIEWS, max(len(self.rows), PAGE))
 
     def move_window(self, direction: str) -> None:
         """Read the page after the window ("down") or before it ("up"), unless one is on its way already."""
-        if self.loading or self._query is None or not self.rows:
+        if self.fetching or self._query is None or not self.rows:
             return
         if direction == "down" and self.more_after:
             self._fetch("after", self.rows[-1].after)
@@ -621,7 +621,7 @@ class CardListScreen(Screen[None]):
     def on_card_list_screen_loaded(self, message: Loaded) -> None:
         if message.generation != self.generation or message.window != self.window_generation:
             return  # an older search or window position, overtaken by a newer one
-        self.loading = False
+        self.fetching = False
         table = self.query_one(DataTable)
         mode = message.mode
         if message.problem:
@@ -679,7 +679,7 @@ class CardListScreen(Screen[None]):
             return
         for index, action in enumerate(pending):
             getattr(table, f"action_{action}")()
-            if self.loading:  # the key crossed the next edge: the rest waits for that page
+            if self.fetching:  # the key crossed the next edge: the rest waits for that page
                 self._pending += pending[index + 1:]
                 return
         self._edge_reached()  # a window move at the edge may meet the next edge at once (tiny pages)
@@ -847,7 +847,7 @@ class CardListScreen(Screen[None]):
     def _edge_reached(self) -> None:
         """The cursor on the window's first or last row: read the neighbouring page before it is needed."""
         table = self.query_one(DataTable)
-        if not self.rows or self.loading:
+        if not self.rows or self.fetching:
             return
         if table.cursor_row >= len(self.rows) - 1:
             self.move_window("down")

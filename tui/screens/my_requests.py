@@ -121,7 +121,7 @@ class MyRequestsScreen(Screen[None]):
         super().__init__()
         self.rows: list = []
         self.more = False
-        self.loading = False
+        self.fetching = False
         self.generation = 0
         self._dates_shown: tuple[str, str] = ("", "")
 
@@ -176,16 +176,16 @@ class MyRequestsScreen(Screen[None]):
         self._dates_shown = tuple(self.query_one(f"#{f}", Input).value.strip()
                                   for f in ("requests-from", "requests-to"))
         self.generation += 1
-        self.loading = True
+        self.fetching = True
         self.fetch(self.generation, filters, None)
 
     def load_more(self) -> None:
-        if self.loading or not self.more or not self.rows:
+        if self.fetching or not self.more or not self.rows:
             return
         filters = self.filters()
         if filters is None:
             return
-        self.loading = True
+        self.fetching = True
         self.fetch(self.generation, filters, self.rows[-1].id)
 
     @work(thread=True, group="requests", exit_on_error=False)
@@ -214,7 +214,7 @@ class MyRequestsScreen(Screen[None]):
     def on_my_requests_screen_loaded(self, message: Loaded) -> None:
         if message.generation != self.generation:
             return
-        self.loading = False
+        self.fetching = False
         table = self.query_one(DataTable)
         if message.problem:
             self.query_one(MessageLine).show_error(message.problem)

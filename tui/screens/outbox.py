@@ -73,7 +73,7 @@ class OutboxScreen(Screen[None]):
         super().__init__()
         self.rows: list = []
         self.more = False
-        self.loading = False
+        self.fetching = False
         self.generation = 0
 
     def compose(self) -> ComposeResult:
@@ -104,13 +104,13 @@ class OutboxScreen(Screen[None]):
             return
         self.query_one(MessageLine).clear()
         self.generation += 1
-        self.loading = True
+        self.fetching = True
         self.fetch(self.generation, self.status_filter(), None)
 
     def load_more(self) -> None:
-        if self.loading or not self.more or not self.rows:
+        if self.fetching or not self.more or not self.rows:
             return
-        self.loading = True
+        self.fetching = True
         self.fetch(self.generation, self.status_filter(), self.rows[-1].id)
 
     @work(thread=True, group="outbox", exit_on_error=False)
@@ -137,7 +137,7 @@ class OutboxScreen(Screen[None]):
     def on_outbox_screen_loaded(self, message: Loaded) -> None:
         if message.generation != self.generation:
             return
-        self.loading = False
+        self.fetching = False
         table = self.query_one(DataTable)
         if message.problem:
             self.query_one(MessageLine).show_error(message.problem)
