@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, func, insert, text, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel, select
@@ -1071,8 +1072,10 @@ def _insert(connection: Connection, model, rows: list[dict]) -> int:
 
 
 def _clear(db: Database) -> None:
-    tables = SQLModel.metadata.sorted_tables
     with db.engine.connect() as connection:
+        # Only the tables this database has: an older schema revision lacks the tables added since.
+        present = set(sa_inspect(connection).get_table_names())
+        tables = [table for table in SQLModel.metadata.sorted_tables if table.name in present]
         if connection.dialect.name == "postgresql":
             # One TRUNCATE of every table: no foreign-key checks, and ids start at 1 again.
             names = ", ".join(connection.dialect.identifier_preparer.format_table(t) for t in tables)

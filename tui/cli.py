@@ -206,6 +206,71 @@ def issuer_nightly(ctx: click.Context, database_url: str | None, now) -> None:
     click.echo(str(run_nightly(database, database.clock.now())))
 
 
+@issuer.command("import-transactions")
+@database_url_option
+@now_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--no-alerts", is_flag=True, help="Do not queue the anomaly alert e-mails (the next run will).")
+@click.option("--show-rejected", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Print at most this many rejected rows (line number and reason).")
+@click.pass_context
+def issuer_import_transactions(ctx: click.Context, database_url: str | None, now, file: Path, no_alerts: bool,
+                               show_rejected: int) -> None:
+    """Import the issuer's daily transaction file (CSV or xlsx; format in store/issuer/transactions_import.py).
+
+    Each row is checked for anomalies; rejected rows are listed with their line number and reason and the import
+    goes on. Idempotent: a second import of the same file adds nothing.
+    """
+    from store.issuer.transactions_import import ImportFileError, import_transactions
+
+    database = _batch_database(ctx, database_url, now)
+
+    def progress(report) -> None:
+        click.echo(f"\r{report.rows:,} rows read, {report.imported:,} imported …", nl=False, err=True)
+
+    with database.session() as session:
+        try:
+            report = import_transactions(session, file, database.clock.now(), alerts=not no_alerts,
+                                         progress=progress)
+        except ImportFileError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo("", err=True)
+    click.echo(str(report))
+    for rejection in report.rejections[:show_rejected]:
+        click.echo(f"  rejected {rejection}")
+    if report.rejected > min(show_rejected, len(report.rejections)):
+        click.echo(f"  … and {report.rejected - min(show_rejected, len(report.rejections)):,} more rejected rows.")
+
+
+@issuer.command("simulate-transactions")
+@database_url_option
+@now_option
+@click.option("--days", type=click.IntRange(min=1, max=3660), required=True, help="Simulate the days before now.")
+@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed: same seed, same traffic.")
+@click.option("--cards-limit", type=click.IntRange(min=1), default=None,
+              help="Only the first this many active cards and OBUs (by id).")
+@click.option("--break-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Share of the stops that deliberately break one of the card's rules.")
+@click.option("--no-alerts", is_flag=True, help="Do not queue the anomaly alert e-mails.")
+@click.pass_context
+def issuer_simulate_transactions(ctx: click.Context, database_url: str | None, now, days: int, seed: int,
+                                 cards_limit: int | None, break_rate: float, no_alerts: bool) -> None:
+    """Make realistic fuel, service and toll traffic for the active cards and import it like the issuer's file
+    (anomalies detected, alerts queued). Deterministic per seed; running it again adds nothing."""
+    from store.issuer.simulate import simulate_transactions
+
+    database = _batch_database(ctx, database_url, now)
+
+    def progress(report) -> None:
+        click.echo(f"\r{report.imported:,} transactions …", nl=False, err=True)
+
+    with database.session() as session:
+        report = simulate_transactions(session, database.clock.now(), days=days, seed=seed, cards_limit=cards_limit,
+                                       break_rate=break_rate, alerts=not no_alerts, progress=progress)
+    click.echo("", err=True)
+    click.echo(str(report))
+
+
 # --- outbox ------------------------------------------------------------------------------------------
 
 SMTP_URL_ENV = "CARDSONLINE_SMTP_URL"
@@ -591,3 +656,76 @@ def cards_block(ctx: click.Context, database_url: str | None, user: str | None, 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@main.group()
+def reports() -> None:
+    """Monthly reports for scripts (follow-up per card/OBU, consumption, budget follow-up), as a portal user."""
+
+
+class YearMonth(click.ParamType):
+    """A calendar month as YYYY-MM."""
+
+    name = "YYYY-MM"
+
+    def convert(self, value, param, ctx):
+        from datetime import date
+
+        if isinstance(value, date):
+            return value.replace(day=1)
+        try:
+            year, month = str(value).strip().split("-")
+            return date(int(year), int(month), 1)
+        except ValueError:
+            self.fail(f"{value!r} is not a month such as 2026-11 (YYYY-MM)", param, ctx)
+
+
+@reports.command("export")
+@database_url_option
+@user_option
+@click.option("--report", "report", type=click.Choice(["followup", "consumption", "budget"]), required=True,
+              help="followup: per card/OBU month by month; consumption: litres, l/100 km, cost per km; budget: "
+                   "budgets against actual spend.")
+@click.option("--from", "first", type=YearMonth(), required=True, help="First month of the period (YYYY-MM).")
+@click.option("--to", "last", type=YearMonth(), required=True, help="Last month of the period (YYYY-MM).")
+@click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
+              help="Only this customer number (repeatable; default: all of the user's).")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The .xlsx file to write (replaced only when the export is complete).")
+@click.pass_context
+def reports_export(ctx: click.Context, database_url: str | None, user: str | None, report: str, first, last,
+                   customer_numbers: tuple[str, ...], output: Path) -> None:
+    """Export a monthly report over a period to Excel (Monthly reports → Data export), one row per month."""
+    from sqlmodel import select
+
+    from exports.report_xlsx import write_report_xlsx
+    from store.models import CustomerNumber
+    from store.queries.reports import MonthRange
+    from store.services.errors import DomainError
+
+    if output.suffix.lower() != ".xlsx":
+        raise click.ClickException(f"{output} does not end in .xlsx: give an Excel file name.")
+    if not output.parent.exists():
+        raise click.ClickException(f"The folder {output.parent} does not exist.")
+    try:
+        period = MonthRange(first, last)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    database = _batch_database(ctx, database_url, None)
+    actor = _login(database, user)
+    with database.session() as session:
+        query = select(CustomerNumber.id, CustomerNumber.number).order_by(CustomerNumber.number)
+        if not actor.is_issuer:
+            query = query.where(CustomerNumber.id.in_(actor.customer_number_ids))
+        mine = {number: number_id for number_id, number in session.exec(query).all()}
+        wanted = [n.strip() for n in customer_numbers] or list(mine)
+        unknown = [n for n in wanted if n not in mine]
+        if unknown:
+            raise click.ClickException(f"Unknown customer number {unknown[0]}, or not one you may use.")
+        try:
+            result = write_report_xlsx(session, actor, report, [(mine[n], n) for n in wanted], period, output)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        except OSError as exc:
+            raise click.ClickException(f"Could not write {output}: {exc.strerror or exc}") from exc
+    click.echo(f"Exported {result.rows:,} rows ({report}, {period.label()}) to {result.path}")

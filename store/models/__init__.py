@@ -45,7 +45,15 @@ from .notifications import (  # noqa: F401
     OutboxMessage,
     OutboxStatus,
 )
-from .transactions import Anomaly, AnomalyRule, AnomalyStatus, Budget, FuelTransaction, TollTransaction  # noqa: F401
+from .transactions import (  # noqa: F401
+    Anomaly,
+    AnomalyRule,
+    AnomalyStatus,
+    Budget,
+    CardProductBlock,
+    FuelTransaction,
+    TollTransaction,
+)
 
 from sqlmodel import SQLModel
 

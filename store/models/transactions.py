@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import Date, Numeric, UniqueConstraint
+from sqlalchemy import Date, Index, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .base import enum_field, json_field, money_field, str_field, utc_field, volume_field
@@ -15,6 +15,8 @@ from .cards import LimitAction, Product
 
 class FuelTransaction(SQLModel, table=True):
     __tablename__ = "fuel_transaction"
+    # The anomaly checks read a card's recent history (period sums, last odometer) per import batch.
+    __table_args__ = (Index("ix_fuel_transaction_card_time", "card_id", "occurred_at"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     issuer_transaction_id: str = str_field(40, unique=True)  # makes imports idempotent
     card_id: int = Field(foreign_key="card.id", index=True)
@@ -36,6 +38,7 @@ class FuelTransaction(SQLModel, table=True):
 
 class TollTransaction(SQLModel, table=True):
     __tablename__ = "toll_transaction"
+    __table_args__ = (Index("ix_toll_transaction_card_time", "card_id", "exit_at"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     issuer_transaction_id: str = str_field(40, unique=True)
     card_id: int = Field(foreign_key="card.id", index=True)  # the OBU
@@ -85,6 +88,22 @@ class Anomaly(SQLModel, table=True):
     acknowledged_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     acknowledged_at: Optional[datetime] = utc_field()
     notified_at: Optional[datetime] = utc_field()
+
+
+class CardProductBlock(SQLModel, table=True):
+    """A limit with the action *block* was exceeded: that product is blocked for the card until the limit's
+    period ends (store.issuer.anomaly_rules). Later transactions of the product on the card in
+    [blocked_from, until) are themselves an anomaly."""
+
+    __tablename__ = "card_product_block"
+    __table_args__ = (Index("ix_card_product_block_card_until", "card_id", "until"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    card_id: int = Field(foreign_key="card.id")
+    product: Product = enum_field(Product)
+    blocked_from: datetime = utc_field(nullable=False)  # the time of the transaction that exceeded the limit
+    until: datetime = utc_field(nullable=False)  # the end of the limit's period (customer's local time)
+    anomaly_id: Optional[int] = Field(default=None, foreign_key="anomaly.id", index=True)
+    created_at: datetime = utc_field(nullable=False)
 
 
 class Budget(SQLModel, table=True):

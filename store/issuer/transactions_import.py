@@ -1,0 +1,827 @@
+"""The issuer's daily transaction file in: `cardsonline issuer import-transactions FILE`.
+
+Each row is checked by the anomaly rules (store.issuer.anomaly_rules) in the batch that inserts it; its anomalies
+are stored, a block limit that is exceeded blocks the product for the card until the period ends
+(`CardProductBlock`), and `card.last_used_at` moves on. At the end the new anomalies are e-mailed as one digest
+per recipient (store.services.alerts).
+
+The file (CSV or xlsx; one layout for fuel/service and toll rows, told apart by `kind`)
+---------------------------------------------------------------------------------------
+The first row names the columns, in any order, case-insensitive; unknown columns are ignored. CSV: UTF-8 (with
+or without BOM) or Latin-1, detected; the delimiter (`;`, `,` or tab) is the one the header line uses; decimals
+with a comma or a point (`1.234,56` and `1,234.56` are read too). xlsx: the first sheet; card numbers as text.
+
+    kind                   fuel (default when the column is missing) or toll
+    issuer_transaction_id  unique per transaction, at most 40 characters; a re-import skips the ones it has
+    card_number            the card's (fuel) or OBU's (toll) number
+    occurred_at            ISO 8601 (2026-11-25T14:03:00+01:00) or dd/mm/yyyy hh:mm[:ss]; without an offset
+                           the time is the card's customer's local time. For tolls: the exit time
+    country                ISO 3166 alpha-2
+    amount_excl_vat, vat_rate, amount_incl_vat
+                           EUR (2 decimals) and percent; incl = excl + VAT (to 5 cents)
+    fuel rows:   rank (optional: the current plastic), station, city, product (diesel, petrol 95, petrol 98, lpg,
+                 cng, adblue, ev charging, car wash, shop, lubricants, parking), quantity (litres, kWh, kg or
+                 items, 3 decimals), unit_price (EUR excl. VAT, 4 decimals), odometer_km (optional),
+                 driver_code (optional, 8 digits)
+    toll rows:   operator, entry_point, exit_point, entry_at (same format as occurred_at), vehicle_class
+
+A row that cannot be booked (a missing or malformed value, an unknown card, a fuel row on an OBU …) is
+rejected with its line number and the reason, and the import goes on.
+
+Speed and memory: the file streams (csv module, openpyxl read-only) in batches of `BATCH_ROWS`; per batch one
+query finds the rows already imported, one loads the cards not yet known (kept in a bounded cache), and one
+loads the history the rules need, from the earliest period start of the batch (only for cards with period
+limits, a daily maximum or the odometer prompt; a card's history stays in a bounded cache for the later
+batches). All per 500 cards. Rows are inserted with executemany and each batch is
+committed: an interrupted import is simply run again (it is idempotent).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlmodel import Session
+
+from ..models import (
+    Anomaly,
+    AnomalyStatus,
+    Card,
+    CardLimit,
+    CardProductBlock,
+    CodeType,
+    Customer,
+    CustomerNumber,
+    DriverCode,
+    DriverCodeStatus,
+    FuelTransaction,
+    Plastic,
+    Product,
+    RenewalStatus,
+    TollTransaction,
+)
+from .anomaly_rules import (
+    CardConfig,
+    CardHistory,
+    DriverCodeBook,
+    DriverCodeState,
+    Limit,
+    PlasticState,
+    ProductBlock,
+    Tx,
+    check_transaction,
+    minutes_of,
+)
+
+BATCH_ROWS = 5_000
+CARD_CACHE = 50_000  # card configurations kept between batches
+HISTORY_CACHE = 20_000  # card histories kept between batches
+IN_CHUNK = 500  # values per IN (...) list
+MAX_REJECTIONS_KEPT = 1_000  # the report keeps the first ones; the count is always complete
+HISTORY_KEEP = timedelta(days=40)  # a cached history older than this before what a row needs is dropped
+VAT_TOLERANCE = Decimal("0.05")
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+COLUMNS = ("kind", "issuer_transaction_id", "card_number", "rank", "occurred_at", "entry_at", "station", "city",
+           "country", "product", "quantity", "unit_price", "amount_excl_vat", "vat_rate", "amount_incl_vat",
+           "odometer_km", "driver_code", "operator", "entry_point", "exit_point", "vehicle_class")
+REQUIRED_COLUMNS = ("issuer_transaction_id", "card_number", "occurred_at", "country", "amount_excl_vat",
+                    "vat_rate", "amount_incl_vat")
+FUEL_COLUMNS = ("station", "city", "product", "quantity", "unit_price")
+TOLL_COLUMNS = ("operator", "entry_point", "exit_point", "entry_at", "vehicle_class")
+FUEL_PRODUCTS = tuple(p for p in Product if p is not Product.TOLLS)
+_PRODUCTS = {**{p.value: p for p in FUEL_PRODUCTS}, **{p.name.lower(): p for p in FUEL_PRODUCTS}}
+_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M")
+_TEXT_LENGTHS = {"station": 80, "city": 80, "operator": 40, "entry_point": 80, "exit_point": 80,
+                 "vehicle_class": 10}
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read (not a row: those are rejected one by one)."""
+
+
+class RowError(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class ParsedTransaction:
+    """One row of the file, typed; times may still be naive (the customer's local time)."""
+
+    line: int
+    toll: bool
+    issuer_transaction_id: str
+    card_number: str
+    occurred_at: datetime
+    country: str
+    amount_excl_vat: Decimal
+    vat_rate: Decimal
+    amount_incl_vat: Decimal
+    rank: int | None = None
+    station: str = ""
+    city: str = ""
+    product: Product = Product.TOLLS
+    quantity: Decimal = Decimal(0)
+    unit_price: Decimal = Decimal(0)
+    odometer_km: int | None = None
+    driver_code: str | None = None
+    operator: str = ""
+    entry_point: str = ""
+    exit_point: str = ""
+    entry_at: datetime | None = None
+    vehicle_class: str = ""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    fuel: int = 0
+    toll: int = 0
+    already_there: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)  # the first MAX_REJECTIONS_KEPT
+    anomalies: int = 0
+    by_rule: Counter = field(default_factory=Counter)
+    product_blocks: int = 0
+    alert_mails: int = 0
+    encoding: str | None = None
+
+    @property
+    def imported(self) -> int:
+        return self.fuel + self.toll
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS_KEPT:
+            self.rejections.append(Rejection(line, reason))
+
+    def __str__(self) -> str:
+        lines = [f"Read {self.rows:,} rows: {self.imported:,} imported ({self.fuel:,} fuel and services, "
+                 f"{self.toll:,} toll), {self.already_there:,} already there, {self.rejected:,} rejected.",
+                 f"Anomalies: {self.anomalies:,}; products blocked until their period ends: "
+                 f"{self.product_blocks:,}; alert e-mails queued: {self.alert_mails:,}."]
+        for rule, count in sorted(self.by_rule.items(), key=lambda item: (-item[1], item[0].value)):
+            lines.append(f"  {rule.value}: {count:,}")
+        return "\n".join(lines)
+
+
+# --- reading the file ---------------------------------------------------------------------------------
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 when the whole file decodes as UTF-8 (read in chunks: bounded memory), else Latin-1."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "latin-1"
+    return "utf-8-sig"  # also strips a byte-order mark
+
+
+def is_xlsx(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def _header_index(header: Iterable[Any]) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for position, name in enumerate(header):
+        key = str(name or "").strip().lower().replace(" ", "_")
+        if key in COLUMNS and key not in index:
+            index[key] = position
+    missing = [name for name in REQUIRED_COLUMNS if name not in index]
+    if missing:
+        raise ImportFileError(f"The file has no column {', '.join(missing)}. The first row must name the columns: "
+                              f"{', '.join(COLUMNS)}.")
+    return index
+
+
+def read_rows(path: Path, report: ImportReport | None = None) -> Iterator[tuple[int, dict[str, int], tuple]]:
+    """(line number, column index, raw values) per data row, streamed from a CSV or xlsx file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFileError(f"There is no file {path}.")
+    if is_xlsx(path):
+        yield from _read_xlsx(path)
+        return
+    encoding = detect_encoding(path)
+    if report is not None:
+        report.encoding = "utf-8" if encoding.startswith("utf-8") else encoding
+    with open(path, newline="", encoding=encoding) as handle:
+        first = handle.readline()
+        if not first.strip():
+            raise ImportFileError(f"{path.name} is empty: the first row must name the columns.")
+        delimiter = max((";", ",", "\t"), key=first.count)
+        index = _header_index(next(csv.reader([first], delimiter=delimiter)))
+        reader = csv.reader(handle, delimiter=delimiter)
+        for values in reader:
+            if not values or (len(values) == 1 and not values[0].strip()):
+                continue
+            yield reader.line_num + 1, index, values
+
+
+def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, int], tuple]]:
+    from openpyxl import load_workbook  # only when an xlsx comes (heavy import)
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - a zip that is no workbook
+        raise ImportFileError(f"{path.name} is not an Excel workbook (.xlsx): {exc}") from None
+    try:
+        sheet = workbook.worksheets[0]
+        index: dict[str, int] | None = None
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if all(value is None or str(value).strip() == "" for value in values):
+                continue
+            if index is None:
+                index = _header_index(values)
+                continue
+            yield number, index, values
+        if index is None:
+            raise ImportFileError(f"{path.name} is empty: the first row must name the columns.")
+    finally:
+        workbook.close()
+
+
+def parse_decimal(value: Any, what: str, places: int) -> Decimal:
+    """A number with a decimal comma or point; floats (xlsx) are rounded to `places`, text is not."""
+    if value.__class__ is str:
+        text = value
+        if "," in text or " " in text or "\u00a0" in text:
+            text = text.replace(" ", "").replace("\u00a0", "")
+            if "," in text:
+                if "." in text:  # both: the last one is the decimal separator
+                    text = (text.replace(".", "").replace(",", ".") if text.rfind(",") > text.rfind(".")
+                            else text.replace(",", ""))
+                else:
+                    text = text.replace(",", ".")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise RowError(f"{what} {value!r} is not a number.") from None
+        dot = text.find(".")
+        if "e" not in text and "E" not in text:  # plain notation: count the decimals in the text (cheaper)
+            if dot >= 0 and len(text) - dot - 1 > places:
+                raise RowError(f"{what} {value} has more than {places} decimals.")
+            if not number.is_finite():
+                raise RowError(f"{what} {value!r} is not a number.")
+            return number
+    elif isinstance(value, bool):
+        raise RowError(f"{what} {value!r} is not a number.")
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places))
+    else:
+        raise RowError(f"{what} {value!r} is not a number.")
+    if not number.is_finite():
+        raise RowError(f"{what} {value!r} is not a number.")
+    if number.as_tuple().exponent < -places:
+        raise RowError(f"{what} {value} has more than {places} decimals.")
+    return number
+
+
+def parse_moment(value: Any, what: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    text = str(value)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    raise RowError(f"{what} {value!r} is not a date and time such as 2026-11-25T14:03:00+01:00 or "
+                   f"25/11/2026 14:03.")
+
+
+def _integer(value: Any, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).replace(" ", "").replace("\u00a0", "")
+    if not text.isdigit():
+        raise RowError(f"{what} {value!r} is not a whole number.")
+    return int(text)
+
+
+def _card_number(value: Any) -> str:
+    if isinstance(value, float):
+        raise RowError("card_number is a number in the sheet (digits get lost): format the column as text.")
+    text = str(value).replace(" ", "")
+    if not text.isdigit() or len(text) > 19:
+        raise RowError(f"card_number {value!r} is not a card number (up to 19 digits).")
+    return text
+
+
+_POSITIONS: list = [None, None]  # (the header index, its positions): one file at a time, looked up per row
+
+
+def _positions(index: dict[str, int]) -> tuple:
+    if _POSITIONS[0] is not index:
+        _POSITIONS[0], _POSITIONS[1] = index, tuple(index.get(name) for name in COLUMNS)
+    return _POSITIONS[1]
+
+
+def parse_row(line: int, index: dict[str, int], values: tuple) -> ParsedTransaction:
+    """The row typed and checked on its own (the card is looked up later); RowError says what is wrong."""
+    (p_kind, p_id, p_card, p_rank, p_occurred, p_entry, p_station, p_city, p_country, p_product, p_quantity,
+     p_price, p_excl, p_rate, p_incl, p_odometer, p_code, p_operator, p_entry_point, p_exit_point,
+     p_class) = _positions(index)
+    size = len(values)
+
+    def cell(position: int | None, name: str, required: bool = True) -> Any:
+        if position is None or position >= size:
+            value = None
+        else:
+            value = values[position]
+            if value.__class__ is str:
+                value = value.strip() or None
+        if value is None and required:
+            raise RowError(f"{name} is empty.")
+        return value
+
+    def text(position: int | None, name: str) -> str:
+        value = str(cell(position, name))
+        if len(value) > _TEXT_LENGTHS[name]:
+            raise RowError(f"{name} is longer than {_TEXT_LENGTHS[name]} characters.")
+        return value
+
+    kind = cell(p_kind, "kind", False)
+    kind = "fuel" if kind is None else str(kind).lower()
+    if kind != "fuel" and kind != "toll":
+        raise RowError(f"kind {kind!r} is neither fuel nor toll.")
+    toll = kind == "toll"
+    issuer_id = str(cell(p_id, "issuer_transaction_id"))
+    if len(issuer_id) > 40:
+        raise RowError("issuer_transaction_id is longer than 40 characters.")
+    card_number = _card_number(cell(p_card, "card_number"))
+    occurred_at = parse_moment(cell(p_occurred, "occurred_at"), "occurred_at")
+    country = str(cell(p_country, "country")).upper()
+    if len(country) != 2 or not country.isalpha():
+        raise RowError(f"country {country!r} is not an ISO country code such as BE.")
+    excl = parse_decimal(cell(p_excl, "amount_excl_vat"), "amount_excl_vat", 2)
+    rate = parse_decimal(cell(p_rate, "vat_rate"), "vat_rate", 2)
+    incl = parse_decimal(cell(p_incl, "amount_incl_vat"), "amount_incl_vat", 2)
+    if not ZERO <= rate < HUNDRED:
+        raise RowError(f"vat_rate {rate} is not a percentage between 0 and 100.")
+    if abs(incl - excl - excl * rate / HUNDRED) > VAT_TOLERANCE:
+        raise RowError(f"amount_incl_vat {incl} is not amount_excl_vat {excl} plus {rate}% VAT.")
+    row = ParsedTransaction(line, toll, issuer_id, card_number, occurred_at, country, excl, rate, incl)
+    if toll:
+        row.operator = text(p_operator, "operator")
+        row.entry_point = text(p_entry_point, "entry_point")
+        row.exit_point = text(p_exit_point, "exit_point")
+        row.vehicle_class = text(p_class, "vehicle_class")
+        row.entry_at = parse_moment(cell(p_entry, "entry_at"), "entry_at")
+        return row
+    product_text = str(cell(p_product, "product")).lower()
+    product = _PRODUCTS.get(product_text) or _PRODUCTS.get(product_text.replace(" ", "_"))
+    if product is None:
+        raise RowError(f"product {product_text!r} is unknown; use one of: "
+                       f"{', '.join(p.value for p in FUEL_PRODUCTS)}.")
+    row.product = product
+    row.station = text(p_station, "station")
+    row.city = text(p_city, "city")
+    row.quantity = parse_decimal(cell(p_quantity, "quantity"), "quantity", 3)
+    if row.quantity <= ZERO:
+        raise RowError(f"quantity {row.quantity} must be more than 0.")
+    row.unit_price = parse_decimal(cell(p_price, "unit_price"), "unit_price", 4)
+    rank = cell(p_rank, "rank", False)
+    if rank is not None:
+        row.rank = _integer(rank, "rank")
+    odometer = cell(p_odometer, "odometer_km", False)
+    if odometer is not None:
+        row.odometer_km = _integer(odometer, "odometer_km")
+    code = cell(p_code, "driver_code", False)
+    if code is not None:
+        code = str(code).replace(" ", "")
+        if len(code) != 8 or not code.isdigit():
+            raise RowError(f"driver_code {code!r} is not 8 digits.")
+        row.driver_code = code
+    return row
+
+
+# --- the cards, as the rules see them -----------------------------------------------------------------
+
+_CARD_COLUMNS = [Card.__table__.c[name] for name in (
+    "id", "number", "customer_number_id", "product_type", "rank", "status", "blocked_at", "cancelled_by_user",
+    "renewal_status", "code_type", "odometer_prompt", "tank_capacity_l", "allowed_weekdays",
+    "allowed_hours_from", "allowed_hours_to", "forbidden_days", "allowed_countries", "max_transactions_per_day")]
+
+
+def _rows(session: Session, query) -> list:
+    """All rows of a Core query on the session's connection (no ORM layer: the import runs many of them)."""
+    return session.connection().execute(query).all()
+
+
+class CustomerZones:
+    """Per customer number: the customer's time zone and driver-code prefix (read once per run)."""
+
+    def __init__(self, session: Session):
+        rows = session.execute(select(CustomerNumber.id, Customer.timezone, Customer.driver_code_prefix)
+                               .join(Customer, Customer.id == CustomerNumber.customer_id)).all()
+        zones: dict[str, ZoneInfo] = {}
+        self.zone: dict[int, ZoneInfo] = {}
+        self.prefix: dict[int, str] = {}
+        for number_id, zone_name, prefix in rows:
+            self.zone[number_id] = zones.setdefault(zone_name, ZoneInfo(zone_name))
+            self.prefix[number_id] = prefix
+
+
+def load_card_configs(session: Session, zones: CustomerZones, *, numbers: Iterable[str] = (),
+                      ids: Iterable[int] = ()) -> dict[int, tuple[str | None, CardConfig]]:
+    """The rules' view of the cards with these numbers or ids, by card id: (number, config)."""
+    numbers, ids = list(numbers), list(ids)
+    cards = []
+    for values, column in ((numbers, Card.__table__.c.number), (ids, Card.__table__.c.id)):
+        for start in range(0, len(values), IN_CHUNK):
+            cards.extend(_rows(session, select(*_CARD_COLUMNS).where(column.in_(values[start:start + IN_CHUNK]))))
+    if not cards:
+        return {}
+    card_ids = [card.id for card in cards]
+    limits: dict[int, dict[Product, Limit]] = {}
+    plastics: dict[int, dict[int, PlasticState]] = {}
+    for start in range(0, len(card_ids), IN_CHUNK):
+        chunk = card_ids[start:start + IN_CHUNK]
+        for row in _rows(session, select(CardLimit.card_id, CardLimit.product, CardLimit.allowed, CardLimit.amount,
+                                         CardLimit.volume, CardLimit.period, CardLimit.action)
+                         .where(CardLimit.card_id.in_(chunk))):
+            limits.setdefault(row.card_id, {})[row.product] = Limit(row.product, row.allowed, row.amount, row.volume,
+                                                                    row.period, row.action)
+        for row in _rows(session, select(Plastic.card_id, Plastic.rank, Plastic.status, Plastic.expiry_date)
+                         .where(Plastic.card_id.in_(chunk))):
+            plastics.setdefault(row.card_id, {})[row.rank] = PlasticState(row.rank, row.status, row.expiry_date)
+    configs = {}
+    for card in cards:
+        configs[card.id] = (card.number, CardConfig(
+            card_id=card.id, customer_number_id=card.customer_number_id, zone=zones.zone[card.customer_number_id],
+            is_obu=card.product_type.is_obu, limits=limits.get(card.id, {}),
+            allowed_weekdays=frozenset(card.allowed_weekdays or ()), hours_from=minutes_of(card.allowed_hours_from),
+            hours_to=minutes_of(card.allowed_hours_to),
+            forbidden_days=frozenset(card.forbidden_days or ()),
+            allowed_countries=frozenset(c.upper() for c in card.allowed_countries or ()),
+            tank_capacity_l=card.tank_capacity_l, odometer_prompt=card.odometer_prompt,
+            max_transactions_per_day=card.max_transactions_per_day, code_type=card.code_type, rank=card.rank,
+            blocked_at=card.blocked_at,
+            cancelled=card.cancelled_by_user or card.renewal_status is RenewalStatus.CANCELLED,
+            plastics=plastics.get(card.id, {})))
+    return configs
+
+
+def load_driver_codes(session: Session, zones: CustomerZones, customer_number_id: int) -> DriverCodeBook:
+    codes = {}
+    for code, status, effective_at, blocked_at in session.execute(
+            select(DriverCode.code, DriverCode.status, DriverCode.block_effective_at, DriverCode.blocked_at)
+            .where(DriverCode.customer_number_id == customer_number_id)):
+        blocked_from = None
+        if status is DriverCodeStatus.BLOCKED:
+            blocked_from = blocked_at or effective_at
+        elif status is DriverCodeStatus.BLOCK_PENDING:
+            blocked_from = effective_at
+        codes[code] = DriverCodeState(status, blocked_from)
+    return DriverCodeBook(zones.prefix.get(customer_number_id, ""), codes)
+
+
+_EARLIER = FuelTransaction.__table__.alias("earlier")
+
+
+def load_histories(session: Session, configs: dict[int, CardConfig], starts: dict[int, datetime],
+                   odometer_from: dict[int, datetime], *, until: datetime | None = None,
+                   histories: dict[int, CardHistory] | None = None) -> dict[int, CardHistory]:
+    """Fill (or make) each card's history: its transactions since `starts[card]` (fuel, or tolls for an OBU),
+    its last odometer reading before `odometer_from[card]` and every one after, and its product blocks that
+    were still running then. `until` leaves out what came later (the what-if).
+
+    One query per IN_CHUNK cards from the earliest start of them all: a few rows too many for the cards that
+    need less cost far less than a query per start."""
+    histories = histories if histories is not None else {}
+    fuel, toll = FuelTransaction.__table__.c, TollTransaction.__table__.c
+    if starts:
+        start = min(starts.values())
+        for card_id in starts:
+            old = histories.get(card_id)
+            fresh = CardHistory(loaded_from=start, odometer_from=old.odometer_from if old else None)
+            if old is not None:  # keep the readings and blocks already known
+                fresh.odometer_times, fresh.odometer_km, fresh.blocks = old.odometer_times, old.odometer_km, old.blocks
+            histories[card_id] = fresh
+        for obu in (False, True):
+            card_ids = [card_id for card_id in starts if configs[card_id].is_obu is obu]
+            for first in range(0, len(card_ids), IN_CHUNK):
+                chunk = card_ids[first:first + IN_CHUNK]
+                if obu:
+                    query = select(toll.card_id, toll.exit_at, toll.amount_incl_vat).where(
+                        toll.card_id.in_(chunk), toll.exit_at >= start)
+                    if until is not None:
+                        query = query.where(toll.exit_at < until)
+                    for card_id, moment, amount in _rows(session, query.order_by(toll.card_id, toll.exit_at)):
+                        histories[card_id].add(moment, Product.TOLLS, ZERO, amount)
+                else:
+                    query = select(fuel.card_id, fuel.occurred_at, fuel.product, fuel.quantity,
+                                   fuel.amount_incl_vat).where(fuel.card_id.in_(chunk), fuel.occurred_at >= start)
+                    if until is not None:
+                        query = query.where(fuel.occurred_at < until)
+                    for card_id, moment, product, quantity, amount in _rows(
+                            session, query.order_by(fuel.card_id, fuel.occurred_at)):
+                        histories[card_id].add(moment, product, quantity, amount)
+                if until is not None:
+                    continue  # the what-if makes its own blocks
+                for card_id, product, blocked_from, block_until in _rows(
+                        session, select(CardProductBlock.card_id, CardProductBlock.product, CardProductBlock.blocked_from,
+                               CardProductBlock.until).where(CardProductBlock.card_id.in_(chunk),
+                                                             CardProductBlock.until > start)):
+                    history = histories[card_id]
+                    if not any(b.product is product and b.blocked_from == blocked_from for b in history.blocks):
+                        history.blocks.append(ProductBlock(product, blocked_from, block_until))
+    if odometer_from:
+        moment = min(odometer_from.values())
+        for card_id in odometer_from:
+            history = histories.get(card_id)
+            if history is None:
+                history = histories[card_id] = CardHistory()
+            history.odometer_times, history.odometer_km, history.odometer_from = [], [], moment
+        last_before = (select(func.max(_EARLIER.c.occurred_at))
+                       .where(_EARLIER.c.card_id == fuel.card_id, _EARLIER.c.odometer_km.is_not(None),
+                              _EARLIER.c.occurred_at < moment).scalar_subquery())
+        card_ids = list(odometer_from)
+        for first in range(0, len(card_ids), IN_CHUNK):
+            query = (select(fuel.card_id, fuel.occurred_at, fuel.odometer_km)
+                     .where(fuel.card_id.in_(card_ids[first:first + IN_CHUNK]), fuel.odometer_km.is_not(None),
+                            fuel.occurred_at >= func.coalesce(last_before, moment)))
+            if until is not None:
+                query = query.where(fuel.occurred_at < until)
+            for card_id, occurred_at, km in _rows(session, query.order_by(fuel.card_id, fuel.occurred_at)):
+                histories[card_id].add_odometer(occurred_at, km)
+    return histories
+
+
+# --- the ingest -----------------------------------------------------------------------------------------
+
+Progress = Callable[[ImportReport], None]
+
+
+class TransactionIngest:
+    """Checks and books parsed transactions in batches. The import and the simulator both feed it:
+
+        ingest = TransactionIngest(session, now)
+        for row in rows: ingest.add(row)
+        report = ingest.finish()     # the last batch, then the alert digests
+    """
+
+    def __init__(self, session: Session, now: datetime, *, batch_rows: int = BATCH_ROWS, alerts: bool = True,
+                 progress: Progress | None = None, report: ImportReport | None = None):
+        self.session = session
+        self.now = now
+        self.batch_rows = batch_rows
+        self.alerts = alerts
+        self.progress = progress
+        self.report = report or ImportReport()
+        self.zones = CustomerZones(session)
+        self.cards: OrderedDict[str, CardConfig] = OrderedDict()  # by number
+        self.histories: OrderedDict[int, CardHistory] = OrderedDict()  # by card id
+        self.codes: dict[int, DriverCodeBook] = {}
+        self.buffer: list[ParsedTransaction] = []
+
+    # -- input --
+
+    def add(self, row: ParsedTransaction) -> None:
+        self.report.rows += 1
+        self.buffer.append(row)
+        if len(self.buffer) >= self.batch_rows:
+            self.flush()
+
+    def reject(self, line: int, reason: str) -> None:
+        self.report.rows += 1
+        self.report.reject(line, reason)
+
+    def finish(self) -> ImportReport:
+        self.flush()
+        if self.alerts:
+            from ..services.alerts import send_anomaly_alerts
+
+            self.report.alert_mails = send_anomaly_alerts(self.session, self.now).mails
+        return self.report
+
+    # -- one batch --
+
+    def _existing(self, table, ids: list[str]) -> set[str]:
+        column = table.c.issuer_transaction_id
+        found: set[str] = set()
+        for start in range(0, len(ids), IN_CHUNK):
+            found.update(row[0] for row in _rows(self.session, select(column).where(
+                column.in_(ids[start:start + IN_CHUNK]))))
+        return found
+
+    def _configs(self, numbers: set[str]) -> None:
+        missing = [number for number in numbers if number not in self.cards]
+        if missing:
+            for number, config in load_card_configs(self.session, self.zones, numbers=missing).values():
+                self.cards[number] = config
+        for number in numbers:
+            if number in self.cards:
+                self.cards.move_to_end(number)
+        while len(self.cards) > CARD_CACHE:
+            self.cards.popitem(last=False)
+
+    def _driver_codes(self, customer_number_id: int) -> DriverCodeBook:
+        book = self.codes.get(customer_number_id)
+        if book is None:
+            book = self.codes[customer_number_id] = load_driver_codes(self.session, self.zones, customer_number_id)
+        return book
+
+    def _prepare_histories(self, items: list[tuple[ParsedTransaction, CardConfig, Tx]]) -> None:
+        starts: dict[int, datetime] = {}
+        odometer: dict[int, datetime] = {}
+        configs: dict[int, CardConfig] = {}
+        for _row, config, tx in items:
+            card_id = config.card_id
+            configs[card_id] = config
+            start = config.history_start(tx.occurred_at)
+            if start is not None and (card_id not in starts or start < starts[card_id]):
+                starts[card_id] = start
+            if config.odometer_prompt and not tx.toll and tx.odometer_km is not None and (
+                    card_id not in odometer or tx.occurred_at < odometer[card_id]):
+                odometer[card_id] = tx.occurred_at
+        reload: dict[int, datetime] = {}
+        for card_id, start in starts.items():
+            history = self.histories.get(card_id)
+            if history is None or history.loaded_from is None or history.loaded_from > start:
+                reload[card_id] = start
+            elif start - history.loaded_from > HISTORY_KEEP:
+                history.forget_before(start)
+        reload_odometer = {}
+        for card_id, moment in odometer.items():
+            history = self.histories.get(card_id)
+            if history is None or history.odometer_from is None or history.odometer_from > moment:
+                reload_odometer[card_id] = moment
+        if reload or reload_odometer:
+            load_histories(self.session, configs, reload, reload_odometer, histories=self.histories)
+        for card_id in configs:
+            if card_id in self.histories:
+                self.histories.move_to_end(card_id)
+        while len(self.histories) > HISTORY_CACHE:
+            self.histories.popitem(last=False)
+
+    def flush(self) -> None:
+        rows, self.buffer = self.buffer, []
+        if not rows:
+            return
+        report, session = self.report, self.session
+        existing = self._existing(FuelTransaction.__table__, [r.issuer_transaction_id for r in rows if not r.toll])
+        existing |= self._existing(TollTransaction.__table__, [r.issuer_transaction_id for r in rows if r.toll])
+        self._configs({row.card_number for row in rows})
+        items: list[tuple[ParsedTransaction, CardConfig, Tx]] = []
+        seen: set[str] = set()
+        for row in rows:
+            if row.issuer_transaction_id in existing or row.issuer_transaction_id in seen:
+                report.already_there += 1
+                continue
+            config = self.cards.get(row.card_number)
+            if config is None:
+                report.reject(row.line, f"Unknown card number {row.card_number}.")
+                continue
+            if row.toll and not config.is_obu:
+                report.reject(row.line, f"Card {row.card_number} is a fleet card, not an OBU: it has no tolls.")
+                continue
+            if not row.toll and config.is_obu:
+                report.reject(row.line, f"{row.card_number} is an OBU: only toll rows can be booked on it.")
+                continue
+            seen.add(row.issuer_transaction_id)
+            zone = config.zone
+            if row.occurred_at.tzinfo is None:
+                row.occurred_at = row.occurred_at.replace(tzinfo=zone)
+            if row.occurred_at.tzinfo is not timezone.utc:
+                row.occurred_at = row.occurred_at.astimezone(timezone.utc)
+            if row.entry_at is not None:
+                if row.entry_at.tzinfo is None:
+                    row.entry_at = row.entry_at.replace(tzinfo=zone)
+                row.entry_at = row.entry_at.astimezone(timezone.utc)
+                if row.entry_at > row.occurred_at:
+                    report.reject(row.line, "entry_at is after the exit time (occurred_at).")
+                    seen.discard(row.issuer_transaction_id)
+                    continue
+            items.append((row, config, Tx(row.occurred_at, row.product, row.amount_incl_vat, row.quantity,
+                                          row.country, row.odometer_km, row.driver_code, row.rank, row.toll)))
+        items.sort(key=lambda item: item[2].occurred_at)
+        self._prepare_histories(items)
+        fuel_rows, toll_rows, anomalies = [], [], []
+        last_use: dict[int, datetime] = {}
+        for row, config, tx in items:
+            history = self.histories.get(config.card_id) or CardHistory()
+            codes = self._driver_codes(config.customer_number_id) if config.code_type is CodeType.DRIVER_CODE \
+                else None
+            findings = check_transaction(tx, config, history, codes)
+            started = history.record(tx, findings)
+            if row.toll:
+                toll_rows.append(dict(issuer_transaction_id=row.issuer_transaction_id, card_id=config.card_id,
+                                      operator=row.operator, country=row.country, entry_point=row.entry_point,
+                                      exit_point=row.exit_point, entry_at=row.entry_at, exit_at=row.occurred_at,
+                                      vehicle_class=row.vehicle_class, amount_excl_vat=row.amount_excl_vat,
+                                      vat_rate=row.vat_rate, amount_incl_vat=row.amount_incl_vat, invoice_id=None))
+            else:
+                fuel_rows.append(dict(issuer_transaction_id=row.issuer_transaction_id, card_id=config.card_id,
+                                      rank=row.rank if row.rank is not None else config.rank,
+                                      occurred_at=row.occurred_at, station=row.station, city=row.city,
+                                      country=row.country, product=row.product, quantity=row.quantity,
+                                      unit_price=row.unit_price, amount_excl_vat=row.amount_excl_vat,
+                                      vat_rate=row.vat_rate, amount_incl_vat=row.amount_incl_vat,
+                                      odometer_km=row.odometer_km, driver_code=row.driver_code, invoice_id=None))
+            if findings:
+                anomalies.append((row, config, findings, started))
+            if config.card_id not in last_use or last_use[config.card_id] < row.occurred_at:
+                last_use[config.card_id] = row.occurred_at
+        connection = session.connection()
+        if fuel_rows:
+            connection.execute(insert(FuelTransaction.__table__), fuel_rows)
+        if toll_rows:
+            connection.execute(insert(TollTransaction.__table__), toll_rows)
+        if anomalies:
+            self._store_anomalies(connection, anomalies)
+        if last_use:
+            card = Card.__table__
+            connection.execute(
+                update(card).where(card.c.id == bindparam("b_id"),
+                                   or_(card.c.last_used_at.is_(None), card.c.last_used_at < bindparam("b_at")))
+                .values(last_used_at=bindparam("b_at")),
+                [{"b_id": card_id, "b_at": moment} for card_id, moment in last_use.items()])
+        session.commit()
+        report.fuel += len(fuel_rows)
+        report.toll += len(toll_rows)
+        if self.progress is not None:
+            self.progress(report)
+
+    def _store_anomalies(self, connection, anomalies) -> None:
+        ids: dict[tuple[bool, str], int] = {}
+        for toll, table in ((False, FuelTransaction.__table__), (True, TollTransaction.__table__)):
+            wanted = [row.issuer_transaction_id for row, _c, _f, _s in anomalies if row.toll is toll]
+            for start in range(0, len(wanted), IN_CHUNK):
+                for tx_id, issuer_id in connection.execute(select(table.c.id, table.c.issuer_transaction_id).where(
+                        table.c.issuer_transaction_id.in_(wanted[start:start + IN_CHUNK]))):
+                    ids[(toll, issuer_id)] = tx_id
+        table, plain = Anomaly.__table__, []
+        blocks = []
+        for row, config, findings, started in anomalies:
+            transaction_id = ids[(row.toll, row.issuer_transaction_id)]
+            for finding in findings:
+                values = dict(card_id=config.card_id, fuel_transaction_id=None if row.toll else transaction_id,
+                              toll_transaction_id=transaction_id if row.toll else None, rule=finding.rule,
+                              details=finding.details, action=finding.action, status=AnomalyStatus.NEW,
+                              comment=None, detected_at=self.now, acknowledged_by_id=None, acknowledged_at=None,
+                              notified_at=None)
+                self.report.anomalies += 1
+                self.report.by_rule[finding.rule] += 1
+                block = next((b for b in started if finding.block_until is not None and b.until == finding.block_until),
+                             None)
+                if block is None:
+                    plain.append(values)
+                    continue
+                started = [b for b in started if b is not block]  # one block per product and period
+                anomaly_id = connection.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+                blocks.append(dict(card_id=config.card_id, product=block.product, blocked_from=block.blocked_from,
+                                   until=block.until, anomaly_id=anomaly_id, created_at=self.now))
+        if plain:
+            connection.execute(insert(table), plain)
+        if blocks:
+            connection.execute(insert(CardProductBlock.__table__), blocks)
+            self.report.product_blocks += len(blocks)
+
+
+def import_transactions(session: Session, path: Path | str, now: datetime, *, batch_rows: int = BATCH_ROWS,
+                        alerts: bool = True, progress: Progress | None = None) -> ImportReport:
+    """Import the issuer's file at `path` (see the module's docstring); ImportFileError when it cannot be read
+    at all. Idempotent: a second import of the same file adds nothing and counts the rows as already there."""
+    report = ImportReport()
+    ingest = TransactionIngest(session, now, batch_rows=batch_rows, alerts=alerts, progress=progress, report=report)
+    for line, index, values in read_rows(Path(path), report):
+        try:
+            row = parse_row(line, index, values)
+        except RowError as error:
+            ingest.reject(line, str(error))
+            continue
+        ingest.add(row)
+    return ingest.finish()
