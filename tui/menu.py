@@ -112,6 +112,16 @@ MENU: list[MenuItem] = [
     # Fiches 13-16. Both need the customer option DRIVER_CODES as well (store.services.auth.RIGHT_OPTIONS).
     MenuItem(id="driver_codes.manage", group="driver_codes", label=N_("Search driver codes"), screen="tui.screens.driver_codes:DriverCodesScreen", right="driver_codes.manage"),  # noqa: E501
     MenuItem(id="driver_codes.create", group="driver_codes", label=N_("Create driver code"), screen="tui.screens.driver_codes:DriverCodeFormScreen", right="driver_codes.create"),  # noqa: E501
+    # Daily follow-up (Fiche 02), in the guide's order. Anomalies needs the customer option ANOMALY_DETECTION and
+    # PASSango transactions the option OBU (store.services.auth.RIGHT_OPTIONS).
+    MenuItem(id="daily.anomalies", group="daily", label=N_("Anomalies"), screen="tui.screens.anomalies:AnomaliesScreen", right="daily.anomalies"),  # noqa: E501
+    MenuItem(id="daily.transactions", group="daily", label=N_("Daily transactions"), screen="tui.screens.daily_transactions:DailyTransactionsScreen", right="daily.transactions"),  # noqa: E501
+    MenuItem(id="daily.toll_transactions", group="daily", label=N_("PASSango transactions"), screen="tui.screens.toll_transactions:TollTransactionsScreen", right="daily.toll_transactions"),  # noqa: E501
+    # Monthly reports (Fiche 02). All need the customer option MONTHLY_REPORTS as well.
+    MenuItem(id="reports.card_followup", group="reports", label=N_("Follow-up per card/OBU"), screen="tui.screens.report_followup:FollowupReportScreen", right="reports.card_followup"),  # noqa: E501
+    MenuItem(id="reports.consumption", group="reports", label=N_("Consumption follow-up"), screen="tui.screens.report_consumption:ConsumptionReportScreen", right="reports.consumption"),  # noqa: E501
+    MenuItem(id="reports.export", group="reports", label=N_("Data export (xls)"), screen="tui.screens.report_export:ReportExportScreen", right="reports.export"),  # noqa: E501
+    MenuItem(id="reports.budget", group="reports", label=N_("Budget follow-up"), screen="tui.screens.report_budget:BudgetReportScreen", right="reports.budget"),  # noqa: E501
 ]
 
 

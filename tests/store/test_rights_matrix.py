@@ -28,8 +28,26 @@ from store.queries.card_filter import CardFilter
 from store.queries.card_settings import card_settings
 from store.queries.cards import card_divisions, count_cards, list_requests, search_cards
 from store.queries.fleet_export import count_fleet, fleet_export_rows
+from store.queries import reports as monthly_reports
+from store.queries.transactions import (
+    AnomalyFilter,
+    TollFilter,
+    TransactionFilter,
+    count_anomalies,
+    daily_totals,
+    daily_transactions,
+    followup_divisions,
+    search_anomalies,
+    toll_operators,
+    toll_totals,
+    toll_transactions,
+    transaction_anomalies,
+)
 from store.services import bulk, cards, divisions, driver_codes, notifications, outbox, renewals, users
+from store.services.anomaly_review import acknowledge_anomalies
+from store.services import budgets
 from store.services.bulk import BulkAction, BulkParams
+from store.services import what_if as what_if_service
 from store.services.cards import spec_from_card
 from store.services.context import Actor
 from store.services.driver_codes import DriverCodeFilter
@@ -65,6 +83,7 @@ EXEMPT = {
     "services.context.get_customer": "reads the actor's own customer (name, options, time zone)",
     "services.audit.record": "writes the trail of a change inside a service that already checked the right",
     "queries.audit.customer_zone": "the time zone of the actor's own customer, to show dates",
+    "queries.transactions.customer_zone": "the time zone of the actor's own customer, to find local days",
     "queries.card_filter.scoped_filter": "narrows a filter to the actor's customer numbers (refuses another "
                                          "one: test_scoped_filter_refuses_a_customer_number_not_theirs); "
                                          "its callers check the right",
@@ -143,6 +162,40 @@ class Entry:
     @property
     def needed(self) -> list[Right]:
         return [self.right, *sorted(self.also_needed)]
+
+
+def _fuel_transaction(s, x) -> int:
+    """A fuel transaction of the card of x (Daily follow-up), now; its id."""
+    from decimal import Decimal
+
+    from store.models import FuelTransaction, Product
+
+    card = s.get(Card, x.card_id)
+    from uuid import uuid4
+
+    t = FuelTransaction(issuer_transaction_id=f"RM-{uuid4().hex[:20]}",
+                        card_id=card.id, rank=card.rank, occurred_at=card.created_at, station="Station",
+                        city="Antwerpen", country="BE", product=Product.DIESEL, quantity=Decimal("40"),
+                        unit_price=Decimal("1.5"), amount_excl_vat=Decimal("60"), vat_rate=Decimal("21"),
+                        amount_incl_vat=Decimal("72.60"))
+    s.add(t)
+    s.commit()
+    return t.id
+
+
+def _anomaly(s, x) -> int:
+    """A new anomaly of the card of x; its id."""
+    from store.models import Anomaly, AnomalyRule
+
+    anomaly = Anomaly(card_id=x.card_id, rule=AnomalyRule.LIMIT_AMOUNT, detected_at=s.get(Card, x.card_id).created_at)
+    s.add(anomaly)
+    s.commit()
+    return anomaly.id
+
+
+def _months(now: datetime):
+    """A one-month report period: the month of `now`."""
+    return monthly_reports.MonthRange(now.date(), now.date())
 
 
 def _block(x) -> tuple:
@@ -305,6 +358,56 @@ MATRIX: dict[str, Entry] = {
     "queries.audit.count_audit": Entry(Right.AUDIT, lambda s, a, now, x, d: count_audit(s, a)),
     "queries.audit.iter_audit": Entry(Right.AUDIT, lambda s, a, now, x, d: list(iter_audit(s, a))),
     "queries.audit.audit_choices": Entry(Right.AUDIT, lambda s, a, now, x, d: audit_choices(s, a)),
+    # monthly reports and budgets
+    "queries.reports.followup_months": Entry(Right.REPORT_CARD_FOLLOWUP, lambda s, a, now, x, d: (
+        monthly_reports.followup_months(s, a, x.number_id, _months(now))), "raise"),
+    "queries.reports.followup_cards": Entry(Right.REPORT_CARD_FOLLOWUP, lambda s, a, now, x, d: (
+        monthly_reports.followup_cards(s, a, x.number_id, _months(now))), "raise"),
+    "queries.reports.iter_followup_cards": Entry(Right.REPORT_CARD_FOLLOWUP, lambda s, a, now, x, d: list(
+        monthly_reports.iter_followup_cards(s, a, x.number_id, _months(now))), "raise"),
+    "queries.reports.consumption_cards": Entry(Right.REPORT_CONSUMPTION, lambda s, a, now, x, d: (
+        monthly_reports.consumption_cards(s, a, x.number_id, _months(now))), "raise"),
+    "queries.reports.iter_consumption_cards": Entry(Right.REPORT_CONSUMPTION, lambda s, a, now, x, d: list(
+        monthly_reports.iter_consumption_cards(s, a, x.number_id, _months(now))), "raise"),
+    "queries.reports.consumption_groups": Entry(Right.REPORT_CONSUMPTION, lambda s, a, now, x, d: (
+        monthly_reports.consumption_groups(s, a, x.number_id, _months(now), by="vehicle_type")), "raise"),
+    "queries.reports.budget_followup": Entry(Right.REPORT_BUDGET, lambda s, a, now, x, d: (
+        monthly_reports.budget_followup(s, a, x.number_id, _months(now))), "raise"),
+    "queries.reports.export_report_rows": Entry(Right.REPORT_EXPORT, lambda s, a, now, x, d: list(
+        monthly_reports.export_report_rows(s, a, "budget", x.number_id, _months(now))), "raise",
+        also_needed=frozenset({Right.REPORT_BUDGET})),
+    "services.budgets.set_budget": Entry(Right.REPORT_BUDGET, lambda s, a, now, x, d: budgets.set_budget(
+        s, a, now, x.number_id, now.date(), "100", division_id=x.division_id), "raise"),
+    "services.budgets.clear_budget": Entry(Right.REPORT_BUDGET, lambda s, a, now, x, d: budgets.clear_budget(
+        s, a, now, x.number_id, now.date(), card_id=x.card_id), "raise"),
+    "services.budgets.find_budget_card": Entry(Right.REPORT_BUDGET, lambda s, a, now, x, d: budgets.find_budget_card(
+        s, a, x.number_id, x.card_number), "raise"),
+    # daily follow-up (issue 8): daily transactions, toll transactions, anomalies
+    "queries.transactions.daily_transactions": Entry(
+        Right.DAILY_TRANSACTIONS, lambda s, a, now, x, d: daily_transactions(
+            s, a, now.date(), TransactionFilter(customer_number_id=x.number_id)), "raise"),
+    "queries.transactions.daily_totals": Entry(Right.DAILY_TRANSACTIONS, lambda s, a, now, x, d: daily_totals(
+        s, a, now.date(), TransactionFilter(customer_number_id=x.number_id)), "raise"),
+    "queries.transactions.transaction_anomalies": Entry(
+        Right.DAILY_TRANSACTIONS, lambda s, a, now, x, d: transaction_anomalies(s, a, _fuel_transaction(s, x)),
+        "raise"),
+    "queries.transactions.followup_divisions": Entry(
+        Right.DAILY_TRANSACTIONS, lambda s, a, now, x, d: followup_divisions(s, a, x.number_id), "raise",
+        frozenset({Right.ANOMALIES, Right.TOLL_TRANSACTIONS})),
+    "queries.transactions.toll_transactions": Entry(Right.TOLL_TRANSACTIONS, lambda s, a, now, x, d: toll_transactions(
+        s, a, now.date(), where=TollFilter(customer_number_id=x.number_id)), "raise"),
+    "queries.transactions.toll_totals": Entry(Right.TOLL_TRANSACTIONS, lambda s, a, now, x, d: toll_totals(
+        s, a, now.date(), where=TollFilter(customer_number_id=x.number_id)), "raise"),
+    "queries.transactions.toll_operators": Entry(Right.TOLL_TRANSACTIONS, lambda s, a, now, x, d: toll_operators(s, a)),
+    "queries.transactions.search_anomalies": Entry(Right.ANOMALIES, lambda s, a, now, x, d: search_anomalies(
+        s, a, AnomalyFilter(customer_number_id=x.number_id)), "raise"),
+    "queries.transactions.count_anomalies": Entry(Right.ANOMALIES, lambda s, a, now, x, d: count_anomalies(
+        s, a, AnomalyFilter(customer_number_id=x.number_id)), "raise"),
+    "services.anomaly_review.acknowledge_anomalies": Entry(
+        Right.ANOMALIES, lambda s, a, now, x, d: acknowledge_anomalies(s, a, now, [_anomaly(s, x)], "Seen"), "raise"),
+    # what-if of a changed configuration against the card's past transactions (issue 8)
+    "services.what_if.what_if": Entry(Right.CARD_MANAGE, lambda s, a, now, x, d: what_if_service.what_if(
+        s, a, now, x.card_id, spec_from_card(s, x.card_id)), "raise"),
 }
 
 SCOPED = sorted(name for name, entry in MATRIX.items() if entry.scope is not None)
