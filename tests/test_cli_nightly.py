@@ -59,3 +59,40 @@ def test_nightly_runs_the_renewal_campaign_too_and_a_second_run_changes_nothing(
     assert "- renewals: Renewal run at" in first and sum(counts(first)) > 0
     again = nightly("2026-12-01T06:00+01:00")
     assert sum(counts(again)) == 0, again
+
+
+def test_nightly_sends_the_anomaly_alerts_an_import_left_unsent_once(demo_db, clock):
+    from sqlmodel import func, select
+
+    from store.models import Anomaly, Card, Customer, CustomerNumber, CustomerOption, OutboxMessage
+
+    url = demo_db.url
+    simulate = CliRunner().invoke(main, ["issuer", "simulate-transactions", "--database-url", url, "--days", "7",
+                                         "--cards-limit", "30", "--break-rate", "0.3", "--no-alerts"],
+                                  catch_exceptions=False)
+    assert simulate.exit_code == 0, simulate.output
+
+    def unsent() -> int:  # new anomalies of customers with an alert option, not yet in a digest
+        with Database(url).session() as session:
+            customers = [c.id for c in session.exec(select(Customer)).all()
+                         if {CustomerOption.ANOMALY_DETECTION.value, CustomerOption.PASSALERT.value} & set(c.options or ())]
+            return session.exec(select(func.count()).select_from(Anomaly)
+                                .join(Card, Card.id == Anomaly.card_id)
+                                .join(CustomerNumber, CustomerNumber.id == Card.customer_number_id)
+                                .where(Anomaly.notified_at.is_(None),
+                                       CustomerNumber.customer_id.in_(customers))).one()
+
+    def digests() -> list[str]:  # subjects of the anomaly digests ("N anomalies on your cards", in 3 languages)
+        with Database(url).session() as session:
+            return [s for s in session.exec(select(OutboxMessage.subject)).all()
+                    if any(word in s for word in ("anomal", "afwijking"))]
+
+    before, digests_before = unsent(), len(digests())
+    assert before > 0, "the simulated rule breaks left no anomaly to alert about"
+    first = CliRunner().invoke(main, ["issuer", "nightly", "--database-url", url], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert f"- anomaly alerts: Anomaly alerts: {len(digests()) - digests_before} e-mails for {before} anomalies." \
+        in first.output
+    assert unsent() == 0
+    again = CliRunner().invoke(main, ["issuer", "nightly", "--database-url", url], catch_exceptions=False)
+    assert "- anomaly alerts: Anomaly alerts: 0 e-mails for 0 anomalies." in again.output

@@ -13,6 +13,7 @@ from typing import Callable
 
 from sqlmodel import Session
 
+from ..services.alerts import send_anomaly_alerts
 from ..services.driver_codes import apply_pending_blocks
 from .renewals import run_renewals
 
@@ -31,10 +32,17 @@ def renewal_campaign(session: Session, now: datetime) -> str:
     return str(run_renewals(session, now))
 
 
+def anomaly_alerts(session: Session, now: datetime) -> str:
+    """Fiche 12 / PASSalert: the digest of anomalies an import left unnotified (imported with --no-alerts, or
+    a run that stopped before its alerts). Normally each import already sent them: then this sends nothing."""
+    return str(send_anomaly_alerts(session, now))
+
+
 # The nightly work, in order. Add later nightly work here (one step each).
 STEPS: list[tuple[str, Step]] = [
     ("driver code blocks", pending_driver_code_blocks),
     ("renewals", renewal_campaign),
+    ("anomaly alerts", anomaly_alerts),
 ]
 
 
