@@ -44,6 +44,7 @@ from store.queries.transactions import (
     transaction_anomalies,
 )
 from store.services import bulk, cards, divisions, driver_codes, notifications, outbox, renewals, users
+from store.services import invoices as my_invoices
 from store.services.anomaly_review import acknowledge_anomalies
 from store.services import budgets
 from store.services.bulk import BulkAction, BulkParams
@@ -78,6 +79,7 @@ EXEMPT = {
     "services.users.enable_two_factor": "turns two-factor sign-in on for the acting user only",
     "services.users.disable_two_factor": "turns two-factor sign-in off for the acting user only (needs a code)",
     "services.users.two_factor_status": "reads the acting user's own two-factor state",
+    "services.invoices.reauthenticate": "checks the acting user's own user name and password (My invoices)",
     # Helpers that hold no data of their own and are only called after the caller's check.
     "services.auth.usable_rights": "pure: which of the actor's rights the customer's options allow (menu)",
     "services.context.get_customer": "reads the actor's own customer (name, options, time zone)",
@@ -191,6 +193,27 @@ def _anomaly(s, x) -> int:
     s.add(anomaly)
     s.commit()
     return anomaly.id
+
+
+def _invoice(s, x) -> int:
+    """An original invoice with its files on the customer number of x (made once); its id."""
+    from datetime import date
+    from decimal import Decimal
+
+    from sqlmodel import select
+
+    from store.models import Invoice
+
+    found = s.exec(select(Invoice.id).where(Invoice.customer_number_id == x.number_id)).first()
+    if found is not None:
+        return found
+    invoice = Invoice(customer_number_id=x.number_id, number=f"2026-{x.number_id:06d}", year=2026,
+                      sequence=x.number_id, issue_date=date(2026, 11, 3), period_start=date(2026, 10, 1),
+                      period_end=date(2026, 10, 31), total_excl_vat=Decimal("100"), total_vat=Decimal("21"),
+                      total_incl_vat=Decimal("121"), pdf=b"%PDF-1.4", signature_p7s=b"0", pdf_sha256="0" * 64)
+    s.add(invoice)
+    s.commit()
+    return invoice.id
 
 
 def _months(now: datetime):
@@ -405,6 +428,21 @@ MATRIX: dict[str, Entry] = {
         s, a, AnomalyFilter(customer_number_id=x.number_id)), "raise"),
     "services.anomaly_review.acknowledge_anomalies": Entry(
         Right.ANOMALIES, lambda s, a, now, x, d: acknowledge_anomalies(s, a, now, [_anomaly(s, x)], "Seen"), "raise"),
+    # My invoices (Fiche 11, issue 9): reading needs either invoice right, downloading the download right
+    "services.invoices.search_invoices": Entry(Right.INVOICE_DOWNLOAD, lambda s, a, now, x, d: (
+        my_invoices.search_invoices(s, a, my_invoices.InvoiceFilter(customer_number_id=x.number_id))), "raise",
+        frozenset({Right.INVOICE_DATA_FILES})),
+    "services.invoices.count_invoices": Entry(Right.INVOICE_DOWNLOAD, lambda s, a, now, x, d: (
+        my_invoices.count_invoices(s, a, my_invoices.InvoiceFilter(customer_number_id=x.number_id))), "raise",
+        frozenset({Right.INVOICE_DATA_FILES})),
+    "services.invoices.invoice_details": Entry(Right.INVOICE_DOWNLOAD, lambda s, a, now, x, d: (
+        my_invoices.invoice_details(s, a, _invoice(s, x))), "raise", frozenset({Right.INVOICE_DATA_FILES})),
+    "services.invoices.reconcile": Entry(Right.INVOICE_DOWNLOAD, lambda s, a, now, x, d: (
+        my_invoices.reconcile(s, a, _invoice(s, x))), "raise", frozenset({Right.INVOICE_DATA_FILES})),
+    "services.invoices.record_download": Entry(Right.INVOICE_DOWNLOAD, lambda s, a, now, x, d: (
+        my_invoices.record_download(s, a, now, _invoice(s, x))), "raise"),
+    "services.invoices.invoice_for_files": Entry(Right.INVOICE_DATA_FILES, lambda s, a, now, x, d: (
+        my_invoices.invoice_for_files(s, a, _invoice(s, x))), "raise"),
     # what-if of a changed configuration against the card's past transactions (issue 8)
     "services.what_if.what_if": Entry(Right.CARD_MANAGE, lambda s, a, now, x, d: what_if_service.what_if(
         s, a, now, x.card_id, spec_from_card(s, x.card_id)), "raise"),

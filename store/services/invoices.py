@@ -1,0 +1,538 @@
+"""*My invoices* (Fiche 11), the customer's side: re-authentication on entry, search, download, reconciliation.
+
+- `reauthenticate`: the portal asks user name and password again every time the user enters *My invoices*. It is
+  a login check (`auth.authenticate`): a wrong password counts toward the lockout like a failed login. The user
+  name must be the logged-in user's own.
+- `search_invoices` / `count_invoices`: the invoices of the actor's customer numbers (or the one asked for),
+  filtered by status (original / duplicate), invoice number, issue date range and amount range (incl. VAT);
+  newest first, keyset-paged on (issue date, id).
+- `invoice_details`: what the properties window shows before a download (no file bytes).
+- `record_download`: hands out the signed PDF and its `.p7s`. The first download of an **original** turns it
+  into a **duplicate** and records who and when; a duplicate can be downloaded without limit. The invoice row
+  is locked and the change is a conditional update, so two simultaneous first downloads make exactly one
+  original → duplicate transition. `deliver(invoice)` (e.g. writing both files) runs inside the transaction:
+  when it fails, nothing is recorded.
+- `reconcile`: an invoice's lines against the fuel and toll transactions of its customer number in the
+  invoice period (customer's time zone), per card: matched, a line without transaction, a transaction not
+  invoiced, and amounts that differ, with totals.
+
+Every function needs the invoice-download right (reading also accepts the billing-data-files right), the
+customer's invoices-online option, and an invoice of a customer number the actor may act for.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, update
+from sqlmodel import Session, select
+
+from ..models import (
+    Card,
+    Customer,
+    CustomerNumber,
+    CustomerOption,
+    FuelTransaction,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Right,
+    TollTransaction,
+    User,
+)
+from . import audit
+from .auth import LoginPolicy, authenticate
+from .context import Actor
+from .errors import AuthenticationFailed, DomainError, NotFound
+
+INVOICE_PAGE = 50
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+READ_RIGHTS = (Right.INVOICE_DOWNLOAD, Right.INVOICE_DATA_FILES)
+
+
+# --- scope: rights, option, customer numbers ------------------------------------------------------------
+
+def _require_any(actor: Actor, rights: tuple[Right, ...]) -> None:
+    if not any(actor.has(r) for r in rights):
+        actor.require(rights[0])  # raises, naming the first right
+
+
+def _customer(session: Session, actor: Actor, customer_number_id: int | None = None) -> Customer | None:
+    customer = session.get(Customer, actor.customer_id) if actor.customer_id else None
+    if customer is None and customer_number_id is not None:
+        number = session.get(CustomerNumber, customer_number_id)
+        customer = session.get(Customer, number.customer_id) if number else None
+    return customer
+
+
+def _require_option(session: Session, actor: Actor, customer_number_id: int | None = None) -> None:
+    if actor.is_issuer:
+        return
+    customer = _customer(session, actor, customer_number_id)
+    if customer is None or CustomerOption.INVOICES_ONLINE.value not in (customer.options or []):
+        raise DomainError("Your company does not have the invoices-online option: invoices are not available in "
+                          "the portal. Ask your contact person at the issuer.")
+
+
+def _zone(session: Session, actor: Actor, customer_number_id: int | None = None) -> ZoneInfo:
+    customer = _customer(session, actor, customer_number_id)
+    try:
+        return ZoneInfo(customer.timezone if customer else "UTC")
+    except Exception:  # noqa: BLE001 - an unknown zone name must not stop the invoices
+        return ZoneInfo("UTC")
+
+
+def _invoice(session: Session, actor: Actor, invoice_id: int, *, lock: bool = False) -> Invoice:
+    query = select(Invoice).where(Invoice.id == invoice_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    invoice = session.exec(query).first()
+    if invoice is None:
+        raise NotFound("This invoice does not exist (any more). Search again.")
+    actor.require_customer_number(invoice.customer_number_id)
+    _require_option(session, actor, invoice.customer_number_id)
+    return invoice
+
+
+# --- re-authentication ----------------------------------------------------------------------------------
+
+class AccountLocked(AuthenticationFailed):
+    """The wrong password of a re-authentication locked the account: the portal logs the user out."""
+
+
+def reauthenticate(session: Session, actor: Actor, username: str, password: str, now: datetime,
+                   policy: LoginPolicy = LoginPolicy()) -> None:
+    """Entering *My invoices*: the logged-in user types their user name and password again.
+
+    Raises AuthenticationFailed (message fit to show) when they are wrong; a wrong password counts toward the
+    lockout like a failed login, and the attempt that locks the account raises AccountLocked. Another user's
+    name is refused without trying it (nobody else's failure count moves).
+    """
+    user = session.get(User, actor.user_id) if actor.user_id is not None else None
+    if user is None:
+        raise AuthenticationFailed("Log in again: your session is no longer valid.")
+    if username.strip() != user.username:
+        raise AuthenticationFailed("Type your own user name, the one you logged in with.")
+    try:
+        result = authenticate(session, username, password, now, policy)
+    except AuthenticationFailed as failure:
+        session.refresh(user)
+        if user.locked_until is not None and user.locked_until > now:
+            raise AccountLocked(failure.message) from None
+        raise
+    if result.user.id != user.id:  # cannot happen: the names are equal
+        raise AuthenticationFailed("Type your own user name, the one you logged in with.")
+    audit.record(session, actor, now, "user", user.id, "re-authenticated", after={"for": "My invoices"})
+    session.commit()
+
+
+# --- search ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InvoiceFilter:
+    """The criteria of *Search invoices*; every field optional. `number`: part of the invoice number;
+    `date_from`/`date_to`: the issue date; `amount_min`/`amount_max`: the total including VAT."""
+
+    customer_number_id: int | None = None
+    status: InvoiceStatus | None = None
+    number: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    id: int
+    number: str
+    customer_number_id: int
+    customer_number: str
+    issue_date: date
+    period_start: date
+    period_end: date
+    total_excl_vat: Decimal
+    total_vat: Decimal
+    total_incl_vat: Decimal
+    status: InvoiceStatus
+    has_files: bool
+    first_downloaded_at: datetime | None
+
+    @property
+    def after(self) -> tuple[date, int]:
+        """The keyset position of this row: pass it as `after` for the next page."""
+        return (self.issue_date, self.id)
+
+
+def _numbers(actor: Actor, customer_number_id: int | None) -> list[int] | None:
+    if customer_number_id is not None:
+        actor.require_customer_number(customer_number_id)
+        return [customer_number_id]
+    return None if actor.is_issuer else list(actor.customer_number_ids)
+
+
+def _check_filter(where: InvoiceFilter) -> None:
+    if where.date_from and where.date_to and where.date_from > where.date_to:
+        raise DomainError(f"The From date ({where.date_from:%d/%m/%Y}) is after the To date "
+                          f"({where.date_to:%d/%m/%Y}).", field="date_from")
+    if where.amount_min is not None and where.amount_max is not None and where.amount_min > where.amount_max:
+        raise DomainError("The lowest amount is above the highest amount.", field="amount_min")
+
+
+def _search_query(session: Session, actor: Actor, where: InvoiceFilter, columns):
+    _require_any(actor, READ_RIGHTS)
+    numbers = _numbers(actor, where.customer_number_id)
+    _require_option(session, actor, where.customer_number_id)
+    _check_filter(where)
+    query = select(*columns).select_from(Invoice)
+    if numbers is not None:
+        query = query.where(Invoice.customer_number_id.in_(numbers))
+    if where.status is not None:
+        query = query.where(Invoice.status == where.status)
+    text = "".join((where.number or "").split())
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Invoice.number.like(f"%{escaped}%", escape="\\"))
+    if where.date_from is not None:
+        query = query.where(Invoice.issue_date >= where.date_from)
+    if where.date_to is not None:
+        query = query.where(Invoice.issue_date <= where.date_to)
+    if where.amount_min is not None:
+        query = query.where(Invoice.total_incl_vat >= where.amount_min)
+    if where.amount_max is not None:
+        query = query.where(Invoice.total_incl_vat <= where.amount_max)
+    return query
+
+
+def search_invoices(session: Session, actor: Actor, where: InvoiceFilter | None = None,
+                    after: tuple[date, int] | None = None, limit: int = INVOICE_PAGE) -> list[InvoiceRow]:
+    """One page of the matching invoices, newest issue date first (ties by id, descending). For the next page
+    pass the last row's `after`."""
+    where = where or InvoiceFilter()
+    has_files = and_(Invoice.pdf.is_not(None), Invoice.signature_p7s.is_not(None))
+    query = (_search_query(session, actor, where, (
+        Invoice.id, Invoice.number, Invoice.customer_number_id, CustomerNumber.number, Invoice.issue_date,
+        Invoice.period_start, Invoice.period_end, Invoice.total_excl_vat, Invoice.total_vat, Invoice.total_incl_vat,
+        Invoice.status, has_files, Invoice.first_downloaded_at))
+        .join(CustomerNumber, CustomerNumber.id == Invoice.customer_number_id))
+    if after is not None:
+        day, row_id = after
+        query = query.where(or_(Invoice.issue_date < day, and_(Invoice.issue_date == day, Invoice.id < row_id)))
+    query = query.order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(limit)
+    return [InvoiceRow(id=r[0], number=r[1], customer_number_id=r[2], customer_number=r[3], issue_date=r[4],
+                       period_start=r[5], period_end=r[6], total_excl_vat=r[7], total_vat=r[8], total_incl_vat=r[9],
+                       status=r[10], has_files=bool(r[11]), first_downloaded_at=r[12])
+            for r in session.exec(query).all()]
+
+
+def count_invoices(session: Session, actor: Actor, where: InvoiceFilter | None = None) -> int:
+    """How many invoices `search_invoices` pages through."""
+    return int(session.exec(_search_query(session, actor, where or InvoiceFilter(), (func.count(Invoice.id),))).one())
+
+
+# --- details and download -------------------------------------------------------------------------------
+
+def pdf_name(number: str) -> str:
+    return f"{number}.pdf"
+
+
+def signature_name(number: str) -> str:
+    return f"{number}.pdf.p7s"
+
+
+@dataclass(frozen=True)
+class InvoiceDetails:
+    """The properties window: everything but the file bytes."""
+
+    id: int
+    number: str
+    customer_number: str
+    customer_name: str
+    issue_date: date
+    period_start: date
+    period_end: date
+    total_excl_vat: Decimal
+    total_vat: Decimal
+    total_incl_vat: Decimal
+    status: InvoiceStatus
+    pdf_name: str
+    signature_name: str
+    pdf_size: int | None
+    signature_size: int | None
+    pdf_sha256: str | None
+    first_downloaded_by: str | None
+    first_downloaded_at: datetime | None
+    lines: int
+
+    @property
+    def has_files(self) -> bool:
+        return self.pdf_size is not None and self.signature_size is not None
+
+
+def invoice_details(session: Session, actor: Actor, invoice_id: int) -> InvoiceDetails:
+    _require_any(actor, READ_RIGHTS)
+    invoice = _invoice(session, actor, invoice_id)
+    number = session.get(CustomerNumber, invoice.customer_number_id)
+    sizes = session.exec(select(func.length(Invoice.pdf), func.length(Invoice.signature_p7s))
+                         .where(Invoice.id == invoice.id)).one()
+    by = session.get(User, invoice.first_downloaded_by_id) if invoice.first_downloaded_by_id else None
+    lines = session.exec(select(func.count(InvoiceLine.id)).where(InvoiceLine.invoice_id == invoice.id)).one()
+    return InvoiceDetails(
+        id=invoice.id, number=invoice.number, customer_number=number.number if number else "",
+        customer_name=number.name if number else "", issue_date=invoice.issue_date,
+        period_start=invoice.period_start, period_end=invoice.period_end, total_excl_vat=invoice.total_excl_vat,
+        total_vat=invoice.total_vat, total_incl_vat=invoice.total_incl_vat, status=invoice.status,
+        pdf_name=pdf_name(invoice.number), signature_name=signature_name(invoice.number),
+        pdf_size=None if sizes[0] is None else int(sizes[0]),
+        signature_size=None if sizes[1] is None else int(sizes[1]), pdf_sha256=invoice.pdf_sha256,
+        first_downloaded_by=(by.display_name or by.username) if by else None,
+        first_downloaded_at=invoice.first_downloaded_at, lines=int(lines or 0))
+
+
+@dataclass(frozen=True)
+class Download:
+    """What `record_download` hands out. `first`: this download turned the original into a duplicate."""
+
+    invoice: Invoice
+    first: bool
+    delivered: object = None  # what `deliver` returned (e.g. the paths of the written files)
+
+
+def record_download(session: Session, actor: Actor, now: datetime, invoice_id: int,
+                    deliver: Callable[[Invoice], object] | None = None) -> Download:
+    """Download an invoice's PDF and signature: the first download of an original makes it a duplicate.
+
+    `deliver(invoice)` runs after the row is locked and before the commit; if it raises, the transaction is
+    rolled back (the status stays as it was) and the error goes to the caller.
+    """
+    actor.require(Right.INVOICE_DOWNLOAD)
+    try:
+        invoice = _invoice(session, actor, invoice_id, lock=True)
+        if not invoice.pdf or not invoice.signature_p7s:
+            raise DomainError(f"Invoice {invoice.number} has no signed PDF yet, so it cannot be downloaded. "
+                              f"Try again later or ask your contact person at the issuer.")
+        before = invoice.status
+        delivered = deliver(invoice) if deliver is not None else None
+        first = False
+        if before is InvoiceStatus.ORIGINAL:
+            # Conditional: of two simultaneous first downloads only one changes the row.
+            changed = session.execute(
+                update(Invoice).where(Invoice.id == invoice.id, Invoice.status == InvoiceStatus.ORIGINAL)
+                .values(status=InvoiceStatus.DUPLICATE, first_downloaded_by_id=actor.user_id,
+                        first_downloaded_at=now))
+            first = changed.rowcount == 1
+            session.refresh(invoice)
+        audit.record(session, actor, now, "invoice", invoice.id,
+                     "first download" if first else "downloaded",
+                     before={"status": before} if first else None,
+                     after={"status": invoice.status, "number": invoice.number},
+                     customer_id=_customer(session, actor, invoice.customer_number_id).id)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return Download(invoice=invoice, first=first, delivered=delivered)
+
+
+def invoice_for_files(session: Session, actor: Actor, invoice_id: int) -> Invoice:
+    """The invoice, for its billing data files (TID): needs the billing-data-files right."""
+    actor.require(Right.INVOICE_DATA_FILES)
+    return _invoice(session, actor, invoice_id)
+
+
+# --- reconciliation -------------------------------------------------------------------------------------
+
+class Match(str, enum.Enum):
+    MATCHED = "matched"
+    AMOUNT_DIFFERS = "amount differs"
+    LINE_WITHOUT_TRANSACTION = "line without transaction"
+    NOT_INVOICED = "transaction not invoiced"
+
+
+@dataclass(frozen=True)
+class ReconciliationRow:
+    match: Match
+    moment: datetime | None  # the transaction's time (fuel: when; toll: exit), None for a line without one
+    description: str
+    line_id: int | None
+    transaction_id: int | None
+    kind: str  # "fuel", "toll" or "" (a line without transaction)
+    invoiced: Decimal | None  # the line's amount incl. VAT
+    transacted: Decimal | None  # the transaction's amount incl. VAT
+
+    @property
+    def difference(self) -> Decimal:
+        return (self.invoiced or ZERO) - (self.transacted or ZERO)
+
+
+@dataclass
+class CardReconciliation:
+    card_id: int | None  # None: lines on no card (fees, …)
+    card_number: str | None
+    license_plate: str | None
+    name: str | None
+    rows: list[ReconciliationRow] = field(default_factory=list)
+
+    @property
+    def invoiced(self) -> Decimal:
+        return sum((r.invoiced or ZERO for r in self.rows), ZERO)
+
+    @property
+    def transacted(self) -> Decimal:
+        return sum((r.transacted or ZERO for r in self.rows), ZERO)
+
+    @property
+    def difference(self) -> Decimal:
+        return self.invoiced - self.transacted
+
+    def count(self, match: Match) -> int:
+        return sum(1 for r in self.rows if r.match is match)
+
+    @property
+    def differences(self) -> int:
+        return sum(1 for r in self.rows if r.match is not Match.MATCHED)
+
+
+@dataclass
+class Reconciliation:
+    invoice_id: int
+    number: str
+    customer_number: str
+    period_start: date
+    period_end: date
+    total_incl_vat: Decimal  # the invoice's own total
+    cards: list[CardReconciliation]
+
+    @property
+    def invoiced(self) -> Decimal:
+        return sum((c.invoiced for c in self.cards), ZERO)
+
+    @property
+    def transacted(self) -> Decimal:
+        return sum((c.transacted for c in self.cards), ZERO)
+
+    @property
+    def difference(self) -> Decimal:
+        return self.invoiced - self.transacted
+
+    def count(self, match: Match) -> int:
+        return sum(c.count(match) for c in self.cards)
+
+    @property
+    def differences(self) -> int:
+        return sum(c.differences for c in self.cards)
+
+
+def _period_bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    return (datetime.combine(start, time(), tzinfo=zone), datetime.combine(end + timedelta(days=1), time(), tzinfo=zone))
+
+
+def _money(value) -> Decimal:
+    try:
+        return Decimal(str(value if value is not None else 0)).quantize(CENT)
+    except InvalidOperation:
+        return ZERO
+
+
+def reconcile(session: Session, actor: Actor, invoice_id: int) -> Reconciliation:
+    """The invoice's lines against the fuel and toll transactions of its customer number in the invoice period
+    (local days of the customer's time zone), per card. A line is matched to the transaction it names; a line
+    naming none (or one of another customer number) is a line without transaction; a transaction of the period
+    that no line of this invoice names is not invoiced; a matched pair whose amounts (excl. or incl. VAT) differ
+    is an amount that differs."""
+    _require_any(actor, READ_RIGHTS)
+    invoice = _invoice(session, actor, invoice_id)
+    number = session.get(CustomerNumber, invoice.customer_number_id)
+    start, end = _period_bounds(invoice.period_start, invoice.period_end,
+                                _zone(session, actor, invoice.customer_number_id))
+    cards_of_number = select(Card.id).where(Card.customer_number_id == invoice.customer_number_id)
+    fuel = {t.id: t for t in session.exec(select(FuelTransaction).where(
+        FuelTransaction.card_id.in_(cards_of_number), FuelTransaction.occurred_at >= start,
+        FuelTransaction.occurred_at < end))}
+    toll = {t.id: t for t in session.exec(select(TollTransaction).where(
+        TollTransaction.card_id.in_(cards_of_number), TollTransaction.exit_at >= start,
+        TollTransaction.exit_at < end))}
+    lines = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id)
+                         .order_by(InvoiceLine.id)).all()
+    # Lines may name a transaction outside the period: read those too (still the same customer number).
+    extra_fuel = {line.fuel_transaction_id for line in lines if line.fuel_transaction_id} - set(fuel)
+    extra_toll = {line.toll_transaction_id for line in lines if line.toll_transaction_id} - set(toll)
+    if extra_fuel:
+        fuel.update({t.id: t for t in session.exec(select(FuelTransaction).where(
+            FuelTransaction.id.in_(extra_fuel), FuelTransaction.card_id.in_(cards_of_number)))})
+    if extra_toll:
+        toll.update({t.id: t for t in session.exec(select(TollTransaction).where(
+            TollTransaction.id.in_(extra_toll), TollTransaction.card_id.in_(cards_of_number)))})
+
+    by_card: dict[int | None, list[ReconciliationRow]] = {}
+    used_fuel: set[int] = set()
+    used_toll: set[int] = set()
+    for line in lines:
+        tx, kind = None, ""
+        if line.fuel_transaction_id and line.fuel_transaction_id in fuel and line.fuel_transaction_id not in used_fuel:
+            tx, kind = fuel[line.fuel_transaction_id], "fuel"
+            used_fuel.add(tx.id)
+        elif (line.toll_transaction_id and line.toll_transaction_id in toll
+              and line.toll_transaction_id not in used_toll):
+            tx, kind = toll[line.toll_transaction_id], "toll"
+            used_toll.add(tx.id)
+        invoiced = _money(line.amount_incl_vat)
+        if tx is None:
+            row = ReconciliationRow(Match.LINE_WITHOUT_TRANSACTION, None, line.description, line.id, None, "",
+                                    invoiced, None)
+            card_id = line.card_id
+        else:
+            same = (_money(tx.amount_incl_vat) == invoiced
+                    and _money(tx.amount_excl_vat) == _money(line.amount_excl_vat))
+            moment = tx.occurred_at if kind == "fuel" else tx.exit_at
+            row = ReconciliationRow(Match.MATCHED if same else Match.AMOUNT_DIFFERS, moment, line.description,
+                                    line.id, tx.id, kind, invoiced, _money(tx.amount_incl_vat))
+            card_id = tx.card_id
+        by_card.setdefault(card_id, []).append(row)
+    for t in fuel.values():
+        if t.id not in used_fuel and start <= _aware(t.occurred_at) < end:
+            by_card.setdefault(t.card_id, []).append(ReconciliationRow(
+                Match.NOT_INVOICED, t.occurred_at, f"{t.product.value}, {t.station}, {t.city} ({t.country})", None,
+                t.id, "fuel", None, _money(t.amount_incl_vat)))
+    for t in toll.values():
+        if t.id not in used_toll and start <= _aware(t.exit_at) < end:
+            by_card.setdefault(t.card_id, []).append(ReconciliationRow(
+                Match.NOT_INVOICED, t.exit_at, f"toll {t.operator}, {t.entry_point} - {t.exit_point}", None, t.id,
+                "toll", None, _money(t.amount_incl_vat)))
+
+    card_ids = [c for c in by_card if c is not None]
+    cards = {c.id: c for c in session.exec(select(Card).where(Card.id.in_(card_ids)))} if card_ids else {}
+    result = []
+    for card_id, rows in by_card.items():
+        rows.sort(key=lambda r: (r.moment is None, _aware(r.moment) if r.moment else datetime.min.replace(
+            tzinfo=ZoneInfo("UTC")), r.line_id or 0, r.transaction_id or 0))
+        card = cards.get(card_id)
+        result.append(CardReconciliation(card_id=card_id, card_number=card.number if card else None,
+                                         license_plate=card.license_plate if card else None,
+                                         name=(card.embossed_name or card.driver_name) if card else None,
+                                         rows=rows))
+    # Cards with differences first, then by card number; the lines on no card last.
+    result.sort(key=lambda c: (c.card_id is None, c.differences == 0, c.card_number or "", c.card_id or 0))
+    return Reconciliation(invoice_id=invoice.id, number=invoice.number, customer_number=number.number if number else "",
+                          period_start=invoice.period_start, period_end=invoice.period_end,
+                          total_incl_vat=_money(invoice.total_incl_vat), cards=result)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes from some queries: make them aware for comparisons."""
+    from datetime import timezone
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+__all__ = [
+    "AccountLocked", "CardReconciliation", "Download", "INVOICE_PAGE", "InvoiceDetails", "InvoiceFilter",
+    "InvoiceRow", "Match", "Reconciliation", "ReconciliationRow", "count_invoices",
+    "invoice_details", "invoice_for_files", "pdf_name", "reauthenticate", "record_download", "reconcile",
+    "search_invoices", "signature_name",
+]
