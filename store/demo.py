@@ -1342,6 +1342,12 @@ def build_demo(db: Database, cards: int = 150, seed: int = 2026, force: bool = F
             number.card_sequence = builder.sequences[number.id]
             session.add(number)
         _reset_id_sequences(session.connection(), (Card, FuelTransaction, TollTransaction))
+        # The monthly reports read the per-card month totals of the transactions written above (an older schema
+        # revision, as in the migration tests, lacks the table: its migration fills it).
+        if sa_inspect(session.connection()).has_table("card_month_total"):
+            from .issuer.month_totals import rebuild_month_totals
+
+            rebuild_month_totals(session.connection())
         session.commit()
     return _summary(builder, len(user_by_name))
 

@@ -121,6 +121,24 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     click.echo(f"Database at revision {current_revision(database.engine)}.")
 
 
+@db.command("rebuild-month-totals")
+@database_url_option
+@click.pass_context
+def db_rebuild_month_totals(ctx: click.Context, database_url: str | None) -> None:
+    """Recompute the per-card month totals the monthly reports read from the transactions (after changing a
+    customer's time zone, or transactions written by other means than the import)."""
+    import time
+
+    from store.issuer.month_totals import rebuild_month_totals
+
+    database = _database(database_url or ctx.find_root().obj.get("database_url"))
+    database.ensure_schema()
+    started = time.perf_counter()
+    with database.engine.begin() as connection:
+        lines = rebuild_month_totals(connection)
+    click.echo(f"{lines:,} card months recomputed in {time.perf_counter() - started:.1f} s.")
+
+
 class IsoDateTime(click.ParamType):
     """An ISO 8601 date-time for `--now`; without a zone it is taken as UTC."""
 

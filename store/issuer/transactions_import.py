@@ -79,6 +79,7 @@ from .anomaly_rules import (
     check_transaction,
     minutes_of,
 )
+from .month_totals import add_to_month_totals
 
 BATCH_ROWS = 5_000
 CARD_CACHE = 50_000  # card configurations kept between batches
@@ -760,6 +761,8 @@ class TransactionIngest:
             connection.execute(insert(FuelTransaction.__table__), fuel_rows)
         if toll_rows:
             connection.execute(insert(TollTransaction.__table__), toll_rows)
+        # Issue 8: the monthly reports read per-card month totals, kept in this same transaction.
+        add_to_month_totals(connection, fuel_rows, toll_rows)
         if anomalies:
             self._store_anomalies(connection, anomalies)
         if last_use:

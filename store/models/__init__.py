@@ -50,6 +50,7 @@ from .transactions import (  # noqa: F401
     AnomalyRule,
     AnomalyStatus,
     Budget,
+    CardMonthTotal,
     CardProductBlock,
     FuelTransaction,
     TollTransaction,

@@ -116,3 +116,34 @@ class Budget(SQLModel, table=True):
     card_id: Optional[int] = Field(default=None, foreign_key="card.id", index=True)
     month: date = Field(sa_type=Date)  # first day of the month
     amount: Decimal = money_field(nullable=False)
+
+
+class CardMonthTotal(SQLModel, table=True):
+    """A card's transactions summed per month of its customer's time zone (issue 8: the monthly reports read
+    these instead of every transaction). Kept in the transaction that inserts the transactions
+    (store.issuer.month_totals.add_to_month_totals); `cardsonline db rebuild-month-totals` recomputes it.
+
+    Fuel: every fuel/service transaction (count, amounts), litres of the litre products (fuels and AdBlue).
+    Consumption (store.queries.reports.CONSUMPTION_PRODUCTS only): count, litres and cost; the lowest and highest
+    odometer reading; litres and cost of the fills with a reading (`km_*`) and of those at the lowest reading
+    (`low_*`), so "measured" = km_* - low_* (the fills above the month's lowest reading)."""
+
+    __tablename__ = "card_month_total"
+    card_id: int = Field(foreign_key="card.id", primary_key=True)
+    month: date = Field(sa_type=Date, primary_key=True)  # first day of the month, customer's time zone
+    fuel_count: int = 0
+    fuel_litres: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 3), nullable=False)
+    fuel_excl: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 2), nullable=False)
+    fuel_incl: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 2), nullable=False)
+    toll_count: int = 0
+    toll_excl: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 2), nullable=False)
+    toll_incl: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 2), nullable=False)
+    cons_count: int = 0
+    cons_litres: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 3), nullable=False)
+    cons_cost: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 2), nullable=False)
+    km_min: Optional[int] = None
+    km_max: Optional[int] = None
+    km_litres: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 3), nullable=False)
+    km_cost: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 2), nullable=False)
+    low_litres: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 3), nullable=False)
+    low_cost: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 2), nullable=False)

@@ -6,10 +6,14 @@ actor may act for, and needs its own right (`reports.card_followup`, `reports.co
 
 Months are the customer's months: the boundaries are computed here in the customer's time zone (a fill at
 00:30 on 1 December in Brussels is a December fill, although it is 30 November in UTC) and passed to the
-database as UTC instants; a transaction goes to a month with a CASE over those instants, which reads the same
-on SQLite and PostgreSQL. Fuel transactions count by `occurred_at`, toll transactions by `exit_at`.
+database as UTC instants. Fuel transactions count by `occurred_at`, toll transactions by `exit_at`.
 
-Everything is summed in SQL (GROUP BY card and month bucket); Python only puts the aggregated lines in order.
+The reports read the per-card month totals (store.models.CardMonthTotal, kept by store.issuer.month_totals in
+the transaction that inserts the transactions), not the transactions themselves: at 2,000,000 transactions the
+whole-customer-number views (months, divisions, vehicle types, budgets) would read every row for seconds
+(issue 8). The totals' months are the customer's months, as `month_bounds` computes them.
+
+Everything is summed in SQL (GROUP BY card or group and month); Python only puts the aggregated lines in order.
 Per-card results come in keyset pages (`after` = the last row's `after`), only cards with a transaction in
 the period, in card-number order; `iter_*` walk every page for exports.
 
@@ -48,6 +52,7 @@ from sqlmodel import Session, select
 from ..models import (
     Budget,
     Card,
+    CardMonthTotal,
     Customer,
     CustomerNumber,
     FleetDivision,
@@ -181,27 +186,16 @@ def number_zone(session: Session, number: CustomerNumber) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _bucket(column, bounds: list[datetime]):
-    """The month index (0 = the period's first month) of `column`; rows are already limited to the period."""
-    if len(bounds) == 2:
-        return literal_column("0")
-    return case(*[(column < bounds[i + 1], literal(i)) for i in range(len(bounds) - 2)],
-                else_=literal(len(bounds) - 2))
+MT = CardMonthTotal
 
 
-def _in_period(column, bounds: list[datetime], scan: bool = False):
-    """`column` within the period. `scan=True` writes it so that SQLite does not walk the time index: for an
-    aggregate over a whole customer number SQLite's planner (without stat4) prefers the range on the time index,
-    which fetches every row at random and is ~15× slower than reading the table through (2,000,000 rows: 28 s
-    against 1.9 s); PostgreSQL gets the plain comparison and chooses by its statistics."""
-    if scan:
-        column = func.coalesce(column, column)  # same value and type; no index applies to an expression
-    return and_(column >= bounds[0], column < bounds[-1])
+def _in_months(period: MonthRange):
+    """Month totals of `period` (the totals' months are the customer's, see store.issuer.month_totals)."""
+    return and_(MT.month >= period.first, MT.month <= period.last)
 
 
-def _scan(session: Session) -> bool:
-    """Whether whole-customer-number aggregates should read the transactions through (see `_in_period`)."""
-    return session.get_bind().dialect.name == "sqlite"
+def _month_index(period: MonthRange) -> dict[date, int]:
+    return {month: i for i, month in enumerate(period.months)}
 
 
 _sort_key = func.coalesce(Card.number, NO_TEXT)
@@ -284,57 +278,28 @@ class FollowupCardRow:
         return (self.number or "", self.card_id)
 
 
-def _of_number(query, card_id_column, number_id: int | None, scan: bool = False):
-    """`query` limited to the cards of a customer number (a join). With `scan` (see `_in_period`) the join is
-    written so that SQLite reads the transactions through and looks each card up by its key, instead of
-    walking every card's transactions at random through the card index."""
-    if number_id is None:
-        return query
-    on = func.coalesce(card_id_column, card_id_column) if scan else card_id_column
-    return query.join(Card, Card.id == on).where(Card.customer_number_id == number_id)
-
-
-def _fuel_lines(bounds: list[datetime], *where, number_id: int | None = None, scan: bool = False):
-    """(card, month, litres, excl, incl) of fuel transactions, grouped in an outer query."""
-    ft = FuelTransaction
-    inner = (sa_select(ft.card_id.label("card_id"), _bucket(ft.occurred_at, bounds).label("m"),
-                       case((ft.product.in_(LITRE_PRODUCTS), ft.quantity), else_=literal_column("0")).label("litres"),
-                       ft.amount_excl_vat.label("excl"), ft.amount_incl_vat.label("incl"))
-             .where(_in_period(ft.occurred_at, bounds, scan), *where))
-    return _of_number(inner, ft.card_id, number_id, scan).subquery("f")
-
-
-def _toll_lines(bounds: list[datetime], *where, number_id: int | None = None, scan: bool = False):
-    tt = TollTransaction
-    inner = (sa_select(tt.card_id.label("card_id"), _bucket(tt.exit_at, bounds).label("m"),
-                       literal_column("0").label("litres"), tt.amount_excl_vat.label("excl"),
-                       tt.amount_incl_vat.label("incl"))
-             .where(_in_period(tt.exit_at, bounds, scan), *where))
-    return _of_number(inner, tt.card_id, number_id, scan).subquery("t")
-
-
-def _grouped(lines, by_card: bool):
-    keys = (lines.c.card_id, lines.c.m) if by_card else (lines.c.m,)
-    return (sa_select(*keys, func.count(), func.sum(lines.c.litres), func.sum(lines.c.excl),
-                      func.sum(lines.c.incl)).group_by(*keys))
+_FOLLOWUP_SUMS = (MT.fuel_count, MT.fuel_litres, MT.fuel_excl, MT.fuel_incl, MT.toll_count, MT.toll_excl,
+                  MT.toll_incl)
 
 
 def _figures(count, litres, excl, incl) -> Figures:
-    return Figures(int(count or 0), _volume(litres), _money(excl), _money(incl))
+    return Figures(int(count or 0), _volume(litres), _money(excl), _money(incl)) if count else Figures()
+
+
+def _fuel_toll(fuel_count, fuel_litres, fuel_excl, fuel_incl, toll_count, toll_excl, toll_incl
+               ) -> tuple[Figures, Figures]:
+    return _figures(fuel_count, fuel_litres, fuel_excl, fuel_incl), _figures(toll_count, 0, toll_excl, toll_incl)
 
 
 def followup_months(session: Session, actor: Actor, customer_number_id: int,
                     period: MonthRange) -> list[FollowupMonth]:
     """The customer number's fuel and toll totals month by month (every month of `period`)."""
     number = _number(session, actor, Right.REPORT_CARD_FOLLOWUP, customer_number_id)
-    bounds = month_bounds(period, number_zone(session, number))
-    scan = _scan(session)
-    fuel = {m: _figures(*rest) for m, *rest in session.execute(
-        _grouped(_fuel_lines(bounds, number_id=number.id, scan=scan), False))}
-    toll = {m: _figures(*rest) for m, *rest in session.execute(
-        _grouped(_toll_lines(bounds, number_id=number.id, scan=scan), False))}
-    return [FollowupMonth(month, fuel.get(i, Figures()), toll.get(i, Figures()))
-            for i, month in enumerate(period.months)]
+    index = _month_index(period)
+    found = {index[m]: _fuel_toll(*rest) for m, *rest in session.execute(
+        sa_select(MT.month, *map(func.sum, _FOLLOWUP_SUMS)).join(Card, Card.id == MT.card_id)
+        .where(Card.customer_number_id == number.id, _in_months(period)).group_by(MT.month))}
+    return [FollowupMonth(month, *found.get(i, (Figures(), Figures()))) for i, month in enumerate(period.months)]
 
 
 def followup_cards(session: Session, actor: Actor, customer_number_id: int, period: MonthRange,
@@ -342,23 +307,19 @@ def followup_cards(session: Session, actor: Actor, customer_number_id: int, peri
     """One keyset page of the cards/OBUs with a fuel or toll transaction in `period`, by card number, each with
     its figures month by month."""
     number = _number(session, actor, Right.REPORT_CARD_FOLLOWUP, customer_number_id)
-    bounds = month_bounds(period, number_zone(session, number))
-    used = or_(exists().where(FuelTransaction.card_id == Card.id, _in_period(FuelTransaction.occurred_at, bounds)),
-               exists().where(TollTransaction.card_id == Card.id, _in_period(TollTransaction.exit_at, bounds)))
+    used = exists().where(MT.card_id == Card.id, _in_months(period))
     cards = _card_page(session, number.id, used, after, limit)
     if not cards:
         return []
-    ids = [card.id for card in cards]
-    fuel = {(c, m): _figures(*rest) for c, m, *rest in session.execute(
-        _grouped(_fuel_lines(bounds, FuelTransaction.card_id.in_(ids)), True))}
-    toll = {(c, m): _figures(*rest) for c, m, *rest in session.execute(
-        _grouped(_toll_lines(bounds, TollTransaction.card_id.in_(ids)), True))}
-    months = period.months
+    index = _month_index(period)
+    found = {(c, index[m]): _fuel_toll(*rest) for c, m, *rest in session.execute(
+        sa_select(MT.card_id, MT.month, *_FOLLOWUP_SUMS)
+        .where(MT.card_id.in_([card.id for card in cards]), _in_months(period)))}
+    nothing = (Figures(), Figures())
     return [FollowupCardRow(card.id, card.number, card.product_type, card.license_plate, card.embossed_name,
                             card.driver_name, card.division,
-                            tuple(FollowupMonth(month, fuel.get((card.id, i), Figures()),
-                                                toll.get((card.id, i), Figures()))
-                                  for i, month in enumerate(months)))
+                            tuple(FollowupMonth(month, *found.get((card.id, i), nothing))
+                                  for i, month in enumerate(period.months)))
             for card in cards]
 
 
@@ -449,23 +410,11 @@ class ConsumptionGroupRow:
         return _total(self.months)
 
 
-def _card_months(bounds: list[datetime], *where, number_id: int | None = None, scan: bool = False):
-    """Per card and month: litres, cost, distance, measured litres and cost (see the module's docstring)."""
-    ft = FuelTransaction
-    bucket = _bucket(ft.occurred_at, bounds)
-    lines = _of_number(
-        sa_select(ft.card_id.label("card_id"), bucket.label("m"), ft.quantity.label("q"),
-                  ft.amount_excl_vat.label("excl"), ft.odometer_km.label("km"),
-                  func.min(ft.odometer_km).over(partition_by=(ft.card_id, bucket)).label("first_km"))
-        .where(_in_period(ft.occurred_at, bounds, scan), ft.product.in_(CONSUMPTION_PRODUCTS), *where),
-        ft.card_id, number_id, scan).subquery("lines")
-    above = lines.c.km > lines.c.first_km
-    return (sa_select(lines.c.card_id.label("card_id"), lines.c.m.label("m"),
-                      func.sum(lines.c.q).label("litres"), func.sum(lines.c.excl).label("cost"),
-                      (func.max(lines.c.km) - func.min(lines.c.km)).label("distance"),
-                      func.sum(case((above, lines.c.q), else_=literal_column("0"))).label("measured_litres"),
-                      func.sum(case((above, lines.c.excl), else_=literal_column("0"))).label("measured_cost"))
-            .group_by(lines.c.card_id, lines.c.m))
+# Per card and month (see the module's docstring): litres, cost, distance, measured litres and cost. The month
+# totals keep the lowest and highest reading and the litres/cost of the fills with a reading (km_*) and of those
+# at the lowest reading (low_*): the fills above the lowest are the difference.
+_CONSUMPTION_FIGURES = (MT.cons_litres, MT.cons_cost, MT.km_max - MT.km_min, MT.km_litres - MT.low_litres,
+                        MT.km_cost - MT.low_cost)
 
 
 def _consumption(litres, cost, distance, measured_litres, measured_cost) -> Consumption:
@@ -478,14 +427,14 @@ def consumption_cards(session: Session, actor: Actor, customer_number_id: int, p
     """One keyset page of the cards that bought fuel in `period`, by card number, with their consumption month by
     month."""
     number = _number(session, actor, Right.REPORT_CONSUMPTION, customer_number_id)
-    bounds = month_bounds(period, number_zone(session, number))
-    used = exists().where(FuelTransaction.card_id == Card.id, _in_period(FuelTransaction.occurred_at, bounds),
-                          FuelTransaction.product.in_(CONSUMPTION_PRODUCTS))
+    used = exists().where(MT.card_id == Card.id, _in_months(period), MT.cons_count > 0)
     cards = _card_page(session, number.id, used, after, limit)
     if not cards:
         return []
-    figures = {(c, m): _consumption(*rest) for c, m, *rest in session.execute(
-        _card_months(bounds, FuelTransaction.card_id.in_([card.id for card in cards])))}
+    index = _month_index(period)
+    figures = {(c, index[m]): _consumption(*rest) for c, m, *rest in session.execute(
+        sa_select(MT.card_id, MT.month, *_CONSUMPTION_FIGURES)
+        .where(MT.card_id.in_([card.id for card in cards]), _in_months(period), MT.cons_count > 0))}
     months = period.months
     return [ConsumptionCardRow(card.id, card.number, card.license_plate, card.embossed_name, card.division,
                                card.vehicle_type,
@@ -515,32 +464,26 @@ def consumption_groups(session: Session, actor: Actor, customer_number_id: int, 
     if by not in ("division", "vehicle_type"):
         raise ValueError(f"group by 'division' or 'vehicle_type', not {by!r}")
     number = _number(session, actor, Right.REPORT_CONSUMPTION, customer_number_id)
-    bounds = month_bounds(period, number_zone(session, number))
-    per_card = _card_months(bounds, number_id=number.id, scan=_scan(session)).subquery("per_card")
-    joined = per_card.join(Card, Card.id == per_card.c.card_id)
+    joined = MT.__table__.join(Card, Card.id == MT.card_id)
     if by == "division":
         joined = joined.join(FleetDivision, FleetDivision.id == Card.division_id)
         keys, card_key = (FleetDivision.id, FleetDivision.name), Card.division_id
     else:
         keys, card_key = (Card.vehicle_type,), Card.vehicle_type
-    figures = (func.sum(per_card.c.litres), func.sum(per_card.c.cost), func.sum(per_card.c.distance),
-               func.sum(per_card.c.measured_litres), func.sum(per_card.c.measured_cost))
-    by_month = sa_select(*keys, per_card.c.m, *figures).select_from(joined).group_by(*keys, per_card.c.m)
-    # How many cards bought fuel in the whole period: one probe of each card's transactions (an EXISTS on the
-    # card/time index), cheaper than a distinct count over the transactions.
-    card_counts = (sa_select(card_key, func.count())
-                   .where(Card.customer_number_id == number.id,
-                          exists().where(FuelTransaction.card_id == Card.id,
-                                         _in_period(FuelTransaction.occurred_at, bounds),
-                                         FuelTransaction.product.in_(CONSUMPTION_PRODUCTS)))
-                   .group_by(card_key))
+    where = (Card.customer_number_id == number.id, _in_months(period), MT.cons_count > 0)
+    by_month = (sa_select(*keys, MT.month, *map(func.sum, _CONSUMPTION_FIGURES)).select_from(joined)
+                .where(*where).group_by(*keys, MT.month))
+    # How many cards bought fuel in the whole period.
+    card_counts = (sa_select(card_key, func.count(func.distinct(MT.card_id)))
+                   .select_from(MT.__table__.join(Card, Card.id == MT.card_id)).where(*where).group_by(card_key))
+    index = _month_index(period)
     width = len(keys)
     groups: dict[object, dict[int, Consumption]] = {}
     labels: dict[object, str] = {}
     for row in session.execute(by_month):
         key = row[0]
         labels[key] = row[1] if by == "division" else (key or NO_VEHICLE_TYPE)
-        groups.setdefault(key, {})[row[width]] = _consumption(*row[width + 1:])
+        groups.setdefault(key, {})[index[row[width]]] = _consumption(*row[width + 1:])
     cards = {row[0]: int(row[-1]) for row in session.execute(card_counts)}
     months = period.months
     rows = [ConsumptionGroupRow(key, labels[key], cards.get(key, 0),
@@ -613,20 +556,10 @@ class BudgetRow:
         return next((m for m in self.months if m.month == month), None)
 
 
-def _spend(bounds: list[datetime], key_column, *where_card, scan: bool = False):
+def _spend(period: MonthRange, key_column, *where_card):
     """Spend excluding VAT grouped by (`key_column` of the card, month), fuel and toll together."""
-    fuel_card = func.coalesce(FuelTransaction.card_id, FuelTransaction.card_id) if scan else FuelTransaction.card_id
-    toll_card = func.coalesce(TollTransaction.card_id, TollTransaction.card_id) if scan else TollTransaction.card_id
-    fuel = (sa_select(key_column.label("k"), _bucket(FuelTransaction.occurred_at, bounds).label("m"),
-                      FuelTransaction.amount_excl_vat.label("excl"))
-            .join(Card, Card.id == fuel_card)
-            .where(_in_period(FuelTransaction.occurred_at, bounds, scan), *where_card))
-    toll = (sa_select(key_column.label("k"), _bucket(TollTransaction.exit_at, bounds).label("m"),
-                      TollTransaction.amount_excl_vat.label("excl"))
-            .join(Card, Card.id == toll_card)
-            .where(_in_period(TollTransaction.exit_at, bounds, scan), *where_card))
-    lines = union_all(fuel, toll).subquery("spend")
-    return sa_select(lines.c.k, lines.c.m, func.sum(lines.c.excl)).group_by(lines.c.k, lines.c.m)
+    return (sa_select(key_column, MT.month, func.sum(MT.fuel_excl + MT.toll_excl)).join(Card, Card.id == MT.card_id)
+            .where(_in_months(period), *where_card).group_by(key_column, MT.month))
 
 
 def budget_followup(session: Session, actor: Actor, customer_number_id: int,
@@ -634,9 +567,8 @@ def budget_followup(session: Session, actor: Actor, customer_number_id: int,
     """Every fleet division of the customer number (by name), each followed by its cards that have a budget in
     `period` (by card number): budget and actual spend month by month."""
     number = _number(session, actor, Right.REPORT_BUDGET, customer_number_id)
-    bounds = month_bounds(period, number_zone(session, number))
     months = period.months
-    index = {month: i for i, month in enumerate(months)}
+    index = _month_index(period)
     budgets = session.execute(sa_select(Budget.division_id, Budget.card_id, Budget.month, Budget.amount).where(
         Budget.customer_number_id == number.id, Budget.month >= period.first, Budget.month <= period.last)).all()
     division_budgets: dict[tuple[int, int], Decimal] = {}
@@ -652,8 +584,8 @@ def budget_followup(session: Session, actor: Actor, customer_number_id: int,
     divisions = session.exec(select(FleetDivision.id, FleetDivision.name)
                              .where(FleetDivision.customer_number_id == number.id)
                              .order_by(func.lower(FleetDivision.name), FleetDivision.id)).all()
-    division_spend = {(k, m): _money(v) for k, m, v in session.execute(
-        _spend(bounds, Card.division_id, Card.customer_number_id == number.id, scan=_scan(session)))}
+    division_spend = {(k, index[m]): _money(v) for k, m, v in session.execute(
+        _spend(period, Card.division_id, Card.customer_number_id == number.id))}
     card_ids = sorted({card_id for card_id, _m in card_budgets})
     cards: dict[int, list] = {}
     card_spend: dict[tuple[int, int], Decimal] = {}
@@ -663,8 +595,8 @@ def budget_followup(session: Session, actor: Actor, customer_number_id: int,
                 .where(Card.id.in_(card_ids), Card.customer_number_id == number.id)
                 .order_by(_sort_key, Card.id)).all():
             cards.setdefault(division_id, []).append((card_id, card_number, plate))
-        card_spend = {(k, m): _money(v) for k, m, v in session.execute(
-            _spend(bounds, Card.id, Card.id.in_(card_ids)))}
+        card_spend = {(k, index[m]): _money(v) for k, m, v in session.execute(
+            _spend(period, Card.id, Card.id.in_(card_ids)))}
     rows: list[BudgetRow] = []
     for division_id, name in divisions:
         rows.append(BudgetRow("division", division_id, name, None, None, None, tuple(

@@ -33,6 +33,7 @@ from store.models import (
     Right,
     TollTransaction,
 )
+from store.issuer.month_totals import add_to_month_totals, rebuild_month_totals
 from store.queries import reports
 from store.queries.reports import MonthRange, month_bounds
 from store.services.context import Actor
@@ -122,6 +123,8 @@ def build_fleet(session: Session) -> Fleet:
         toll(c, at(2026, 11, 2, 12), "15.50", "18.76"),
         toll(c, at(2026, 11, 30, 23, 30), "7.00", "8.47"),  # 00:30 on 1 December in Brussels
     ])
+    session.flush()
+    rebuild_month_totals(session.connection())  # rows inserted directly: the reports read the month totals
     session.commit()
     fleet = Fleet(customer, number, other, distribution, long_haul, a, b, c, d, None)
     fleet.actor = fleet.with_rights(Right.REPORT_CARD_FOLLOWUP, Right.REPORT_CONSUMPTION, Right.REPORT_BUDGET,
@@ -240,8 +243,11 @@ def test_consumption_group_sums_cards_before_dividing(session, fleet):
              vehicle_type="Truck")
     session.add(e)
     session.flush()
-    session.add_all([fuel(e, datetime(2026, 11, 3, 9, tzinfo=UTC), Product.DIESEL, "10", "16.00", "19.36", 500),
-                     fuel(e, datetime(2026, 11, 9, 9, tzinfo=UTC), Product.DIESEL, "30", "48.00", "58.08", 700)])
+    added = [fuel(e, datetime(2026, 11, 3, 9, tzinfo=UTC), Product.DIESEL, "10", "16.00", "19.36", 500),
+             fuel(e, datetime(2026, 11, 9, 9, tzinfo=UTC), Product.DIESEL, "30", "48.00", "58.08", 700)]
+    session.add_all(added)
+    session.flush()
+    add_to_month_totals(session.connection(), added)
     session.commit()
     [truck] = [g for g in reports.consumption_groups(session, fleet.actor, fleet.number.id, PERIOD, by="vehicle_type")
                if g.label == "Truck"]
