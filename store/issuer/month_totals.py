@@ -189,7 +189,6 @@ def rebuild_month_totals(connection: Connection, card_ids: Iterable[int] | None 
     if ids == []:
         return 0
     names = connection.execute(select(Customer.timezone).distinct()).scalars().all()
-    written = 0
     for name in names:
         try:
             zone = ZoneInfo(name or "UTC")
@@ -199,11 +198,14 @@ def rebuild_month_totals(connection: Connection, card_ids: Iterable[int] | None 
                    .join(Customer, Customer.id == CustomerNumber.customer_id).where(Customer.timezone == name))
         if ids is not None:
             of_zone = of_zone.where(Card.id.in_(ids))
-        written += _rebuild_zone(connection, zone, of_zone if (ids is not None or len(names) > 1) else None)
-    return written
+        _rebuild_zone(connection, zone, of_zone if (ids is not None or len(names) > 1) else None)
+    counted = select(func.count()).select_from(TABLE)  # (a driver's rowcount of INSERT … SELECT is no count)
+    if ids is not None:
+        counted = counted.where(TABLE.c.card_id.in_(select(Card.id).where(Card.id.in_(ids))))
+    return connection.execute(counted).scalar_one()
 
 
-def _rebuild_zone(connection: Connection, zone: ZoneInfo, cards) -> int:
+def _rebuild_zone(connection: Connection, zone: ZoneInfo, cards) -> None:
     ft, tt = FuelTransaction.__table__.c, TollTransaction.__table__.c
     fuel_where = [ft.card_id.in_(cards)] if cards is not None else []
     toll_where = [tt.card_id.in_(cards)] if cards is not None else []
@@ -212,7 +214,7 @@ def _rebuild_zone(connection: Connection, zone: ZoneInfo, cards) -> int:
         *connection.execute(select(func.min(tt.exit_at), func.max(tt.exit_at)).where(*toll_where)).one())
         if m is not None]
     if not moments:
-        return 0
+        return
     months = _months_between(local_month(min(moments), zone), local_month(max(moments), zone))
     zero = literal_column("0")
     consumption = ft.product.in_(CONSUMPTION_PRODUCTS)
@@ -259,8 +261,7 @@ def _rebuild_zone(connection: Connection, zone: ZoneInfo, cards) -> int:
     columns = ["card_id", "month", "fuel_count", "fuel_litres", "fuel_excl", "fuel_incl", "toll_count", "toll_excl",
                "toll_incl", "cons_count", "cons_litres", "cons_cost", "km_min", "km_max", "km_litres", "km_cost",
                "low_litres", "low_cost"]
-    result = connection.execute(TABLE.insert().from_select(columns, combined))
-    return max(result.rowcount or 0, 0)
+    connection.execute(TABLE.insert().from_select(columns, combined))
 
 
 __all__ = ["add_to_month_totals", "card_zones", "local_month", "month_lines", "rebuild_month_totals"]
