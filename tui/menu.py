@@ -122,6 +122,10 @@ MENU: list[MenuItem] = [
     MenuItem(id="reports.consumption", group="reports", label=N_("Consumption follow-up"), screen="tui.screens.report_consumption:ConsumptionReportScreen", right="reports.consumption"),  # noqa: E501
     MenuItem(id="reports.export", group="reports", label=N_("Data export (xls)"), screen="tui.screens.report_export:ReportExportScreen", right="reports.export"),  # noqa: E501
     MenuItem(id="reports.budget", group="reports", label=N_("Budget follow-up"), screen="tui.screens.report_budget:BudgetReportScreen", right="reports.budget"),  # noqa: E501
+    # My invoices (Fiche 11), in the guide's order. Both need the customer option INVOICES_ONLINE, and both screens
+    # ask the user name and password again on every entry.
+    MenuItem(id="invoices.data_files", group="invoices", label=N_("Billing data files (TID)"), screen="tui.screens.invoices:BillingFilesScreen", right="invoices.data_files"),  # noqa: E501
+    MenuItem(id="invoices.search", group="invoices", label=N_("Search invoices"), screen="tui.screens.invoices:InvoicesScreen", right="invoices.download"),  # noqa: E501
 ]
 
 

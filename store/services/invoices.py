@@ -123,7 +123,10 @@ def reauthenticate(session: Session, actor: Actor, username: str, password: str,
     except AuthenticationFailed as failure:
         session.refresh(user)
         if user.locked_until is not None and user.locked_until > now:
-            raise AccountLocked(failure.message) from None
+            until = user.locked_until.astimezone(_zone(session, actor))
+            raise AccountLocked(f"Too many wrong passwords: your account is locked until {until:%H:%M} and you "
+                                f"have been logged out. Try again later or ask an administrator to unlock it."
+                                ) from failure
         raise
     if result.user.id != user.id:  # cannot happen: the names are equal
         raise AuthenticationFailed("Type your own user name, the one you logged in with.")
@@ -184,8 +187,11 @@ def _check_filter(where: InvoiceFilter) -> None:
         raise DomainError("The lowest amount is above the highest amount.", field="amount_min")
 
 
-def _search_query(session: Session, actor: Actor, where: InvoiceFilter, columns):
-    _require_any(actor, READ_RIGHTS)
+def _search_query(session: Session, actor: Actor, where: InvoiceFilter, columns, right: Right | None):
+    if right is None:
+        _require_any(actor, READ_RIGHTS)
+    else:
+        actor.require(right)
     numbers = _numbers(actor, where.customer_number_id)
     _require_option(session, actor, where.customer_number_id)
     _check_filter(where)
@@ -210,15 +216,16 @@ def _search_query(session: Session, actor: Actor, where: InvoiceFilter, columns)
 
 
 def search_invoices(session: Session, actor: Actor, where: InvoiceFilter | None = None,
-                    after: tuple[date, int] | None = None, limit: int = INVOICE_PAGE) -> list[InvoiceRow]:
+                    after: tuple[date, int] | None = None, limit: int = INVOICE_PAGE,
+                    right: Right | None = None) -> list[InvoiceRow]:
     """One page of the matching invoices, newest issue date first (ties by id, descending). For the next page
-    pass the last row's `after`."""
+    pass the last row's `after`. Either invoice right reads the list; `right` asks for that one (the screen's)."""
     where = where or InvoiceFilter()
     has_files = and_(Invoice.pdf.is_not(None), Invoice.signature_p7s.is_not(None))
     query = (_search_query(session, actor, where, (
         Invoice.id, Invoice.number, Invoice.customer_number_id, CustomerNumber.number, Invoice.issue_date,
         Invoice.period_start, Invoice.period_end, Invoice.total_excl_vat, Invoice.total_vat, Invoice.total_incl_vat,
-        Invoice.status, has_files, Invoice.first_downloaded_at))
+        Invoice.status, has_files, Invoice.first_downloaded_at), right)
         .join(CustomerNumber, CustomerNumber.id == Invoice.customer_number_id))
     if after is not None:
         day, row_id = after
@@ -230,9 +237,11 @@ def search_invoices(session: Session, actor: Actor, where: InvoiceFilter | None 
             for r in session.exec(query).all()]
 
 
-def count_invoices(session: Session, actor: Actor, where: InvoiceFilter | None = None) -> int:
+def count_invoices(session: Session, actor: Actor, where: InvoiceFilter | None = None,
+                   right: Right | None = None) -> int:
     """How many invoices `search_invoices` pages through."""
-    return int(session.exec(_search_query(session, actor, where or InvoiceFilter(), (func.count(Invoice.id),))).one())
+    return int(session.exec(_search_query(session, actor, where or InvoiceFilter(), (func.count(Invoice.id),),
+                                          right)).one())
 
 
 # --- details and download -------------------------------------------------------------------------------

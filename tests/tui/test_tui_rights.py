@@ -76,6 +76,11 @@ async def test_hidden_from_the_menu_and_refused_by_the_service(demo_db, ui, item
         await app.push_screen(item.screen_class()())
         await ui.settle(pilot)
         await ui.settle(pilot)
+        if type(app.screen).__name__ == "ReauthDialog":  # My invoices asks the password again on every entry
+            assert not data_shown(app)
+            await pilot.press(*"limited", "enter", *PASSWORD, "enter")
+            await ui.settle(pilot)
+            await ui.settle(pilot)
         if item.id == "cards.create":
             # The form asks the card/OBU type first and calls the service (create_card, which refuses: see
             # tests/store/test_rights_matrix.py) only when saved; before that it shows nothing of the customer's.
