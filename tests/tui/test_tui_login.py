@@ -92,6 +92,25 @@ async def test_auto_type_burst_lands_in_the_right_fields(demo_db, ui):
         assert app.screen.query_one(MessageLine).lines == ("The new password and its confirmation differ.",)
 
 
+async def test_palette_opened_while_the_password_is_checked_does_not_linger(demo_db, ui):
+    """A fast typist presses Ctrl+P before the home screen shows: that palette must not stay under the home
+    screen, where the next Ctrl+P crashed the app with a duplicate palette."""
+    from textual.command import CommandPalette
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.settle(pilot)
+        send_burst(app, [*"accounting", "tab", *"Books#2026", "enter", "ctrl+p", *"budget"])
+        await pilot.pause(0.3)
+        await ui.settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        assert not any(isinstance(screen, CommandPalette) for screen in app.screen_stack)
+        await pilot.press("ctrl+p")
+        await ui.settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        assert sum(isinstance(screen, CommandPalette) for screen in app.screen_stack) == 1
+
+
 async def test_wrong_password_and_unknown_user_get_the_same_message(demo_db, ui):
     app = CardsOnlineApp(demo_db)
     async with app.run_test(size=ui.size) as pilot:
