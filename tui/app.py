@@ -180,6 +180,10 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self.active_customer_number = session.customer_numbers[0] if session.customer_numbers else None
         self._last_input = monotonic()
         self._arm_idle_timer(self.idle_timeout)
+        # A palette or help opened while the password was being checked would stay under the home screen,
+        # and the next Ctrl+P would then open a second palette that clashes with it: close them first.
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, LoginScreen):
+            self.pop_screen()
         self.push_screen(HomeScreen())
         self.refresh_bindings()
 
