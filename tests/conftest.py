@@ -87,6 +87,16 @@ def cheap_password_hashing(monkeypatch):
     monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
 
 
+@pytest.fixture(autouse=True)
+def _signing_keys_in_tmp(tmp_path_factory, monkeypatch):
+    """The invoice signing keys (the demo makes them when missing) live in the test run's temporary folder,
+    never in the user's data dir; the demo passphrase applies unless a test sets one."""
+    folder = tmp_path_factory.getbasetemp() / "signing-keys"
+    monkeypatch.setenv("CARDSONLINE_SIGNING_P12", str(folder / "issuer-signing.p12"))
+    monkeypatch.setenv("CARDSONLINE_ISSUER_CA", str(folder / "issuer-ca.pem"))
+    monkeypatch.delenv("CARDSONLINE_SIGNING_PASSPHRASE", raising=False)
+
+
 @pytest.fixture
 def demo_db(db):
     """The `db` fixture (fixed clock) holding a small demo: fleetadmin, depot, accounting, intern, 20 cards."""

@@ -27,6 +27,23 @@ def _database(url: str | None):
     return Database(url)
 
 
+def _sign_demo_invoices(db) -> None:
+    """The demo's invoices get real signed PDFs (demo keys in the data dir when there are none; passphrase
+    $CARDSONLINE_SIGNING_PASSPHRASE, else "demo"). A problem with the keys is reported, not fatal."""
+    from exports.invoice_signing import SigningKeyError
+    from exports.invoicing import render_missing
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rSigning the demo invoices: {done}/{total}", nl=False)
+        if done >= total:
+            click.echo()
+
+    try:
+        click.echo(str(render_missing(db, progress=progress)))
+    except SigningKeyError as exc:
+        click.echo(f"The demo invoices were not signed: {exc}", err=True)
+
+
 def _print_demo_logins() -> None:
     click.echo("Demo logins:")
     for username, password, what in DEMO_LOGINS:
@@ -60,6 +77,7 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
         click.echo(f"New database at {path}: adding demo data …")
         db.ensure_schema()
         click.echo(build_demo(db))
+        _sign_demo_invoices(db)
         _print_demo_logins()
     # Otherwise the app brings the schema up to date in the background while the login screen shows.
     from tui.app import CardsOnlineApp
@@ -101,6 +119,7 @@ def demo(ctx: click.Context, database_url: str | None, cards: int, seed: int, fo
     except DemoExists as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(summary)
+    _sign_demo_invoices(db)
     _print_demo_logins()
 
 
@@ -747,3 +766,119 @@ def reports_export(ctx: click.Context, database_url: str | None, user: str | Non
         except OSError as exc:
             raise click.ClickException(f"Could not write {output}: {exc.strerror or exc}") from exc
     click.echo(f"Exported {result.rows:,} rows ({report}, {period.label()}) to {result.path}")
+
+
+# --- invoices: the issuer's keys and monthly invoicing, and checking an invoice's signatures ----------------
+
+@issuer.group("keys")
+def issuer_keys() -> None:
+    """The invoice signing keys (a passphrase-protected PKCS#12 and the issuer CA certificate)."""
+
+
+@issuer_keys.command("init")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for issuer-ca.pem and issuer-signing.p12 (default: keys/ in the user data dir).")
+def issuer_keys_init(out_dir: Path | None) -> None:
+    """For demos and tests: make an issuer CA and a signing certificate (digital signature, non-repudiation) in a
+    PKCS#12 protected by $CARDSONLINE_SIGNING_PASSPHRASE. In production, point CARDSONLINE_SIGNING_P12 to the
+    PKCS#12 of a real CA instead. Existing files are never overwritten."""
+    import os
+    from datetime import datetime, timezone
+
+    from exports.invoice_signing import P12_ENV, PASSPHRASE_ENV, SigningKeyError, init_keys, keys_dir
+
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    if not passphrase:
+        raise click.ClickException(f"Set {PASSPHRASE_ENV} to the passphrase that will protect the signing key.")
+    try:
+        files = init_keys(out_dir or keys_dir(), passphrase.encode("utf-8"), datetime.now(timezone.utc))
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Issuer CA certificate (public, the trust root): {files.ca_cert}")
+    click.echo(f"Signing key and certificate (PKCS#12, passphrase from {PASSPHRASE_ENV}): {files.signer_p12}")
+    if out_dir is not None:
+        click.echo(f"Use them with {P12_ENV}={files.signer_p12} CARDSONLINE_ISSUER_CA={files.ca_cert}")
+
+
+@issuer.command("invoice")
+@database_url_option
+@now_option
+@click.option("--month", type=YearMonth(), required=True, help="The month to invoice (YYYY-MM); it must be over.")
+@click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
+              help="Only this customer number (repeatable; default: all).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Also write each new invoice's PDF, .p7s and billing data files (TID CSV, xlsx) to this folder.")
+@click.option("--portal-link", envvar="CARDSONLINE_PORTAL_LINK", default=None, metavar="TEMPLATE",
+              help="The link in the e-mail, with {number} for the invoice number "
+                   "(default: $CARDSONLINE_PORTAL_LINK, else cardsonline://invoices/{number}).")
+@click.pass_context
+def issuer_invoice(ctx: click.Context, database_url: str | None, now, month, customer_numbers: tuple[str, ...],
+                   out_dir: Path | None, portal_link: str | None) -> None:
+    """One signed invoice per customer number for the month's transactions and card fees, numbered gapless per
+    year, e-mailed to the customer alert recipients. One commit per invoice: a failed run leaves no half invoice
+    and running it again completes the month; a month already invoiced is refused."""
+    from exports.invoice_signing import SigningKeyError, load_signer, signing_config
+    from exports.invoicing import issue_month
+    from store.issuer.invoicing import DEFAULT_PORTAL_LINK, InvoicingFailed
+    from store.services.errors import DomainError
+
+    config = signing_config()
+    try:
+        signer = load_signer(config.p12, config.passphrase)
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    database = _batch_database(ctx, database_url, now)
+
+    def progress(report) -> None:
+        click.echo(f"\r{len(report.issued):,} invoices …", nl=False, err=True)
+
+    with database.session() as session:
+        try:
+            report = issue_month(session, month, database.clock.now(), signer, out_dir=out_dir,
+                                 customer_numbers=customer_numbers or None,
+                                 portal_link=portal_link or DEFAULT_PORTAL_LINK, progress=progress)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        except InvoicingFailed as exc:
+            click.echo("", err=True)
+            click.echo(str(exc.report))
+            raise click.ClickException(str(exc)) from exc
+    click.echo("", err=True)
+    click.echo(str(report))
+
+
+@main.group()
+def invoices() -> None:
+    """Invoices: check the signatures of an invoice PDF and its .p7s."""
+
+
+@invoices.command("verify")
+@click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("p7s", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The issuer CA certificate to trust, PEM (default: $CARDSONLINE_ISSUER_CA, else "
+                   "keys/issuer-ca.pem in the user data dir).")
+def invoices_verify(pdf: Path, p7s: Path | None, ca_file: Path | None) -> None:
+    """Check the PDF's embedded signature and, when given, the detached signature FILE.p7s over the PDF, against
+    the issuer CA. Exit 0 only when every check passes; otherwise exit 1 and say what is wrong."""
+    from exports.invoice_signing import SigningKeyError, load_trust_roots, signing_config, verify_pair
+
+    try:
+        roots = load_trust_roots(ca_file or signing_config().ca_cert)
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    result = verify_pair(pdf.read_bytes(), p7s.read_bytes() if p7s is not None else None, roots)
+    when = f", signed {result.signed_at:%d/%m/%Y %H:%M} UTC" if result.signed_at else ""
+    if result.valid:
+        what = f"the PDF signature and the detached signature {p7s.name}" if p7s else "the PDF signature"
+        click.echo(f"Valid: {what} of {pdf.name} are intact and made by {result.signer} (trusted issuer CA){when}.")
+        if p7s is None:
+            click.echo("(No .p7s given: only the signature inside the PDF was checked.)")
+        return
+    click.echo(f"NOT VALID: {pdf.name}" + (f" with {p7s.name}" if p7s else "") + ":")
+    click.echo(f"  PDF signature: {'ok' if result.pdf_signature_ok else 'FAILED'}")
+    if result.cms_ok is not None:
+        click.echo(f"  detached signature (.p7s): {'ok' if result.cms_ok else 'FAILED'}")
+    for problem in result.problems:
+        click.echo(f"  - {problem}")
+    sys.exit(1)
