@@ -30,6 +30,7 @@ from .models import (
     Anomaly,
     AnomalyRule,
     AnomalyStatus,
+    Budget,
     BlockReason,
     Card,
     CardLimit,
@@ -1224,6 +1225,64 @@ def _add_invoices(session: Session, builder: _Builder, numbers: list[CustomerNum
                                       attempts=1, created_at=created, sent_at=created + timedelta(minutes=2)))
 
 
+def _add_budgets(session: Session, builder: _Builder, divisions: list[FleetDivision]) -> None:
+    """Monthly budgets for Budget follow-up: each division of the first customer number gets about its median
+    monthly spend excl. VAT (Distribution 5 % above it, Long haul 5 % below: it goes over now and then), from
+    the first month of history to the month after this one; the three biggest spenders of Long haul get a card budget
+    at 90 % of their median. Management (the other customer number) has none: the screen shows how that looks."""
+    fuel, toll, card = FuelTransaction.__table__, TollTransaction.__table__, Card.__table__
+    connection = session.connection()
+    months = [(first, last) for first, last, _issue in _months(builder.local_day(builder.window_start), builder.today)]
+    by_division: dict[int, list[Decimal]] = {}
+    by_card: dict[int, list[Decimal]] = {}
+    for first, last in months:
+        start, end = builder.at_local(first, 0), builder.at_local(last + timedelta(days=1), 0)
+        spend: Counter = Counter()
+        for table, moment in ((fuel, fuel.c.occurred_at), (toll, toll.c.exit_at)):
+            query = (core_select(card.c.division_id, card.c.id, func.sum(table.c.amount_excl_vat))
+                     .join(card, card.c.id == table.c.card_id).where(moment >= start, moment < end)
+                     .group_by(card.c.division_id, card.c.id))
+            for division_id, card_id, amount in connection.execute(query):
+                spend[(division_id, card_id)] += Decimal(amount or 0)
+        for division in divisions:
+            by_division.setdefault(division.id, []).append(
+                sum((v for (d, _c), v in spend.items() if d == division.id), Decimal(0)))
+        for (_d, card_id), amount in spend.items():
+            by_card.setdefault(card_id, []).append(amount)
+    if not months:
+        return
+
+    def median(values: list[Decimal]) -> Decimal:
+        ordered = sorted(values[1:] if len(values) > 1 else values)  # the first month is partial history
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    budget_months = [first for first, _last in months]
+    budget_months += [add_months(budget_months[-1], 1), add_months(budget_months[-1], 2)]
+    first_number = divisions[0].customer_number_id
+    factors = {"Distribution": Decimal("1.05"), "Long haul": Decimal("0.95")}
+    rows = []
+    for division in divisions:
+        factor = factors.get(division.name)
+        level = median(by_division.get(division.id, [])) if factor else Decimal(0)
+        if division.customer_number_id != first_number or not level:
+            continue
+        amount = max(Decimal(100), (level * factor / 100).quantize(Decimal(1), ROUND_HALF_UP) * 100)
+        rows += [dict(customer_number_id=first_number, division_id=division.id, card_id=None, month=month,
+                      amount=amount) for month in budget_months]
+    long_haul = next((d for d in divisions if d.name == "Long haul"), None)
+    if long_haul is not None:
+        cards = connection.execute(core_select(card.c.id).where(card.c.division_id == long_haul.id)).scalars().all()
+        biggest = sorted((c for c in cards if c in by_card), key=lambda c: -sum(by_card[c]))[:3]
+        for card_id in biggest:
+            amount = (median(by_card[card_id]) * Decimal("0.90")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            if amount > 0:
+                rows += [dict(customer_number_id=first_number, division_id=None, card_id=card_id, month=month,
+                              amount=amount) for month in budget_months]
+    if rows:
+        builder.counts.rows["budgets"] = _insert(connection, Budget, rows)
+
+
 def _add_notifications(session: Session, builder: _Builder, users: dict[str, User]) -> None:
     admin, depot, accounting = users["fleetadmin"], users["depot"], users["accounting"]
     session.add_all([
@@ -1338,6 +1397,7 @@ def build_demo(db: Database, cards: int = 150, seed: int = 2026, force: bool = F
                 progress(stop, builder.total, "cards")
         _add_invoices(session, builder, numbers, user_by_name["accounting"])
         _add_notifications(session, builder, user_by_name)
+        _add_budgets(session, builder, divisions)
         for number in numbers:
             number.card_sequence = builder.sequences[number.id]
             session.add(number)

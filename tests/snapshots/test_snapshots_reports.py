@@ -52,7 +52,10 @@ def test_consumption_cards_trend_chart(snap_compare, demo_db, snap_login, snap_s
 
 
 def _budgets(db) -> None:
+    """The test's own budgets instead of the demo's: one division far within, one far over."""
     with db.session() as session:
+        for budget in session.exec(select(Budget)).all():
+            session.delete(budget)
         divisions = session.exec(select(FleetDivision).order_by(FleetDivision.name)).all()
         within, over = divisions[0], divisions[1]  # Distribution, Long haul
         session.add(Budget(customer_number_id=within.customer_number_id, division_id=within.id,

@@ -435,3 +435,26 @@ def test_every_demo_card_and_obu_passes_the_forms_validation(db):
         for card in cards:
             problems = validate_spec(spec_from_card(session, card.id), card=card)
             assert problems == [], (card.id, card.product_type, problems)
+
+
+def test_demo_budgets_give_budget_follow_up_something_to_show(demo_db):
+    """Distribution sits a little above its usual spend, Long haul a little below (so it goes over in some
+    months), three Long-haul cards have their own budget, and the other customer number has none."""
+    from store.models import Budget, CustomerNumber, FleetDivision, Right
+    from store.queries.reports import MonthRange, budget_followup
+    from store.services.context import Actor
+
+    with demo_db.session() as session:
+        first, second = session.exec(select(CustomerNumber).order_by(CustomerNumber.number)).all()
+        budgets = session.exec(select(Budget)).all()
+        assert budgets and {b.customer_number_id for b in budgets} == {first.id}
+        divisions = {d.id: d.name for d in session.exec(select(FleetDivision)).all()}
+        assert {divisions[b.division_id] for b in budgets if b.division_id} == {"Distribution", "Long haul"}
+        assert len({b.card_id for b in budgets if b.card_id}) == 3
+        assert max(b.month for b in budgets) == date(2026, 12, 1)  # this month (November 2026) and the next
+        actor = Actor(user_id=None, label="tester", customer_id=first.customer_id,
+                      rights=frozenset({Right.REPORT_BUDGET}), customer_number_ids=(first.id,))
+        rows = budget_followup(session, actor, first.id, MonthRange(date(2026, 6, 1), date(2026, 10, 1)))
+        by_label = {row.label: row for row in rows if row.kind == "division"}
+        assert by_label["Long haul"].over_months >= 1
+        assert by_label["Distribution"].over_months < 5
