@@ -358,6 +358,7 @@ def invoice_for_files(session: Session, actor: Actor, invoice_id: int) -> Invoic
 
 class Match(str, enum.Enum):
     MATCHED = "matched"
+    CHARGE = "charge"  # a line that names no transaction: a fee (the monthly card/OBU fee); not a difference
     AMOUNT_DIFFERS = "amount differs"
     LINE_WITHOUT_TRANSACTION = "line without transaction"
     NOT_INVOICED = "transaction not invoiced"
@@ -376,6 +377,9 @@ class ReconciliationRow:
 
     @property
     def difference(self) -> Decimal:
+        """Invoiced minus transacted; 0 for a charge (a fee has no transaction to differ from)."""
+        if self.match is Match.CHARGE:
+            return ZERO
         return (self.invoiced or ZERO) - (self.transacted or ZERO)
 
 
@@ -396,15 +400,20 @@ class CardReconciliation:
         return sum((r.transacted or ZERO for r in self.rows), ZERO)
 
     @property
+    def charges(self) -> Decimal:
+        return sum((r.invoiced or ZERO for r in self.rows if r.match is Match.CHARGE), ZERO)
+
+    @property
     def difference(self) -> Decimal:
-        return self.invoiced - self.transacted
+        """What was invoiced beyond (or short of) the transactions, fees left out."""
+        return self.invoiced - self.charges - self.transacted
 
     def count(self, match: Match) -> int:
         return sum(1 for r in self.rows if r.match is match)
 
     @property
     def differences(self) -> int:
-        return sum(1 for r in self.rows if r.match is not Match.MATCHED)
+        return sum(1 for r in self.rows if r.match not in (Match.MATCHED, Match.CHARGE))
 
 
 @dataclass
@@ -426,8 +435,12 @@ class Reconciliation:
         return sum((c.transacted for c in self.cards), ZERO)
 
     @property
+    def charges(self) -> Decimal:
+        return sum((c.charges for c in self.cards), ZERO)
+
+    @property
     def difference(self) -> Decimal:
-        return self.invoiced - self.transacted
+        return self.invoiced - self.charges - self.transacted
 
     def count(self, match: Match) -> int:
         return sum(c.count(match) for c in self.cards)
@@ -451,9 +464,11 @@ def _money(value) -> Decimal:
 def reconcile(session: Session, actor: Actor, invoice_id: int) -> Reconciliation:
     """The invoice's lines against the fuel and toll transactions of its customer number in the invoice period
     (local days of the customer's time zone), per card. A line is matched to the transaction it names; a line
-    naming none (or one of another customer number) is a line without transaction; a transaction of the period
-    that no line of this invoice names is not invoiced; a matched pair whose amounts (excl. or incl. VAT) differ
-    is an amount that differs."""
+    naming a transaction that is not there (another customer number's, or one an earlier line of the invoice
+    already names) is a line without transaction; a line naming none is a charge (the monthly fee), not a
+    difference; a transaction of the period that no line of this invoice names is not invoiced; a matched pair
+    whose amounts (excl. or incl. VAT) differ is an amount that differs. Totals leave the charges out of the
+    difference."""
     _require_any(actor, READ_RIGHTS)
     invoice = _invoice(session, actor, invoice_id)
     number = session.get(CustomerNumber, invoice.customer_number_id)
@@ -492,8 +507,9 @@ def reconcile(session: Session, actor: Actor, invoice_id: int) -> Reconciliation
             used_toll.add(tx.id)
         invoiced = _money(line.amount_incl_vat)
         if tx is None:
-            row = ReconciliationRow(Match.LINE_WITHOUT_TRANSACTION, None, line.description, line.id, None, "",
-                                    invoiced, None)
+            named = line.fuel_transaction_id is not None or line.toll_transaction_id is not None
+            row = ReconciliationRow(Match.LINE_WITHOUT_TRANSACTION if named else Match.CHARGE, None,
+                                    line.description, line.id, None, "", invoiced, None)
             card_id = line.card_id
         else:
             same = (_money(tx.amount_incl_vat) == invoiced

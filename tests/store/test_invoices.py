@@ -310,7 +310,8 @@ def test_reconciliation_finds_a_missing_line_an_extra_line_and_a_changed_amount(
     _line(session, invoice, card_a, "12/10 diesel", "125.00", fuel=t2)  # the amount differs
     _line(session, invoice, card_a, "07/10 toll", "12.10", toll=toll)  # matched
     _line(session, invoice, card_b, "01/10 diesel", "24.20", fuel=t5)  # matched (local day)
-    _line(session, invoice, card_b, "Card fee", "5.00")  # a line without transaction
+    _line(session, invoice, card_b, "Monthly card fee 10/2026", "5.00")  # a charge: names no transaction
+    _line(session, invoice, card_a, "05/10 diesel again", "60.50", fuel=t1)  # billed twice: without transaction
 
     result = invoices.reconcile(session, accountant, invoice.id)
     assert result.number == "2026-000010"
@@ -318,21 +319,28 @@ def test_reconciliation_finds_a_missing_line_an_extra_line_and_a_changed_amount(
     assert result.count(Match.AMOUNT_DIFFERS) == 1
     assert result.count(Match.LINE_WITHOUT_TRANSACTION) == 1
     assert result.count(Match.NOT_INVOICED) == 1
-    assert result.differences == 3
+    assert result.count(Match.CHARGE) == 1
+    assert result.differences == 3  # the fee is no difference
     by_card = {c.card_id: c for c in result.cards}
     a, b = by_card[card_a.id], by_card[card_b.id]
-    assert [r.match for r in a.rows] == [Match.MATCHED, Match.MATCHED, Match.AMOUNT_DIFFERS]  # in time order
+    # In time order; the line without transaction has no time: last.
+    assert [r.match for r in a.rows] == [Match.MATCHED, Match.MATCHED, Match.AMOUNT_DIFFERS,
+                                         Match.LINE_WITHOUT_TRANSACTION]
     differs = a.rows[2]
     assert (differs.invoiced, differs.transacted, differs.difference) == (
         Decimal("125.00"), Decimal("121.00"), Decimal("4.00"))
-    assert a.invoiced == Decimal("197.60") and a.transacted == Decimal("193.60")
+    extra = a.rows[3]
+    assert extra.description == "05/10 diesel again" and extra.transacted is None
+    assert extra.difference == Decimal("60.50")
+    assert a.invoiced == Decimal("258.10") and a.transacted == Decimal("193.60") and a.difference == Decimal("64.50")
     missing = next(r for r in b.rows if r.match is Match.NOT_INVOICED)
     assert missing.transaction_id == t3.id and missing.invoiced is None and missing.difference == Decimal("-30.25")
-    extra = next(r for r in b.rows if r.match is Match.LINE_WITHOUT_TRANSACTION)
-    assert extra.description == "Card fee" and extra.transacted is None
-    assert result.invoiced == Decimal("226.80")
+    fee = next(r for r in b.rows if r.match is Match.CHARGE)
+    assert fee.invoiced == Decimal("5.00") and fee.difference == 0
+    assert b.differences == 1 and b.charges == Decimal("5.00")
+    assert result.invoiced == Decimal("287.30") and result.charges == Decimal("5.00")
     assert result.transacted == Decimal("248.05")
-    assert result.difference == Decimal("-21.25")
+    assert result.difference == Decimal("34.25")  # 4.00 + 60.50 - 30.25
 
 
 def test_reconciliation_needs_an_invoice_right_and_the_customer_number(session, world, some_invoices, clock):

@@ -148,14 +148,14 @@ async def test_download_writes_both_files_and_makes_a_duplicate(demo_db, ui, tmp
         pdf, p7s = tmp_path / f"{invoice.number}.pdf", tmp_path / f"{invoice.number}.pdf.p7s"
         assert pdf.read_bytes() == PDF and p7s.read_bytes() == P7S
         message = dialog.query_one(MessageLine).text
-        assert str(pdf) in message and str(p7s) in message and "now a duplicate" in message
+        assert str(pdf) in message and str(p7s) in message and "keep them together" in message
         assert "Duplicate: first downloaded" in dialog.query_one("#properties-text", Static).render().plain
         with demo_db.session() as session:
             row = session.get(Invoice, invoice.id)
             assert row.status is InvoiceStatus.DUPLICATE and row.first_downloaded_at == demo_db.clock.now()
         await pilot.press("enter")  # a duplicate again: without limit, nothing else changes
         await ui.settle(pilot)
-        assert "now a duplicate" not in dialog.query_one(MessageLine).text
+        assert "keep them together" in dialog.query_one(MessageLine).text
         assert sorted(p.name for p in tmp_path.iterdir()) == [pdf.name, p7s.name]
         await pilot.press("escape")
         await ui.settle(pilot)

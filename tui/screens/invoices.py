@@ -107,7 +107,12 @@ class ReauthDialog(ModalScreen[bool]):
     TITLE = N_("My invoices: confirm it is you")
     HELP = N_("For security, your user name and password are asked every time you enter My invoices. A wrong "
               "password counts as a failed login: too many in a row lock your account.")
-    BINDINGS = [Binding("escape", "cancel", _("Back"), id="invoices_reauth_cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", _("Back"), id="invoices_reauth_cancel"),
+        # Priority, as on the login screen: keys typed in a burst ("user⏎password⏎", a password manager's
+        # auto-type) land in the right field, since Enter is handled in the order the keys arrived.
+        Binding("enter", "form_enter", show=False, priority=True, id="invoices_reauth_enter"),
+    ]
 
     class Checked(Message):
         def __init__(self, problem: str | None, locked: bool = False) -> None:
@@ -124,18 +129,17 @@ class ReauthDialog(ModalScreen[bool]):
             yield Static(_("For security, type your user name and password again each time you enter My "
                            "invoices."), markup=False, classes="dialog-note")
             yield Label(_("User name"), classes="field-label")
-            yield Input(id="reauth-username", compact=True)
+            yield Input(id="reauth-username")
             yield Label(_("Password"), classes="field-label")
-            yield Input(id="reauth-password", password=True, compact=True)
+            yield Input(id="reauth-password", password=True)
             yield MessageLine(id="reauth-message")
             yield Label(_("Enter: continue · Esc: back to the menu"), classes="dialog-hint")
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.input.id == "reauth-username":
+    def action_form_enter(self) -> None:
+        if self.focused is self.query_one("#reauth-username", Input):
             self.set_focus(self.query_one("#reauth-password", Input))
-            return
-        self.submit()
+        else:
+            self.submit()
 
     def submit(self) -> None:
         if self.checking:
@@ -239,7 +243,7 @@ class InvoicesScreen(InvoiceGroupScreen):
     BINDINGS = [
         Binding("escape", "back", _("Back"), id="back"),
         Binding("v", "verify", _("Verify"), id="invoices_verify"),
-        Binding("t", "data_files", _("TID files"), id="invoices_data_files"),
+        Binding("t", "data_files", _("TID"), id="invoices_data_files"),
         Binding("r", "reconcile", _("Reconcile"), id="invoices_reconcile"),
         Binding("slash", "search", _("Filter"), id="invoices_search", show=False),
         Binding("ctrl+r", "clear_filters", _("Clear filters"), id="invoices_clear", show=False),
@@ -403,9 +407,9 @@ class InvoicesScreen(InvoiceGroupScreen):
         if row is None:
             detail.update("")
             return
-        first = _("Period {start} – {end} · excl. VAT € {excl} · VAT € {vat} · incl. VAT € {incl}").format(
+        first = _("Period {start} – {end} · excl. VAT € {excl} · VAT € {vat}").format(
             start=f"{row.period_start:%d/%m/%Y}", end=f"{row.period_end:%d/%m/%Y}", excl=money(row.total_excl_vat),
-            vat=money(row.total_vat), incl=money(row.total_incl_vat))
+            vat=money(row.total_vat))
         if not row.has_files:
             second = _("The signed PDF is not available yet.")
         elif row.status.value == "original":
@@ -550,7 +554,7 @@ class InvoicePropertiesDialog(ModalScreen["tuple[Path, Path] | None"]):
             yield Static(_(KEEP_BOTH), id="properties-keep", markup=False)
             with Horizontal(id="download-bar"):
                 yield Label(_("Folder"), classes="field-label")
-                yield Input(str(default_download_folder()), id="download-folder", compact=True)
+                yield Input(str(default_download_folder()), id="download-folder")
             yield MessageLine(id="properties-message")
             yield Label(_("Enter: download the PDF and its signature · Esc: close"), classes="dialog-hint")
 
@@ -672,10 +676,7 @@ class InvoicePropertiesDialog(ModalScreen["tuple[Path, Path] | None"]):
             return
         self.paths = message.paths
         pdf, p7s = message.paths
-        text = _("Downloaded, keep both files:\n{pdf}\n{p7s}").format(pdf=pdf, p7s=p7s)
-        if message.first:
-            text += "\n" + _("The invoice is now a duplicate.")
-        line.show_success(text)
+        line.show_success(_("Both files downloaded; keep them together:\n{pdf}\n{p7s}").format(pdf=pdf, p7s=p7s))
         self.load()  # the status and who downloaded it first
 
     def action_close(self) -> None:
@@ -685,15 +686,16 @@ class InvoicePropertiesDialog(ModalScreen["tuple[Path, Path] | None"]):
 
 # --- verify ------------------------------------------------------------------------------------------------
 
-def verification_text(result, missing_p7s: Path | None = None) -> tuple[bool, list[str]]:
+def verification_text(result, missing_p7s: Path | None = None, local=None) -> tuple[bool, list[str]]:
     """(valid, the lines to show) for an exports.invoice_signing Verification. Without the .p7s
-    (`missing_p7s`: where it was looked for) the pair is not complete, so it is not called valid."""
+    (`missing_p7s`: where it was looked for) the pair is not complete, so it is not called valid. `local` shows
+    the signing time in the user's zone."""
     if result.valid and missing_p7s is None:
-        lines = [_("Valid: the PDF's own signature and its signature file (.p7s) both check out.")]
+        lines = [_("Valid: both signatures check out (the PDF's own and the .p7s).")]
         if result.signer:
+            when = (local or (lambda moment: moment))(result.signed_at) if result.signed_at else None
             lines.append(_("Signed by {signer}").format(signer=result.signer)
-                         + (_(" on {when}").format(when=f"{result.signed_at:%d/%m/%Y %H:%M} UTC")
-                            if result.signed_at else ""))
+                         + (_(" on {when}").format(when=f"{when:%d/%m/%Y %H:%M}") if when else ""))
         return True, lines
     problems = list(result.problems)
     if missing_p7s is not None:
@@ -731,10 +733,9 @@ class VerifyDialog(ModalScreen[None]):
         with Vertical(id="verify-dialog", classes="dialog"):
             yield Label(_("Verify a downloaded invoice"), classes="dialog-title")
             yield Label(_("Invoice PDF"), classes="field-label")
-            yield Input(str(self.pdf) if self.pdf else f"{default_download_folder()}/", id="verify-pdf",
-                        compact=True)
+            yield Input(str(self.pdf) if self.pdf else f"{default_download_folder()}/", id="verify-pdf")
             yield Label(_("Signature (.p7s); empty: the PDF's name + .p7s"), classes="field-label")
-            yield Input("", id="verify-p7s", compact=True)
+            yield Input("", id="verify-p7s")
             yield MessageLine(id="verify-message")
             yield Label(_("Enter: verify · Esc: close"), classes="dialog-hint")
 
@@ -775,7 +776,7 @@ class VerifyDialog(ModalScreen[None]):
             log.exception("Verifying an invoice failed")
             self.post_message(self.Verified(False, [_("The files could not be verified.")]))
             return
-        valid, lines = verification_text(result, p7s if p7s_bytes is None else None)
+        valid, lines = verification_text(result, p7s if p7s_bytes is None else None, self.app.session.local)
         self.post_message(self.Verified(valid, lines))
 
     def on_verify_dialog_verified(self, message: Verified) -> None:
@@ -824,7 +825,7 @@ class BillingDataDialog(ModalScreen[None]):
                 csv=self.file_name("csv"), xlsx=self.file_name("xlsx")), id="tid-files", markup=False)
             with Horizontal(id="tid-bar"):
                 yield Label(_("Folder"), classes="field-label")
-                yield Input(str(default_download_folder()), id="tid-folder", compact=True)
+                yield Input(str(default_download_folder()), id="tid-folder")
             yield MessageLine(id="tid-message")
             yield Label(_("Enter: write both files · Esc: close"), classes="dialog-hint")
 
@@ -888,6 +889,7 @@ class BillingDataDialog(ModalScreen[None]):
 
 MATCH_LABELS = {
     "matched": N_("Matched"),
+    "charge": N_("Fee"),
     "amount differs": N_("Amount differs"),
     "line without transaction": N_("No transaction"),
     "transaction not invoiced": N_("Not invoiced"),
@@ -1000,30 +1002,30 @@ class ReconciliationScreen(Screen[None]):
             style=self.style_for("amount differs") if r.difference else "")
         totals.append("\n")
         if r.differences:
-            totals.append(_("{matched} matched · {differs} amounts differ · {line_only} lines without transaction "
-                            "· {not_invoiced} transactions not invoiced").format(
+            totals.append(_("{matched} matched · differences: {differs} amount, {line_only} without "
+                            "transaction, {not_invoiced} not invoiced").format(
                 matched=r.count(Match.MATCHED), differs=r.count(Match.AMOUNT_DIFFERS),
                 line_only=r.count(Match.LINE_WITHOUT_TRANSACTION), not_invoiced=r.count(Match.NOT_INVOICED)),
                 style=self.style_for("transaction not invoiced"))
         else:
-            totals.append(_("All {count} lines match their transactions.").format(count=r.count(Match.MATCHED)))
+            totals.append(_("All {count} transaction lines match their transactions.").format(
+                count=r.count(Match.MATCHED)))
+        if r.count(Match.CHARGE):
+            totals.append("\n" + _("Fee lines: {count}, € {amount} (no transaction to match them with)").format(
+                count=r.count(Match.CHARGE), amount=money(r.charges)))
         self.query_one("#recon-totals", Static).update(totals)
         table = self.query_one("#recon-cards", DataTable)
         table.clear()
         for index, card in enumerate(r.cards):
             label = (card.license_plate or card.name or (f"…{card.card_number[-8:]}" if card.card_number else "")
                      if card.card_id is not None else _("No card"))
-            issues = []
-            for match, short in ((Match.AMOUNT_DIFFERS, _("{n}≠")), (Match.LINE_WITHOUT_TRANSACTION, _("{n} no tx")),
-                                 (Match.NOT_INVOICED, _("{n} not inv."))):
-                n = card.count(match)
-                if n:
-                    issues.append(short.format(n=n))
+            issues = (_("1 difference") if card.differences == 1 else
+                      _("{count} differences").format(count=card.differences)) if card.differences else _("OK")
             style = self.style_for("transaction not invoiced") if card.differences else ""
             table.add_row(Text(label or "—", style=style), str(len(card.rows)),
                           Text(money(card.invoiced), justify="right"), Text(money(card.transacted), justify="right"),
                           Text(money(card.difference), justify="right", style=style if card.difference else ""),
-                          Text(" ".join(issues) or _("OK"), style=style), key=str(index))
+                          Text(issues, style=style), key=str(index))
         self.show_rows()
 
     def current_card(self):
@@ -1039,7 +1041,7 @@ class ReconciliationScreen(Screen[None]):
         card = self.current_card()
         if card is None:
             return
-        shown = card.rows if self.show_all else [r for r in card.rows if r.match.value != "matched"]
+        shown = card.rows if self.show_all else [r for r in card.rows if r.match.value not in ("matched", "charge")]
         for index, row in enumerate(shown):
             style = self.style_for(row.match.value)
             when = f"{self.app.session.local(row.moment):%d/%m}" if row.moment else ""
