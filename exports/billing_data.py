@@ -4,16 +4,19 @@
 one row per invoice line (a transaction, or a card's monthly fee), each with the invoice number, in the order
 of the PDF (by card, then time), and a last row "TOTAL" with the invoice's totals (the same figures as the PDF:
 the lines add up to them to the cent, checked before writing). Each file is written to a temporary name in the
-folder and renamed into place only when complete.
+folder and renamed into place only when complete (not fsynced: a TID file can always be made again from the
+invoice).
 
 CSV: UTF-8 with a BOM (Excel opens it with the accents right), `;` between fields, decimal point, dates as
 YYYY-MM-DD and times as ISO 8601 in the customer's time zone — a file for programs as much as for people.
-xlsx: the same columns, amounts as numbers with a number format, dates as dates.
+xlsx: the same columns, amounts as numbers with a number format, dates and times as dates (the customer's
+local time), a bold frozen header and an autofilter.
 """
 from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from exports.fleet_xlsx import AMOUNT_FORMAT, DATE_FORMAT, DATETIME_FORMAT, VOLUME_FORMAT, Column, write_rows_xlsx
+from exports.fleet_xlsx import AMOUNT_FORMAT, DATE_FORMAT, DATETIME_FORMAT, VOLUME_FORMAT, Column
 from store.issuer.invoicing import invoice_zone, invoice_lines
 from store.models import CustomerNumber, Invoice
 
@@ -128,13 +131,6 @@ def _values(row: BillingRow) -> list[Any]:
             row.vat_amount, row.amount_incl_vat]
 
 
-def _xlsx_values(row: BillingRow) -> list[Any]:
-    values = _values(row)
-    if row.occurred_at is not None:
-        values[9] = row.occurred_at.replace(tzinfo=None)  # Excel has no time zones: the customer's local time
-    return [float(v) if isinstance(v, Decimal) else v for v in values]
-
-
 def _write_csv(rows: list[BillingRow], path: Path) -> None:
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     temp = Path(name)
@@ -144,8 +140,138 @@ def _write_csv(rows: list[BillingRow], path: Path) -> None:
             writer.writerow([c.header for c in COLUMNS])
             for row in rows:
                 writer.writerow([_csv_value(v) for v in _values(row)])
-            out.flush()
-            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+# --- xlsx --------------------------------------------------------------------------------------------------
+# A TID file is small (an invoice's lines), so the fixed cost of a workbook matters more than the per-row one:
+# openpyxl takes ~150 ms for 126 lines, this writes the same sheet (bold frozen header, widths, autofilter,
+# number formats, dates as dates) as plain SpreadsheetML in a few milliseconds.
+
+_XLSX_FORMATS = {DATE_FORMAT: 1, DATETIME_FORMAT: 2, AMOUNT_FORMAT: 3, VOLUME_FORMAT: 4, "#,##0.0000": 5,
+                 RATE_FORMAT: 6}  # number format -> cell style index (0: plain, 7: bold header)
+_STYLES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    '<numFmts count="6"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/>'
+    '<numFmt numFmtId="165" formatCode="dd/mm/yyyy hh:mm"/><numFmt numFmtId="166" formatCode="#,##0.00"/>'
+    '<numFmt numFmtId="167" formatCode="#,##0.0##"/><numFmt numFmtId="168" formatCode="#,##0.0000"/>'
+    '<numFmt numFmtId="169" formatCode="0.00"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
+    '</fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="8"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    + "".join(f'<xf numFmtId="{n}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+              for n in range(164, 170))
+    + '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>')
+_ROOT_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+    'officeDocument" Target="xl/workbook.xml"/></Relationships>')
+_WORKBOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+    'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" '
+    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+    '</Relationships>')
+_EPOCH = datetime(1899, 12, 30)
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # control characters XML 1.0 does not allow
+
+
+def _xml_text(value: str) -> str:
+    return _NOT_XML.sub("", value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _xlsx_body(value: Any, style: int) -> str:
+    """A cell without its reference: `<c r="B7"` + this."""
+    if isinstance(value, datetime):
+        serial = (value.replace(tzinfo=None) - _EPOCH).total_seconds() / 86400
+        return f' s="{style}"><v>{serial!r}</v></c>'
+    if isinstance(value, date):
+        return f' s="{style}"><v>{(value - _EPOCH.date()).days}</v></c>'
+    if isinstance(value, Decimal):
+        return f' s="{style}"><v>{value:f}</v></c>'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f' s="{style}"><v>{value!r}</v></c>'
+    return f' t="inlineStr" s="{style}"><is><t xml:space="preserve">{_xml_text(str(value))}</t></is></c>'
+
+
+def _write_xlsx(rows: list[BillingRow], path: Path) -> None:
+    import zipfile
+
+    letters = [_column_letter(i) for i in range(len(COLUMNS))]
+    styles = [_XLSX_FORMATS.get(c.number_format, 0) for c in COLUMNS]
+    last = f"{letters[-1]}{len(rows) + 1}"
+    parts = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+             f'<dimension ref="A1:{last}"/><sheetViews><sheetView workbookViewId="0"><pane ySplit="1" '
+             'topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><cols>']
+    parts += [f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>' for i, c in enumerate(COLUMNS, 1)]
+    parts.append('</cols><sheetData><row r="1">')
+    parts += [f'<c r="{letter}1"{_xlsx_body(c.header, 7)}' for letter, c in zip(letters, COLUMNS)]
+    parts.append("</row>")
+    bodies: dict[tuple[int, Any], str] = {}  # the invoice number, dates, products … repeat on every row
+    for number, row in enumerate(rows, 2):
+        parts.append(f'<row r="{number}">')
+        for column, value in enumerate(_values(row)):
+            if value is None:
+                continue
+            key = (column, value)
+            body = bodies.get(key)
+            if body is None:
+                body = bodies[key] = _xlsx_body(value, styles[column])
+            parts.append(f'<c r="{letters[column]}{number}"{body}')
+        parts.append("</row>")
+    parts.append(f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>')
+    workbook = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+                f'<sheets><sheet name="{SHEET_TITLE}" sheetId="1" r:id="rId1"/></sheets><definedNames>'
+                f'<definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">'
+                f"'{SHEET_TITLE}'!$A$1:${letters[-1]}${len(rows) + 1}</definedName></definedNames></workbook>")
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    temp = Path(name)
+    try:
+        with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+            archive.writestr("_rels/.rels", _ROOT_RELS)
+            archive.writestr("xl/workbook.xml", workbook)
+            archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+            archive.writestr("xl/styles.xml", _STYLES)
+            archive.writestr("xl/worksheets/sheet1.xml", "".join(parts))
         os.chmod(temp, 0o644)
         os.replace(temp, path)
     except BaseException:
@@ -164,5 +290,5 @@ def write_billing_data(session: Session, invoice_id: int, folder: Path) -> tuple
     csv_name, xlsx_name = billing_file_names(rows[-1].invoice_number)
     csv_path, xlsx_path = folder / csv_name, folder / xlsx_name
     _write_csv(rows, csv_path)
-    write_rows_xlsx((_xlsx_values(row) for row in rows), xlsx_path, COLUMNS, SHEET_TITLE, total=len(rows))
+    _write_xlsx(rows, xlsx_path)
     return csv_path, xlsx_path

@@ -203,3 +203,44 @@ def test_signing_config_from_the_environment(monkeypatch, tmp_path):
 
 async def test_verify_works_inside_a_running_event_loop(signed, roots):
     assert verify_pair(*signed, roots).valid
+
+
+def test_an_rsa_pkcs12_from_another_ca_signs_and_verifies_too(tmp_path):
+    """A production PKCS#12 usually holds an RSA key: the same code signs with it (openssl agrees)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = (x509.CertificateBuilder().subject_name(name("Real CA")).issuer_name(name("Real CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(NOW - timedelta(days=1))
+          .not_valid_after(NOW + timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (x509.CertificateBuilder().subject_name(name("Issuer invoicing")).issuer_name(name("Real CA"))
+            .public_key(key.public_key()).serial_number(2).not_valid_before(NOW - timedelta(days=1))
+            .not_valid_after(NOW + timedelta(days=365))
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    p12 = tmp_path / "real.p12"
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(b"real", key, cert, [ca],
+                                                          serialization.BestAvailableEncryption(b"pw")))
+    ca_file = tmp_path / "real-ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    pdf, p7s = sign_invoice(simple_pdf(), load_signer(p12, b"pw"), NOW)
+    result = verify_pair(pdf, p7s, load_trust_roots(ca_file))
+    assert result.valid and result.signer == "Issuer invoicing", result.problems
+    check = openssl_verify(tmp_path, pdf, p7s, ca_file)
+    assert check.returncode == 0, check.stderr
+
+
+async def test_signing_works_inside_a_running_event_loop(keys, roots):
+    pdf, p7s = sign_invoice(simple_pdf(), load_signer(keys.signer_p12, PASSPHRASE), NOW)
+    assert verify_pair(pdf, p7s, roots).valid

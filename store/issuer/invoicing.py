@@ -49,6 +49,7 @@ from ..models import (
     FuelTransaction,
     Invoice,
     InvoiceLine,
+    Product,
     ProductType,
     TollTransaction,
     User,
@@ -269,25 +270,20 @@ def invoice_lines(session: Session, invoice_id: int, zone: ZoneInfo | None = Non
     result = session.connection().execution_options(yield_per=INSERT_BATCH).execute(query)
     for row in result:
         when = _as_utc(row.moment)
+        day = when.astimezone(zone).date() if when is not None else None
         if row.fuel_transaction_id is not None:
-            kind, product = "fuel", (row.product.value if hasattr(row.product, "value") else row.product)
+            product = Product(row.product)
+            kind, unit, product = "fuel", unit_of(product), product.value
         elif row.toll_transaction_id is not None:
-            kind, product = "toll", "toll"
+            kind, unit, product = "toll", None, "toll"
         else:
-            kind, product = "fee", "fee"
-        unit = None
-        if kind == "fuel" and row.product is not None:
-            from ..models import Product
-
-            unit = unit_of(Product(product))
-        elif kind == "fee":
-            unit = "pcs"
+            kind, unit, product = "fee", "pcs", "fee"
         product_type = row.product_type
-        if product_type is not None and not isinstance(product_type, ProductType):
+        if product_type is not None:
             product_type = ProductType(product_type)
         yield InvoiceLineRow(
             line_id=row.id, kind=kind, card_id=row.card_id, card_number=row.card_number, card_label=row.card_label,
-            product_type=product_type, moment=when, day=when.astimezone(zone).date() if when else None,
+            product_type=product_type, moment=when, day=day,
             issuer_transaction_id=row.issuer_id, description=row.description, product=product, country=row.country,
             quantity=row.quantity, unit=unit, unit_price=row.unit_price, amount_excl_vat=row.amount_excl_vat,
             vat_rate=row.vat_rate, vat_amount=row.vat_amount, amount_incl_vat=row.amount_incl_vat)
