@@ -355,6 +355,9 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         return display
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # A screen's own commands first: `screen_commands()` gives (title, help, callback) triples.
+        for title, help_text, callback in getattr(screen, "screen_commands", lambda: ())():
+            yield SystemCommand(title, help_text, callback)
         if self.session is not None:
             yield SystemCommand(_("Log out"), _("End your session and return to the login screen"),
                                 self.action_logout)

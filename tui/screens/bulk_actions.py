@@ -169,14 +169,18 @@ class TemplateDialog(ModalScreen["Template | None"]):
     BINDINGS = [
         Binding("escape", "back", _("Back"), id="template_back"),
         Binding("ctrl+y", "use", _("Use template"), id="template_use", priority=True),
+        Binding("f8", "what_if", _("What-if"), id="template_what_if"),
     ]
     HELP = N_("Fill in the limits of the products to set: only those are changed on each card, its other limits "
               "are kept. Tick Replace the controls to give every card the controls below, as a whole. Ctrl+Y "
-              "checks the template and goes back to the preview; Esc goes back without using it.")
+              "checks the template and goes back to the preview; Esc goes back without using it. F8 (What-if) "
+              "replays the last months of the marked cards' transactions against the template as typed.")
 
-    def __init__(self, template: Template | None = None) -> None:
+    def __init__(self, template: Template | None = None, selection: Any = None) -> None:
+        """`selection`: the bulk selection (card ids or a CardFilter) the what-if replays; None: no what-if."""
         super().__init__()
         self.template = template or Template()
+        self.selection = selection
 
     def compose(self) -> ComposeResult:
         with Vertical(id="template-dialog", classes="dialog"):
@@ -221,6 +225,39 @@ class TemplateDialog(ModalScreen["Template | None"]):
     # Checking ----------------------------------------------------------------------------------------------
 
     def action_use(self) -> None:
+        checked = self._check()
+        if checked is not None:
+            limits, controls = checked
+            self.dismiss(Template(self._values(), limits, controls, checked=True))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "what_if":
+            return self.selection is not None
+        return True
+
+    def screen_commands(self) -> list[tuple[str, str, Any]]:
+        """The command palette's entries for this dialog: (title, help, callback)."""
+        if self.selection is None:
+            return []
+        return [(_("What-if"), _("Replay the marked cards' last months of transactions against this template"),
+                 self.action_what_if)]
+
+    def action_what_if(self) -> None:
+        """The template as typed (unchecked, unsaved) replayed on the marked cards' past transactions."""
+        from store.services.bulk import BulkParams
+        from tui.screens.what_if import WhatIfScreen
+
+        if self.selection is None:
+            return
+        checked = self._check()
+        if checked is None:
+            return
+        limits, controls = checked
+        self.query_one(MessageLine).clear()
+        self.app.push_screen(WhatIfScreen(BulkParams(limits=limits, controls=controls), selection=self.selection))
+
+    def _check(self) -> tuple | None:
+        """(limits, controls) when the template holds no problem; else each problem under its field, and None."""
         from store.services.bulk import BulkParams, template_problems
 
         limits_editor = self.query_one(LimitsEditor)
@@ -239,8 +276,7 @@ class TemplateDialog(ModalScreen["Template | None"]):
                      if p.field not in unreadable and not (p.field == "template" and unreadable)]
         line = self.query_one(MessageLine)
         if not problems:
-            self.dismiss(Template(self._values(), limits, controls, checked=True))
-            return
+            return limits, controls
         unplaced = []
         first: Widget | None = None
         for path, message in problems:
@@ -258,6 +294,7 @@ class TemplateDialog(ModalScreen["Template | None"]):
         if first is not None:
             first.focus()
             self.call_after_refresh(first.scroll_visible)
+        return None
 
     def _limit_field(self, path: str) -> Widget | None:
         parts = path.split(".")
@@ -285,13 +322,15 @@ class BulkActionsScreen(ModalScreen[bool]):
         Binding("ctrl+r", "recheck", _("Check again"), id="bulk_recheck"),
         Binding("ctrl+s", "save_csv", _("Save CSV"), id="bulk_save_csv"),
         Binding("ctrl+c", "stop", _("Stop"), id="bulk_stop"),
+        Binding("f8", "what_if", _("What-if"), id="bulk_what_if"),
     ]
     TITLE = N_("Bulk actions")
     HELP = N_("Choose what to do with the selected cards. The list shows, for each card, what will happen: refused "
               "and why, at once, or a new plastic; the line above it counts each outcome. Ctrl+Y applies it; each "
               "card is done on its own, so a refused card never stops the others. Esc stops a running check or "
               "apply between two cards: what was done stays done, the rest is not touched. Ctrl+S saves the line "
-              "of every card to a CSV file. For Apply template, e sets the limits and controls.")
+              "of every card to a CSV file. For Apply template, e sets the limits and controls, and F8 (What-if) "
+              "replays the last months of the marked cards' transactions against the template first.")
 
     class Divisions(Message):
         def __init__(self, divisions: list[tuple[int, str]]) -> None:
@@ -451,7 +490,27 @@ class BulkActionsScreen(ModalScreen[bool]):
             self.query_one("#bulk-template", Static).update(template_summary(self.template))
             self.refresh_preview()
 
-        self.app.push_screen(TemplateDialog(self.template), edited)
+        self.app.push_screen(TemplateDialog(self.template, self.what_if_selection()), edited)
+
+    def what_if_selection(self) -> Any:
+        """What the what-if replays: the card ids, or the filter while it is not resolved yet."""
+        return list(self.card_ids) if self.card_ids is not None else self.card_filter
+
+    def action_what_if(self) -> None:
+        from store.services.bulk import BulkParams
+        from tui.screens.what_if import WhatIfScreen
+
+        if not self.check_action("what_if", ()):
+            return
+        self.app.push_screen(WhatIfScreen(BulkParams(limits=self.template.limits, controls=self.template.controls),
+                                          selection=self.what_if_selection()))
+
+    def screen_commands(self) -> list[tuple[str, str, Any]]:
+        """The command palette's entries for this dialog: (title, help, callback)."""
+        if not self.check_action("what_if", ()):
+            return []
+        return [(_("What-if"), _("Replay the marked cards' last months of transactions against the template"),
+                 self.action_what_if)]
 
     @work(thread=True, group="bulk-divisions", exit_on_error=False)
     def fetch_divisions(self, number_id: int) -> None:
@@ -633,6 +692,9 @@ class BulkActionsScreen(ModalScreen[bool]):
             return self.busy or self.checking
         if action == "save_csv":
             return bool(self.all_rows) and not self.busy and not self.checking
+        if action == "what_if":
+            return (self.action_value() == "apply template" and self.template.checked and self.results is None
+                    and not self.busy)
         return True
 
     async def action_confirm(self) -> None:

@@ -207,12 +207,17 @@ class CardFormScreen(Screen[None]):
         Binding("ctrl+n", "validate_copy", _("Validate + copy"), id="card_form.validate_copy", priority=True),
         Binding("f6", "next_tab", _("Next tab"), id="card_form.next_tab"),
         Binding("escape", "cancel", _("Cancel"), id="card_form.cancel"),
+        # F8, not Ctrl+W: an Input deletes the word before the cursor with Ctrl+W.
+        Binding("f8", "what_if", _("What-if"), id="card_form.what_if"),
+        # The same key on a new card only says why there is nothing to replay: not worth a place in the footer.
+        Binding("f8", "what_if_new_card", _("What-if"), id="card_form.what_if_new_card", show=False),
     ]
     TITLE = N_("Create card/OBU")
     HELP = N_("Fill in the tabs; fields marked * are required. Validate sends the request to the issuer, who "
               "handles it within 24 hours; follow it in My requests. Every problem is shown under its field "
               "and the form jumps to the first one; nothing you typed is lost. When changing a card, you see "
-              "which changes need a new plastic before you confirm.")
+              "which changes need a new plastic before you confirm, and F8 (What-if) replays the last months "
+              "of its transactions against the limits and controls as typed, before anything is saved.")
     HELP_KEYS = (
         (N_("Tab / Shift+Tab"), N_("Move between the fields")),
         (N_("← → on the tabs, F6"), N_("Switch tabs")),
@@ -807,7 +812,18 @@ class CardFormScreen(Screen[None]):
             return False
         if action == "next_tab" and self.mode == "copy":
             return False
+        if action == "what_if":  # the limits and controls of a fleet card, typed in this form
+            return self.reference is not None and self.mode == "change" and not self.is_obu
+        if action == "what_if_new_card":
+            return self.reference is not None and self.mode == "create" and not self.is_obu
         return True
+
+    def screen_commands(self) -> list[tuple[str, str, Any]]:
+        """The command palette's entries for this screen: (title, help, callback)."""
+        if not self.check_action("what_if", ()):
+            return []
+        return [(_("What-if"), _("Replay the last months of transactions against the limits and controls as "
+                                 "typed, before saving"), self.action_what_if)]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -873,6 +889,31 @@ class CardFormScreen(Screen[None]):
 
         self.app.push_screen(ConfirmDialog(_("Leave the form?"), _("What you typed is not saved."),
                                            _("Discard (Y)"), _("Keep editing (N)")), answered)
+
+    def action_what_if(self) -> None:
+        """The form's current limits and controls, unsaved, replayed on the card's past transactions."""
+        from store.services.card_specs import validate_spec
+        from tui.screens.what_if import WhatIfScreen
+
+        if self.saving or self.reference is None or self.mode != "change" or self.is_obu:
+            return
+        self.clear_problems()
+        spec, problems = self.build_spec()
+        problems += [(p.field, p.message) for p in validate_spec(spec, self.reference.card)]
+        # The replay reads the limits and controls: their problems are shown as the save shows them.
+        problems = [(path, message) for path, message in problems if path.startswith(("limits", "controls"))]
+        if problems:
+            self.show_problems(problems)
+            return
+        card = self.reference.card
+        label = self.reference.card_label
+        if card is not None and card.license_plate and card.license_plate != label:
+            label = f"{label} · {card.license_plate}"
+        self.app.push_screen(WhatIfScreen(spec, card_id=self.card_id, label=label))
+
+    def action_what_if_new_card(self) -> None:
+        self.query_one(MessageLine).show_info(_("A new card has no transactions yet: the what-if replays the "
+                                                "history of an existing card (change a card, then F8)."))
 
     def action_validate(self) -> None:
         self.submit(copy_after=False)
