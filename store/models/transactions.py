@@ -129,6 +129,8 @@ class CardMonthTotal(SQLModel, table=True):
     (`low_*`), so "measured" = km_* - low_* (the fills above the month's lowest reading)."""
 
     __tablename__ = "card_month_total"
+    # SQLite keeps the lines in (card, month) order in the primary key itself: a report's scan reads each line once.
+    __table_args__ = {"sqlite_with_rowid": False}
     card_id: int = Field(foreign_key="card.id", primary_key=True)
     month: date = Field(sa_type=Date, primary_key=True)  # first day of the month, customer's time zone
     fuel_count: int = 0

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column('low_cost', money, nullable=False),
         sa.ForeignKeyConstraint(['card_id'], ['card.id'], ),
         sa.PrimaryKeyConstraint('card_id', 'month'),
+        sqlite_with_rowid=False,
     )
     from store.issuer.month_totals import rebuild_month_totals
 
