@@ -7,13 +7,12 @@ then look at the SVGs before committing them.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 from sqlmodel import select
 
-from store.models import FuelTransaction, Invoice, InvoiceLine, InvoiceStatus
+from store.models import Invoice, InvoiceLine, InvoiceStatus
 from tui.app import CardsOnlineApp
 from tui.menu import MENU
 
