@@ -50,11 +50,25 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
     Unknown user and wrong password give the same message. The change (failure count, lock, last login)
     is committed here, since a failed attempt must be counted even though the login is refused.
     """
+    user, customer = check_credentials(session, username, password, now, policy)
+    actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
+    if user.totp_secret is not None or user.totp_required:
+        # The password is right; the login completes with the second factor (verify_second_factor).
+        return LoginResult(actor=actor, user=user, customer=customer, customer_numbers=[],
+                           previous_login_at=user.last_login_at,
+                           second_factor="code" if user.totp_secret is not None else "setup")
+    return _complete_login(session, user, customer, now)
+
+
+def check_credentials(session: Session, username: str, password: str, now: datetime,
+                      policy: LoginPolicy = LoginPolicy()) -> tuple[User, Customer]:
+    """The password part of a login, without logging in (no last login, no login event): also for asking the
+    password again before a sensitive screen. A wrong password is counted (and committed) as a failed login;
+    raises AuthenticationFailed with a message fit to show."""
     user = session.exec(select(User).where(User.username == username.strip())).first()
     if user is None or user.password_hash is None:
         dummy_verify(password)
         raise AuthenticationFailed(WRONG_CREDENTIALS)
-    actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
     customer = session.get(Customer, user.customer_id)
     if user.locked_until is not None and user.locked_until > now:
         until = user.locked_until.astimezone(ZoneInfo(customer.timezone))
@@ -72,12 +86,7 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
         raise AuthenticationFailed(f"Your access starts on {user.valid_from:%d/%m/%Y}.")
     if user.valid_until is not None and today > user.valid_until:
         raise AuthenticationFailed(f"Your access ended on {user.valid_until:%d/%m/%Y}. Ask your administrator.")
-    if user.totp_secret is not None or user.totp_required:
-        # The password is right; the login completes with the second factor (verify_second_factor).
-        return LoginResult(actor=actor, user=user, customer=customer, customer_numbers=[],
-                           previous_login_at=user.last_login_at,
-                           second_factor="code" if user.totp_secret is not None else "setup")
-    return _complete_login(session, user, customer, now)
+    return user, customer
 
 
 def _complete_login(session: Session, user: User, customer: Customer, now: datetime) -> LoginResult:

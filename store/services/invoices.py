@@ -1,8 +1,8 @@
 """*My invoices* (Fiche 11), the customer's side: re-authentication on entry, search, download, reconciliation.
 
 - `reauthenticate`: the portal asks user name and password again every time the user enters *My invoices*. It is
-  a login check (`auth.authenticate`): a wrong password counts toward the lockout like a failed login. The user
-  name must be the logged-in user's own.
+  a password check (`auth.check_credentials`; no new "last login"): a wrong password counts toward the lockout
+  like a failed login. The user name must be the logged-in user's own.
 - `search_invoices` / `count_invoices`: the invoices of the actor's customer numbers (or the one asked for),
   filtered by status (original / duplicate), invoice number, issue date range and amount range (incl. VAT);
   newest first, keyset-paged on (issue date, id).
@@ -45,7 +45,7 @@ from ..models import (
     User,
 )
 from . import audit
-from .auth import LoginPolicy, authenticate
+from .auth import LoginPolicy, check_credentials
 from .context import Actor
 from .errors import AuthenticationFailed, DomainError, NotFound
 
@@ -119,7 +119,7 @@ def reauthenticate(session: Session, actor: Actor, username: str, password: str,
     if username.strip() != user.username:
         raise AuthenticationFailed("Type your own user name, the one you logged in with.")
     try:
-        result = authenticate(session, username, password, now, policy)
+        checked, _customer = check_credentials(session, username, password, now, policy)
     except AuthenticationFailed as failure:
         session.refresh(user)
         if user.locked_until is not None and user.locked_until > now:
@@ -128,8 +128,9 @@ def reauthenticate(session: Session, actor: Actor, username: str, password: str,
                                 f"have been logged out. Try again later or ask an administrator to unlock it."
                                 ) from failure
         raise
-    if result.user.id != user.id:  # cannot happen: the names are equal
+    if checked.id != user.id:  # cannot happen: the names are equal
         raise AuthenticationFailed("Type your own user name, the one you logged in with.")
+    user.failed_logins = 0  # the right password, as at a login; but no new "last login"
     audit.record(session, actor, now, "user", user.id, "re-authenticated", after={"for": "My invoices"})
     session.commit()
 

@@ -241,7 +241,10 @@ def test_two_simultaneous_first_downloads_make_one_transition(db, session, accou
 def test_reauthenticate_checks_the_password_and_counts_failures(session, world, clock):
     user = world.add_user("books", [Right.INVOICE_DOWNLOAD], clock.now(), password=True)
     actor = actor_for(session, user)
-    invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now())
+    last_login = session.get(User, user.id).last_login_at
+    invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now() + timedelta(minutes=5))
+    session.expire_all()
+    assert session.get(User, user.id).last_login_at == last_login  # "Previous login" stays the real login
     with pytest.raises(AuthenticationFailed, match="own user name"):
         invoices.reauthenticate(session, actor, "fleetadmin", "Start#2026", clock.now())
     with pytest.raises(AuthenticationFailed, match="wrong password"):
