@@ -41,13 +41,14 @@ import codecs
 import csv
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import String, Text, bindparam, cast, func, insert, or_, select, type_coerce, update
+from sqlalchemy.types import NullType
 from sqlmodel import Session
 
 from ..models import (
@@ -56,14 +57,18 @@ from ..models import (
     Card,
     CardLimit,
     CardProductBlock,
+    CardStatus,
     CodeType,
     Customer,
     CustomerNumber,
     DriverCode,
     DriverCodeStatus,
     FuelTransaction,
+    LimitAction,
+    LimitPeriod,
     Plastic,
     Product,
+    ProductType,
     RenewalStatus,
     TollTransaction,
 )
@@ -78,6 +83,7 @@ from .anomaly_rules import (
     Tx,
     check_transaction,
     minutes_of,
+    period_bounds,
 )
 from .month_totals import add_to_month_totals
 
@@ -85,6 +91,7 @@ BATCH_ROWS = 5_000
 CARD_CACHE = 50_000  # card configurations kept between batches
 HISTORY_CACHE = 20_000  # card histories kept between batches
 IN_CHUNK = 500  # values per IN (...) list
+_IDS = bindparam("ids", expanding=True)  # the IN (...) list of a chunk: `_rows(session, query, chunk)`
 MAX_REJECTIONS_KEPT = 1_000  # the report keeps the first ones; the count is always complete
 HISTORY_KEEP = timedelta(days=40)  # a cached history older than this before what a row needs is dropped
 VAT_TOLERANCE = Decimal("0.05")
@@ -430,15 +437,82 @@ def parse_row(line: int, index: dict[str, int], values: tuple) -> ParsedTransact
 
 # --- the cards, as the rules see them -----------------------------------------------------------------
 
-_CARD_COLUMNS = [Card.__table__.c[name] for name in (
-    "id", "number", "customer_number_id", "product_type", "rank", "status", "blocked_at", "cancelled_by_user",
-    "renewal_status", "code_type", "odometer_prompt", "tank_capacity_l", "allowed_weekdays",
-    "allowed_hours_from", "allowed_hours_to", "forbidden_days", "allowed_countries", "max_transactions_per_day")]
+# Read without SQLAlchemy's per-value result processing where a dictionary does it cheaper (an import reads
+# these for every card it meets): enums and dates as their text, JSON lists as text parsed once per distinct
+# value, numbers as the driver gives them (`_decimal`: as SQLAlchemy's Numeric would return them).
+_CARD = Card.__table__.c
+_CARD_COLUMNS = (
+    _CARD.id, _CARD.number, _CARD.customer_number_id, type_coerce(_CARD.product_type, String), _CARD.rank,
+    type_coerce(_CARD.status, String), _CARD.blocked_at, _CARD.cancelled_by_user,
+    type_coerce(_CARD.renewal_status, String), type_coerce(_CARD.code_type, String), _CARD.odometer_prompt,
+    type_coerce(_CARD.tank_capacity_l, NullType()), cast(_CARD.allowed_weekdays, Text),
+    _CARD.allowed_hours_from, _CARD.allowed_hours_to, cast(_CARD.forbidden_days, Text),
+    cast(_CARD.allowed_countries, Text), _CARD.max_transactions_per_day)
+_LIMIT = CardLimit.__table__.c
+_LIMIT_COLUMNS = (_LIMIT.card_id, type_coerce(_LIMIT.product, String), _LIMIT.allowed,
+                  type_coerce(_LIMIT.amount, NullType()), type_coerce(_LIMIT.volume, NullType()),
+                  type_coerce(_LIMIT.period, String), type_coerce(_LIMIT.action, String))
+_PLASTIC = Plastic.__table__.c
+_PLASTIC_COLUMNS = (_PLASTIC.card_id, _PLASTIC.rank, type_coerce(_PLASTIC.status, String),
+                    type_coerce(_PLASTIC.expiry_date, String))
+_LIMIT_QUERY = select(*_LIMIT_COLUMNS).where(_LIMIT.card_id.in_(_IDS))
+_PLASTIC_QUERY = select(*_PLASTIC_COLUMNS).where(_PLASTIC.card_id.in_(_IDS))
+_MONEY_SCALE = CardLimit.__table__.c.amount.type.scale
+_VOLUME_SCALE = CardLimit.__table__.c.volume.type.scale
+_TANK_SCALE = _CARD.tank_capacity_l.type.scale
 
 
-def _rows(session: Session, query) -> list:
-    """All rows of a Core query on the session's connection (no ORM layer: the import runs many of them)."""
-    return session.connection().execute(query).all()
+class _Memo(dict):
+    """Values read from the database made once per distinct raw value (cards share most of theirs)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
+
+
+def _enum(cls):
+    return _Memo(lambda value: None if value is None else cls(value))
+
+
+def _decimal(scale: int):
+    return _Memo(lambda value: value if value is None or isinstance(value, Decimal)
+                 else Decimal("%.*f" % (scale, value)))
+
+
+def _json_set(upper: bool = False):
+    def make(text):
+        import json
+
+        values = (json.loads(text) if isinstance(text, str) else text) or ()
+        return frozenset(value.upper() for value in values) if upper else frozenset(values)
+    return _Memo(make)
+
+
+def _expiry(value):
+    return value if value is None or isinstance(value, date) else date.fromisoformat(value)
+
+
+_PRODUCT_TYPES, _CARD_STATUSES, _RENEWALS, _CODE_TYPES = (
+    _enum(ProductType), _enum(CardStatus), _enum(RenewalStatus), _enum(CodeType))
+_JSON_SETS, _JSON_UPPER_SETS = _json_set(), _json_set(upper=True)
+_MINUTES = _Memo(minutes_of)
+_TANKS = _decimal(_TANK_SCALE)
+_LIMITS = _Memo(lambda key: Limit(Product(key[0]), bool(key[1]), None if key[2] is None else _AMOUNTS[key[2]],
+                                  None if key[3] is None else _VOLUMES[key[3]], LimitPeriod(key[4]),
+                                  LimitAction(key[5])))
+_AMOUNTS, _VOLUMES = _decimal(_MONEY_SCALE), _decimal(_VOLUME_SCALE)
+_PLASTICS = _Memo(lambda key: PlasticState(key[0], CardStatus(key[1]), _expiry(key[2])))
+
+
+def _rows(session: Session, query, ids: list | None = None) -> list:
+    """All rows of a Core query on the session's connection (no ORM layer: the import runs many of them);
+    `ids` fill its `IN (:ids)` (`_IDS`: one statement for every chunk, not one with 500 literals per chunk)."""
+    return session.connection().execute(query, None if ids is None else {"ids": ids}).all()
+
 
 
 class CustomerZones:
@@ -460,38 +534,45 @@ def load_card_configs(session: Session, zones: CustomerZones, *, numbers: Iterab
     """The rules' view of the cards with these numbers or ids, by card id: (number, config)."""
     numbers, ids = list(numbers), list(ids)
     cards = []
-    for values, column in ((numbers, Card.__table__.c.number), (ids, Card.__table__.c.id)):
+    for values, column in ((numbers, _CARD.number), (ids, _CARD.id)):
         for start in range(0, len(values), IN_CHUNK):
-            cards.extend(_rows(session, select(*_CARD_COLUMNS).where(column.in_(values[start:start + IN_CHUNK]))))
+            cards.extend(_rows(session, select(*_CARD_COLUMNS).where(column.in_(_IDS)),
+                               values[start:start + IN_CHUNK]))
     if not cards:
         return {}
-    card_ids = [card.id for card in cards]
+    card_ids = [card[0] for card in cards]
     limits: dict[int, dict[Product, Limit]] = {}
     plastics: dict[int, dict[int, PlasticState]] = {}
+    limit_of, plastic_of = _LIMITS, _PLASTICS
     for start in range(0, len(card_ids), IN_CHUNK):
         chunk = card_ids[start:start + IN_CHUNK]
-        for row in _rows(session, select(CardLimit.card_id, CardLimit.product, CardLimit.allowed, CardLimit.amount,
-                                         CardLimit.volume, CardLimit.period, CardLimit.action)
-                         .where(CardLimit.card_id.in_(chunk))):
-            limits.setdefault(row.card_id, {})[row.product] = Limit(row.product, row.allowed, row.amount, row.volume,
-                                                                    row.period, row.action)
-        for row in _rows(session, select(Plastic.card_id, Plastic.rank, Plastic.status, Plastic.expiry_date)
-                         .where(Plastic.card_id.in_(chunk))):
-            plastics.setdefault(row.card_id, {})[row.rank] = PlasticState(row.rank, row.status, row.expiry_date)
+        for card_id, *key in _rows(session, _LIMIT_QUERY, chunk):
+            limit = limit_of[tuple(key)]
+            mapping = limits.get(card_id)
+            if mapping is None:
+                mapping = limits[card_id] = {}
+            mapping[limit.product] = limit
+        for card_id, *key in _rows(session, _PLASTIC_QUERY, chunk):
+            plastic = plastic_of[tuple(key)]
+            mapping = plastics.get(card_id)
+            if mapping is None:
+                mapping = plastics[card_id] = {}
+            mapping[plastic.rank] = plastic
     configs = {}
-    for card in cards:
-        configs[card.id] = (card.number, CardConfig(
-            card_id=card.id, customer_number_id=card.customer_number_id, zone=zones.zone[card.customer_number_id],
-            is_obu=card.product_type.is_obu, limits=limits.get(card.id, {}),
-            allowed_weekdays=frozenset(card.allowed_weekdays or ()), hours_from=minutes_of(card.allowed_hours_from),
-            hours_to=minutes_of(card.allowed_hours_to),
-            forbidden_days=frozenset(card.forbidden_days or ()),
-            allowed_countries=frozenset(c.upper() for c in card.allowed_countries or ()),
-            tank_capacity_l=card.tank_capacity_l, odometer_prompt=card.odometer_prompt,
-            max_transactions_per_day=card.max_transactions_per_day, code_type=card.code_type, rank=card.rank,
-            blocked_at=card.blocked_at,
-            cancelled=card.cancelled_by_user or card.renewal_status is RenewalStatus.CANCELLED,
-            plastics=plastics.get(card.id, {})))
+    zone_of, minutes, sets, upper_sets = zones.zone, _MINUTES, _JSON_SETS, _JSON_UPPER_SETS
+    for (card_id, number, number_id, product_type, rank, _status, blocked_at, cancelled_by_user, renewal_status,
+         code_type, odometer_prompt, tank, weekdays, hours_from, hours_to, forbidden_days, countries,
+         max_per_day) in cards:
+        configs[card_id] = (number, CardConfig(
+            card_id=card_id, customer_number_id=number_id, zone=zone_of[number_id],
+            is_obu=_PRODUCT_TYPES[product_type].is_obu, limits=limits.get(card_id, {}),
+            allowed_weekdays=sets[weekdays], hours_from=minutes[hours_from], hours_to=minutes[hours_to],
+            forbidden_days=sets[forbidden_days], allowed_countries=upper_sets[countries],
+            tank_capacity_l=_TANKS[tank], odometer_prompt=bool(odometer_prompt),
+            max_transactions_per_day=max_per_day, code_type=_CODE_TYPES[code_type], rank=rank,
+            blocked_at=blocked_at,
+            cancelled=bool(cancelled_by_user) or _RENEWALS[renewal_status] is RenewalStatus.CANCELLED,
+            plastics=plastics.get(card_id, {})))
     return configs
 
 
@@ -581,6 +662,137 @@ def load_histories(session: Session, configs: dict[int, CardConfig], starts: dic
     return histories
 
 
+class BatchHistory(CardHistory):
+    """A card's history as the import loads it for a batch: its events since `raw_from` (a local midnight, at or
+    before the day of the card's first row in the batch) one by one, and before that, back to the earliest
+    period start the rules need, only sums: per product one event per span between the card's period starts of
+    `raw_from` (`sums_from`), at the span's start. A few rows per card instead of a month of transactions.
+
+    Exact for every row at or after `raw_from` (`covers`): a week or month that starts before `raw_from` and
+    holds such a row also holds `raw_from`, so it starts at one of `sums_from` and its sum is whole spans; a
+    day (the daily limits, the transaction count) starts at or after `raw_from`, so it sees single events."""
+
+    __slots__ = ("raw_from", "sums_from")
+
+    def __init__(self, raw_from: datetime, sums_from: Iterable[datetime] = (),
+                 odometer_from: datetime | None = None):
+        sums_from = frozenset(sums_from)
+        super().__init__(loaded_from=min(sums_from, default=raw_from), odometer_from=odometer_from)
+        self.raw_from = raw_from
+        self.sums_from = sums_from
+
+    def covers(self, config: CardConfig, moment: datetime) -> bool:
+        if moment < self.raw_from:
+            return False
+        for period in config.history_periods:
+            start = period_bounds(period, moment, config.zone)[0]
+            if start < self.raw_from and start not in self.sums_from:
+                return False
+        return True
+
+    def forget_before(self, moment: datetime) -> None:
+        super().forget_before(moment)
+        if moment > self.raw_from:
+            self.raw_from = moment
+        self.sums_from = frozenset(start for start in self.sums_from if start >= moment)
+
+
+def _sums_from(config: CardConfig, raw_from: datetime) -> tuple[datetime, ...]:
+    """The week and month starts (of the card's limits) of `raw_from`'s day that lie before it, in order."""
+    return tuple(sorted({start for start in (period_bounds(period, raw_from, config.zone)[0]
+                                             for period in config.history_periods) if start < raw_from}))
+
+
+def load_batch_histories(session: Session, configs: dict[int, CardConfig], raw_from: dict[int, datetime],
+                         histories: dict[int, CardHistory]) -> None:
+    """Make each card's BatchHistory from `raw_from[card]` (a local midnight of the card's zone): its sums per
+    product over the spans before it (SUM ... GROUP BY card, product: one query per span and IN_CHUNK cards of
+    the same spans), its events since then and its product blocks running then (one query each per IN_CHUNK
+    cards). Odometer readings and blocks already known are kept."""
+    fuel, toll = FuelTransaction.__table__.c, TollTransaction.__table__.c
+    groups: dict[tuple, list[int]] = {}
+    spans_of: dict[tuple, tuple[datetime, ...]] = {}
+    for card_id, moment in raw_from.items():
+        config = configs[card_id]
+        old = histories.get(card_id)
+        key = (config.history_periods, config.zone, moment)
+        spans = spans_of.get(key)
+        if spans is None:
+            spans = spans_of[key] = _sums_from(config, moment)
+        fresh = BatchHistory(moment, spans, odometer_from=old.odometer_from if old else None)
+        if old is not None:  # keep the readings and blocks already known
+            fresh.odometer_times, fresh.odometer_km, fresh.blocks = old.odometer_times, old.odometer_km, old.blocks
+        histories[card_id] = fresh
+        groups.setdefault((config.is_obu, moment, spans), []).append(card_id)
+    for (obu, moment, spans), card_ids in groups.items():
+        if obu:
+            card_col, time_col, columns = toll.card_id, toll.exit_at, (toll.card_id, toll.exit_at, toll.amount_incl_vat)
+            sums = (func.sum(toll.amount_incl_vat),)
+        else:
+            card_col, time_col = fuel.card_id, fuel.occurred_at
+            columns = (fuel.card_id, fuel.occurred_at, fuel.product, fuel.quantity, fuel.amount_incl_vat)
+            sums = (fuel.product, func.sum(fuel.quantity), func.sum(fuel.amount_incl_vat))
+        bounds = spans + (moment,)
+        span_queries = [select(card_col, *sums).where(card_col.in_(_IDS), time_col >= span_start,
+                                                      time_col < bounds[index + 1])
+                        .group_by(*((card_col,) if obu else (card_col, fuel.product)))
+                        for index, span_start in enumerate(spans)]
+        events = select(*columns).where(card_col.in_(_IDS), time_col >= moment)
+        blocks = select(CardProductBlock.card_id, CardProductBlock.product, CardProductBlock.blocked_from,
+                        CardProductBlock.until).where(CardProductBlock.card_id.in_(_IDS),
+                                                      CardProductBlock.until > moment)
+        for first in range(0, len(card_ids), IN_CHUNK):
+            chunk = card_ids[first:first + IN_CHUNK]
+            for span_start, query in zip(spans, span_queries):
+                for row in _rows(session, query, chunk):
+                    if obu:
+                        histories[row[0]].add(span_start, Product.TOLLS, ZERO, row[1])
+                    else:
+                        histories[row[0]].add(span_start, row[1], row[2], row[3])
+            if obu:
+                for card_id, at, amount in _rows(session, events, chunk):
+                    histories[card_id].add(at, Product.TOLLS, ZERO, amount)
+            else:
+                for card_id, at, product, quantity, amount in _rows(session, events, chunk):
+                    histories[card_id].add(at, product, quantity, amount)
+            for card_id, product, blocked_from, block_until in _rows(session, blocks, chunk):
+                history = histories[card_id]
+                if not any(b.product is product and b.blocked_from == blocked_from for b in history.blocks):
+                    history.blocks.append(ProductBlock(product, blocked_from, block_until))
+
+
+def load_odometers(session: Session, card_ids: Iterable[int], moment: datetime,
+                   histories: dict[int, CardHistory]) -> None:
+    """Each card's last odometer reading before `moment` and every one since (the odometer rule), per IN_CHUNK
+    cards: one query for the last readings (a seek per card on the (card, time) index), one for the later ones."""
+    fuel = FuelTransaction.__table__.c
+    card_ids = list(card_ids)
+    for card_id in card_ids:
+        history = histories.get(card_id)
+        if history is None:
+            history = histories[card_id] = CardHistory()
+        history.odometer_times, history.odometer_km, history.odometer_from = [], [], moment
+    card = Card.__table__.c
+
+    def last(column):
+        return (select(column).where(_EARLIER.c.card_id == card.id, _EARLIER.c.odometer_km.is_not(None),
+                                     _EARLIER.c.occurred_at < moment)
+                .order_by(_EARLIER.c.occurred_at.desc(), _EARLIER.c.id.desc()).limit(1).scalar_subquery())
+
+    last_readings = select(card.id, last(_EARLIER.c.occurred_at).label("at"),
+                           last(_EARLIER.c.odometer_km).label("km")).where(card.id.in_(_IDS))
+    later_readings = (select(fuel.card_id, fuel.occurred_at, fuel.odometer_km)
+                      .where(fuel.card_id.in_(_IDS), fuel.odometer_km.is_not(None), fuel.occurred_at >= moment)
+                      .order_by(fuel.card_id, fuel.occurred_at))
+    for first in range(0, len(card_ids), IN_CHUNK):
+        chunk = card_ids[first:first + IN_CHUNK]
+        for card_id, occurred_at, km in _rows(session, last_readings, chunk):
+            if occurred_at is not None:
+                histories[card_id].add_odometer(occurred_at, km)
+        for card_id, occurred_at, km in _rows(session, later_readings, chunk):
+            histories[card_id].add_odometer(occurred_at, km)
+
+
 # --- the ingest -----------------------------------------------------------------------------------------
 
 Progress = Callable[[ImportReport], None]
@@ -632,10 +844,10 @@ class TransactionIngest:
 
     def _existing(self, table, ids: list[str]) -> set[str]:
         column = table.c.issuer_transaction_id
+        query = select(column).where(column.in_(_IDS))
         found: set[str] = set()
         for start in range(0, len(ids), IN_CHUNK):
-            found.update(row[0] for row in _rows(self.session, select(column).where(
-                column.in_(ids[start:start + IN_CHUNK]))))
+            found.update(row[0] for row in _rows(self.session, query, ids[start:start + IN_CHUNK]))
         return found
 
     def _configs(self, numbers: set[str]) -> None:
@@ -656,37 +868,56 @@ class TransactionIngest:
         return book
 
     def _prepare_histories(self, items: list[tuple[ParsedTransaction, CardConfig, Tx]]) -> None:
-        starts: dict[int, datetime] = {}
+        """Each card's history for the rules: kept from an earlier batch when it covers the card's rows, else
+        loaded (load_batch_histories) from the local midnight of the earliest row of the cards loaded."""
+        firsts: dict[int, datetime] = {}  # the earliest row of each card with period limits or a daily count
+        stale: set[int] = set()
         odometer: dict[int, datetime] = {}
         configs: dict[int, CardConfig] = {}
+        histories = self.histories
         for _row, config, tx in items:
             card_id = config.card_id
             configs[card_id] = config
-            start = config.history_start(tx.occurred_at)
-            if start is not None and (card_id not in starts or start < starts[card_id]):
-                starts[card_id] = start
+            moment = tx.occurred_at
+            if config.history_periods:
+                first = firsts.get(card_id)
+                if first is None or moment < first:
+                    firsts[card_id] = moment
+                if card_id not in stale:
+                    history = histories.get(card_id)
+                    if history is None or history.__class__ is not BatchHistory or not history.covers(config, moment):
+                        stale.add(card_id)
             if config.odometer_prompt and not tx.toll and tx.odometer_km is not None and (
-                    card_id not in odometer or tx.occurred_at < odometer[card_id]):
-                odometer[card_id] = tx.occurred_at
-        reload: dict[int, datetime] = {}
-        for card_id, start in starts.items():
-            history = self.histories.get(card_id)
-            if history is None or history.loaded_from is None or history.loaded_from > start:
-                reload[card_id] = start
-            elif start - history.loaded_from > HISTORY_KEEP:
-                history.forget_before(start)
+                    card_id not in odometer or moment < odometer[card_id]):
+                odometer[card_id] = moment
+        for card_id, first in firsts.items():
+            if card_id not in stale:
+                history = histories[card_id]
+                start = configs[card_id].history_start(first)
+                if start - history.loaded_from > HISTORY_KEEP:
+                    history.forget_before(start)
+        if stale:
+            # One midnight per time zone (the earliest day among these cards), so the cards share their queries.
+            day_start: dict[ZoneInfo, datetime] = {}
+            for card_id in stale:
+                zone = configs[card_id].zone
+                day = period_bounds(LimitPeriod.DAY, firsts[card_id], zone)[0]
+                if zone not in day_start or day < day_start[zone]:
+                    day_start[zone] = day
+            load_batch_histories(self.session, configs,
+                                 {card_id: day_start[configs[card_id].zone] for card_id in stale}, histories)
         reload_odometer = {}
         for card_id, moment in odometer.items():
-            history = self.histories.get(card_id)
+            history = histories.get(card_id)
             if history is None or history.odometer_from is None or history.odometer_from > moment:
                 reload_odometer[card_id] = moment
-        if reload or reload_odometer:
-            load_histories(self.session, configs, reload, reload_odometer, histories=self.histories)
+        if reload_odometer:
+            load_odometers(self.session, reload_odometer, min(reload_odometer.values()), histories)
         for card_id in configs:
-            if card_id in self.histories:
-                self.histories.move_to_end(card_id)
-        while len(self.histories) > HISTORY_CACHE:
-            self.histories.popitem(last=False)
+            if card_id in histories:
+                histories.move_to_end(card_id)
+        while len(histories) > HISTORY_CACHE:
+            histories.popitem(last=False)
 
     def flush(self) -> None:
         rows, self.buffer = self.buffer, []

@@ -427,3 +427,171 @@ def test_numbers_with_a_decimal_comma_or_point(text, places, expected):
             parse_decimal(text.strip(), "quantity", places)
     else:
         assert parse_decimal(text.strip(), "quantity", places) == expected
+
+
+# --- the history a batch loads: sums before the day of its first row, events after ------------------------
+
+def _limited_card(session, fleet, clock, max_per_day=None) -> Card:
+    """A truck with week and month limits (the import sums the periods' earlier days per product)."""
+    world = fleet.world
+    spec = world.card_spec(license_plate="1-LIM-001", limits=(
+        LimitSpec(Product.DIESEL, amount=Decimal("700.00"), period=LimitPeriod.WEEK),  # block
+        LimitSpec(Product.ADBLUE, volume=Decimal("50"), period=LimitPeriod.MONTH, action=LimitAction.NOTIFY),
+        LimitSpec(Product.CAR_WASH, amount=Decimal("60"), period=LimitPeriod.MONTH, action=LimitAction.NOTIFY)))
+    card, _ = cards.create_card(session, world.actor, clock.now(), spec)
+    return world.set_status(card, CardStatus.ACTIVE, max_transactions_per_day=max_per_day)
+
+
+def _findings_by_tx(session, numbers=False) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for anomaly in anomalies(session):
+        tx = session.get(FuelTransaction, anomaly.fuel_transaction_id)
+        found.setdefault(tx.issuer_transaction_id, []).append((anomaly.rule, _numbers(anomaly.details) if numbers
+                                                                else anomaly.details))
+    return {tx_id: sorted(items, key=repr) for tx_id, items in found.items()}
+
+
+def _numbers(details: dict) -> dict:
+    """Quantities as numbers: "51.5" and "51.500" (read back from the database) are the same total."""
+    def number(value):
+        if isinstance(value, str) and value.replace(".", "", 1).isdigit():
+            return Decimal(value)
+        return value
+    return {key: number(value) for key, value in details.items()}
+
+
+def test_week_and_month_sums_across_period_ends_and_out_of_order_rows(session, fleet, clock, tmp_path):
+    card = _limited_card(session, fleet, clock)
+    # Already booked: car washes (24.20 each) on 10 and 20 November, diesel (181.50 a fill) on 23 and 25 Nov.
+    import_transactions(session, write(tmp_path, [
+        fuel_line("H-w1", card, "2026-11-10T10:00:00+01:00", product="car wash", quantity="1", price="20.0000"),
+        fuel_line("H-w2", card, "2026-11-20T10:00:00+01:00", product="car wash", quantity="1", price="20.0000"),
+        fuel_line("H-d1", card, "2026-11-23T08:00:00+01:00", quantity="100"),
+        fuel_line("H-d2", card, "2026-11-25T08:00:00+01:00", quantity="100"),
+    ], "history.csv"), clock.now(), alerts=False)
+    assert anomalies(session) == []
+    # Not in time order. Monday 30 November starts a week that ends in December.
+    lines = [
+        fuel_line("N-w-dec", card, "2026-12-01T10:00:00+01:00", product="car wash", quantity="1", price="20.0000"),
+        fuel_line("N-w-nov", card, "2026-11-28T10:00:00+01:00", product="car wash", quantity="1", price="20.0000"),
+        fuel_line("N-d-27", card, "2026-11-27T08:00:00+01:00", quantity="100"),  # 363 + 181.50 = 544.50: fine
+        fuel_line("N-d-28", card, "2026-11-28T08:00:00+01:00", quantity="100"),  # 726.00 > 700: blocks the week
+        fuel_line("N-d-29", card, "2026-11-29T23:30:00+01:00", quantity="10"),   # Sunday night: blocked
+        fuel_line("N-d-30", card, "2026-11-30T00:10:00+01:00", quantity="100"),  # a new week: 181.50
+        fuel_line("N-d-02", card, "2026-12-02T08:00:00+01:00", quantity="100"),  # 363.00
+        fuel_line("N-d-03", card, "2026-12-03T08:00:00+01:00", quantity="100"),  # 544.50
+        fuel_line("N-d-04", card, "2026-12-04T08:00:00+01:00", quantity="100"),  # 726.00 > 700
+    ]
+    expected = {
+        "N-w-nov": [(AnomalyRule.LIMIT_AMOUNT, {"product": "car wash", "period": "month", "period_start": "2026-11-01",
+                                                "limit": "60.00", "amount": "24.20", "total": "72.60"})],
+        "N-d-28": [(AnomalyRule.LIMIT_AMOUNT, {"product": "diesel", "period": "week", "period_start": "2026-11-23",
+                                               "limit": "700.00", "amount": "181.50", "total": "726.00"})],
+        "N-d-29": [(AnomalyRule.PRODUCT_NOT_ALLOWED, {
+            "product": "diesel", "reason": "blocked", "blocked_from": "2026-11-28T07:00:00+00:00",
+            "blocked_until": "2026-11-29T23:00:00+00:00"})],
+        "N-d-04": [(AnomalyRule.LIMIT_AMOUNT, {"product": "diesel", "period": "week", "period_start": "2026-11-30",
+                                               "limit": "700.00", "amount": "181.50", "total": "726.00"})],
+    }
+    report = import_transactions(session, write(tmp_path, lines), clock.now(), batch_rows=100)
+    assert report.fuel == len(lines) and _findings_by_tx(session) == expected
+    assert report.product_blocks == 2
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 3])
+def test_later_batches_see_the_sums_of_the_earlier_ones(session, fleet, clock, tmp_path, batch_rows):
+    card = _limited_card(session, fleet, clock, max_per_day=2)
+    lines = [
+        fuel_line("B-1", card, "2026-11-30T08:00:00+01:00", quantity="200"),   # 363.00 (week from Monday 30)
+        fuel_line("B-2", card, "2026-12-01T08:00:00+01:00", product="adblue", quantity="30", price="0.7000"),
+        fuel_line("B-3", card, "2026-12-01T09:00:00+01:00", product="adblue", quantity="20", price="0.7000"),  # 50 l
+        fuel_line("B-4", card, "2026-12-01T10:00:00+01:00", product="adblue", quantity="1", price="0.7000"),   # 3rd
+        fuel_line("B-5", card, "2026-12-02T08:00:00+01:00", quantity="200"),   # 726.00 > 700
+        fuel_line("B-6", card, "2026-12-02T09:00:00+01:00", product="adblue", quantity="0.5", price="0.7000"),
+        fuel_line("B-7", card, "2026-11-30T12:00:00+01:00", product="adblue", quantity="60", price="0.7000"),  # Nov
+    ]
+    import_transactions(session, write(tmp_path, lines), clock.now(), batch_rows=batch_rows)
+    found = {tx_id: [rule for rule, _details in items] for tx_id, items in _findings_by_tx(session).items()}
+    assert found == {
+        "B-4": [AnomalyRule.LIMIT_VOLUME, AnomalyRule.TOO_MANY_TRANSACTIONS],  # 51 l in December; 3 on the 1st
+        "B-5": [AnomalyRule.LIMIT_AMOUNT],
+        "B-6": [AnomalyRule.LIMIT_VOLUME],   # 51.5 l
+        "B-7": [AnomalyRule.LIMIT_VOLUME],   # 60 l in November
+    }
+    details = {tx_id: items[0][1] for tx_id, items in _findings_by_tx(session).items()}
+    # (Decimal: a sum of rows read back from the database has their 3 decimals, of rows of this batch not.)
+    assert Decimal(details["B-6"]["total"]) == Decimal("51.5") and Decimal(details["B-7"]["total"]) == 60
+    assert details["B-5"]["total"] == "726.00"
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 1000])
+def test_the_import_judges_as_the_rules_on_the_whole_history(session, fleet, clock, tmp_path, batch_rows):
+    """Random fills over two months (the end of summer time, week and month ends), in two files, some rows out
+    of order: every finding is the one the rules give with the card's whole history in memory."""
+    import random
+
+    from store.issuer.anomaly_rules import CardHistory, Tx, check_transaction
+    from store.issuer.transactions_import import CustomerZones, load_card_configs, parse_row, read_rows
+
+    card = _limited_card(session, fleet, clock, max_per_day=3)
+    rng = random.Random(batch_rows)
+    start = datetime(2026, 10, 20, tzinfo=timezone.utc)
+    lines = []
+    for index in range(90):
+        moment = start + timedelta(minutes=rng.randrange(0, 50 * 24 * 60))
+        product = rng.choice(["diesel", "diesel", "adblue", "car wash"])
+        quantity = {"diesel": str(rng.randint(20, 150)), "adblue": str(rng.randint(2, 25)), "car wash": "1"}[product]
+        price = {"diesel": "1.5000", "adblue": "0.7000", "car wash": str(rng.randint(8, 25)) + ".0000"}[product]
+        lines.append((moment, fuel_line(f"Q-{index}", card, moment.isoformat(), product=product, quantity=quantity,
+                                        price=price)))
+    lines.sort(key=lambda item: item[0])
+    first = [line for _moment, line in lines[:45]]
+    second = [line for _moment, line in lines[45:]]
+    rng.shuffle(first)
+    second.reverse()  # each row before the ones already judged: the history loaded for those does not cover it
+    second[5:5] = first[-3:]  # already booked
+    first, second = write(tmp_path, first, "one.csv"), write(tmp_path, second, "two.csv")
+    import_transactions(session, first, clock.now(), batch_rows=batch_rows)
+    import_transactions(session, second, clock.now(), batch_rows=batch_rows)
+
+    _number, config = load_card_configs(session, CustomerZones(session), ids=[card.id])[card.id]
+    history, seen, expected = CardHistory(), set(), {}
+    for path in (first, second):
+        parsed = [parse_row(line, index, values) for line, index, values in read_rows(path)]
+        for offset in range(0, len(parsed), batch_rows):
+            batch = [row for row in parsed[offset:offset + batch_rows] if row.issuer_transaction_id not in seen]
+            seen.update(row.issuer_transaction_id for row in batch)
+            for row in sorted(batch, key=lambda row: row.occurred_at):
+                tx = Tx(row.occurred_at.astimezone(timezone.utc), row.product, row.amount_incl_vat, row.quantity,
+                        row.country, row.odometer_km, row.driver_code, row.rank)
+                findings = check_transaction(tx, config, history)
+                history.record(tx, findings)
+                if findings:
+                    expected[row.issuer_transaction_id] = sorted(((f.rule, _numbers(f.details)) for f in findings),
+                                                                 key=repr)
+    assert len(expected) > 10  # the limits are met often enough to tell
+    assert _findings_by_tx(session, numbers=True) == expected
+
+
+def test_the_odometer_rule_reads_the_last_reading_booked_before(session, fleet, clock, tmp_path):
+    truck = fleet.truck
+    card = session.get(Card, truck.id)
+    card.odometer_prompt = True
+    session.add(card)
+    session.commit()
+    import_transactions(session, write(tmp_path, [
+        fuel_line("O-1", truck, "2026-11-20T08:00:00+01:00", quantity="20", odometer="100000"),
+        fuel_line("O-2", truck, "2026-11-20T09:00:00+01:00", quantity="20"),  # no reading
+        fuel_line("O-3", truck, "2026-11-26T08:00:00+01:00", quantity="20", odometer="101000"),
+    ], "one.csv"), clock.now(), alerts=False)
+    import_transactions(session, write(tmp_path, [
+        fuel_line("O-4", truck, "2026-11-23T08:00:00+01:00", quantity="20", odometer="99000"),  # below 20 Nov
+        fuel_line("O-5", truck, "2026-11-24T08:00:00+01:00", quantity="20", odometer="99500"),  # after O-4: fine
+        fuel_line("O-6", truck, "2026-11-26T09:00:00+01:00", quantity="20", odometer="100900"),  # below O-3
+    ], "two.csv"), clock.now(), alerts=False)
+    found = _findings_by_tx(session)
+    assert sorted(found) == ["O-4", "O-6"]
+    assert found["O-4"] == [(AnomalyRule.ODOMETER, {
+        "reason": "lower than the previous reading", "odometer_km": 99000, "previous_km": 100000,
+        "previous_at": "2026-11-20T07:00:00+00:00"})]
+    assert found["O-6"][0][1]["previous_km"] == 101000
