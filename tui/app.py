@@ -100,7 +100,7 @@ class CardCommands(Provider):
 class CardsOnlineApp(App[None], inherit_bindings=False):
     TITLE = _("Cards Online")
     # The login screen is the base screen, whose own CSS_PATH Textual does not load: its styles load here.
-    CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss", "styles/login.tcss"]
+    CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss", "styles/login.tcss", "styles/kiosk.tcss"]
     COMMANDS = App.COMMANDS | {MenuCommands, CardCommands}
     BINDINGS = [
         Binding("f1", "help", _("Help"), id="help", priority=True),
@@ -121,14 +121,35 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
     active_customer_number: reactive[CustomerNumberInfo | None] = reactive(None, init=False)
 
     def __init__(self, db: Database, idle_timeout: float = 900, login_policy: LoginPolicy | None = None,
-                 menu: Sequence[MenuItem] | None = None, **kwargs: Any) -> None:
+                 menu: Sequence[MenuItem] | None = None, *, kiosk: bool = False,
+                 kiosk_screens: Sequence[str] = (), keymap: dict[str, str] | None = None,
+                 theme_name: str | None = None, language: str = "en", **kwargs: Any) -> None:
         """`idle_timeout` in seconds (0 or less: never); `login_policy` None means the store's default;
-        `menu` replaces the main menu registry (tests)."""
+        `menu` replaces the main menu registry (tests).
+
+        Issue 10 (tui/config.py): `kiosk` leaves no way out of the app (no quit, suspend, theme or quit
+        commands; logout returns to the login screen); `kiosk_screens` (menu item ids) limits the main menu to
+        those items in kiosk mode; `keymap` remaps keys by binding id; `theme_name` is one of
+        tui.config.THEMES ("dark", "light", "high-contrast"); `language` is kept for the catalogs to come."""
         super().__init__(**kwargs)
         self.db = db
         self._idle_timeout = idle_timeout
         self.login_policy = login_policy
         self.menu: Sequence[MenuItem] = MENU if menu is None else menu
+        self.kiosk = kiosk
+        self.kiosk_screens = tuple(kiosk_screens) if kiosk else ()
+        self.language = language
+        if kiosk:
+            self.add_class("-kiosk")
+            if kiosk_screens:
+                self.menu = [item for item in self.menu if item.id in set(kiosk_screens)]
+        from tui.themes import THEME_OBJECTS
+
+        for theme in THEME_OBJECTS:
+            self.register_theme(theme)
+        self._theme_name = theme_name
+        if keymap:
+            self.set_keymap(keymap)
         self.session: UserSession | None = None
         self._last_input = monotonic()
         self._idle_timer: Timer | None = None
@@ -144,6 +165,10 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         smtp_url = os.environ.get("CARDSONLINE_SMTP_URL", "").strip()
         if smtp_url:
             self.set_interval(self.OUTBOX_INTERVAL, partial(self._outbox_tick, smtp_url), name="outbox-sender")
+        if self._theme_name is not None:
+            from tui.config import THEMES
+
+            self.theme = THEMES[self._theme_name]
 
     def _outbox_tick(self, smtp_url: str) -> None:
         if not any(w.group == "outbox-sender" and not w.is_finished for w in self.workers):
@@ -275,11 +300,15 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
     # Actions -----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.kiosk and action in ("quit", "suspend_process", "help_quit", "change_theme"):
+            return False  # kiosk: no way out of the app
         if action == "switch_customer":
             return self.session is not None and self.session.is_multipass
         if action == "logout":
             return self.session is not None
         if action == "quick_find":
+            if self.kiosk_screens and "cards.manage" not in self.kiosk_screens:
+                return False  # a kiosk limited to other screens: no card actions through the quick find
             return self.session is not None and self.active_customer_number is not None
         return True
 
@@ -290,7 +319,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         """The quick find (a card by number or plate, then its actions); `card_id` opens that card's actions."""
         from tui.screens.quick_find import QuickFindScreen
 
-        if self.session is None or self.active_customer_number is None:
+        if self.session is None or self.active_customer_number is None or not self.check_action("quick_find", ()):
             self.bell()
             return
         if isinstance(self.screen, QuickFindScreen):
@@ -365,5 +394,27 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
                 yield SystemCommand(_("Switch customer number"), _("Choose the customer number to act for"),
                                     self.action_switch_customer)
         yield SystemCommand(_("Help"), _("Show what this screen does and its keys"), self.action_help)
+        if self.kiosk:
+            return  # kiosk: no theme change, no way out of the app
         yield SystemCommand(_("Theme"), _("Change the colour theme"), self.action_change_theme)
         yield SystemCommand(_("Quit"), _("Leave Cards Online"), self.action_quit)
+
+    # Kiosk mode (issue 10): whatever calls these actions, a kiosk stays in the app --------------------
+
+    async def action_quit(self) -> None:
+        if self.kiosk:
+            self.bell()
+            return
+        await super().action_quit()
+
+    def action_suspend_process(self) -> None:
+        if self.kiosk:
+            self.bell()
+            return
+        super().action_suspend_process()
+
+    def action_change_theme(self) -> None:
+        if self.kiosk:
+            self.bell()
+            return
+        super().action_change_theme()

@@ -58,14 +58,34 @@ def _print_demo_logins() -> None:
               help="Wrong passwords in a row that lock an account (default 5).")
 @click.option("--lock-minutes", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_MINUTES",
               help="How long a locked account stays locked (default 15 minutes).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, envvar="CARDSONLINE_CONFIG",
+              help="The config file (default: $CARDSONLINE_CONFIG, else config.toml in the user config dir; "
+                   "see `cardsonline config path`).")
+@click.option("--kiosk/--no-kiosk", default=None,
+              help="Kiosk mode for a depot terminal: no way out of the app, logout after 2 idle minutes, "
+                   "high-contrast theme (default: [kiosk] enabled in the config file).")
+@click.option("--theme", type=click.Choice(["dark", "light", "high-contrast"]), default=None,
+              help="Colour theme (default: the config file's, else dark; high-contrast in kiosk mode).")
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None, idle_minutes: float | None, lock_after: int | None,
-         lock_minutes: int | None) -> None:
+         lock_minutes: int | None, config_file: str | None, kiosk: bool | None, theme: str | None) -> None:
     """Cards Online in the terminal. Without a subcommand: open the portal."""
     ctx.ensure_object(dict)
     ctx.obj["database_url"] = database_url
+    ctx.obj["config_file"] = config_file
     if ctx.invoked_subcommand is not None:
         return
+    from tui.config import ConfigError, apply_download_folder, load_config
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        click.echo(f"Error in the config file: {exc}", err=True)
+        ctx.exit(2)
+    kiosk = config.kiosk.enabled if kiosk is None else kiosk
+    if kiosk and idle_minutes == 0:
+        raise click.BadParameter("a kiosk always logs out: use more than 0 minutes.", param_hint="--idle-minutes")
+    apply_download_folder(config)
     db = _database(database_url)
     from store.db import sqlite_path
 
@@ -83,8 +103,9 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
     from tui.app import CardsOnlineApp
 
     kwargs = {}
-    if idle_minutes is not None:
-        kwargs["idle_timeout"] = idle_minutes * 60
+    kwargs["idle_timeout"] = (idle_minutes if idle_minutes is not None else config.effective_idle_minutes(kiosk)) * 60
+    kwargs.update(kiosk=kiosk, kiosk_screens=config.kiosk.screens, keymap=config.keys, language=config.language,
+                  theme_name=theme or config.effective_theme(kiosk))
     if lock_after is not None or lock_minutes is not None:
         from store.services.auth import LoginPolicy
 
@@ -121,6 +142,53 @@ def demo(ctx: click.Context, database_url: str | None, cards: int, seed: int, fo
     click.echo(summary)
     _sign_demo_invoices(db)
     _print_demo_logins()
+
+
+@main.group("config")
+def config_group() -> None:
+    """The config file: theme, language, download folder, idle timeouts, kiosk mode, keys (TOML)."""
+
+
+@config_group.command("path")
+@click.pass_context
+def config_path_command(ctx: click.Context) -> None:
+    """Print where the config file is read from (whether or not it exists)."""
+    from tui.config import config_path
+
+    click.echo(str(config_path(ctx.find_root().obj.get("config_file"))))
+
+
+@config_group.command("example")
+def config_example() -> None:
+    """Print a commented example config file (e.g. `cardsonline config example > "$(cardsonline config path)"`)."""
+    from tui.config import EXAMPLE
+
+    click.echo(EXAMPLE, nl=False)
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Read and check the config file; exit 2 with the problem when it has one."""
+    from tui.config import ConfigError, config_path, load_config
+
+    path = config_path(ctx.find_root().obj.get("config_file"))
+    try:
+        config = load_config(ctx.find_root().obj.get("config_file"))
+    except ConfigError as exc:
+        click.echo(f"Error in the config file: {exc}", err=True)
+        ctx.exit(2)
+    click.echo(f"{path}: OK" if config.path is not None else f"{path}: no file; the defaults apply.")
+
+
+@config_group.command("ids")
+def config_ids() -> None:
+    """List the binding ids [keys] can remap and the menu item ids [kiosk] screens can name."""
+    from tui.config import known_binding_ids
+    from tui.menu import MENU
+
+    click.echo("Binding ids ([keys]): " + ", ".join(sorted(known_binding_ids())))
+    click.echo("Menu item ids ([kiosk] screens): " + ", ".join(item.id for item in MENU))
 
 
 @main.group()

@@ -1,0 +1,393 @@
+"""The user's config file (issue 10): theme, language, download folder, idle timeouts, kiosk mode, key remapping.
+
+The file is TOML, read from `$CARDSONLINE_CONFIG` when set, else `config.toml` in the user config directory
+(`~/.config/cardsonline/config.toml` on Linux, following `$XDG_CONFIG_HOME`). A missing file at the default
+place means "all defaults"; a file named by `$CARDSONLINE_CONFIG` (or `--config`) must exist.
+
+Every mistake is an error, never ignored: an unknown section or key, a wrong type, an unknown theme, language,
+binding id or menu item id. `ConfigError` names the file, the line and the key, and what is allowed; the
+`cardsonline` command prints it and exits with status 2 without opening the portal.
+
+Command-line options override the file (`--kiosk`, `--idle-minutes`, `--theme`). The language is stored and
+passed to the app; the translation catalogs are a later piece of work.
+
+This module imports nothing of Textual at import time, so the command starts fast; the binding ids of `[keys]`
+are checked against the app's and screens' bindings, imported only when the file has a `[keys]` section.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENV = "CARDSONLINE_CONFIG"
+DOWNLOAD_DIR_ENV = "CARDSONLINE_DOWNLOAD_DIR"  # the same name exports.invoice_files reads
+
+# The themes a user chooses from, and the Textual theme each one is (tui/themes.py registers the last one).
+THEMES: dict[str, str] = {
+    "dark": "textual-dark",
+    "light": "textual-light",
+    "high-contrast": "cardsonline-high-contrast",
+}
+LANGUAGES = ("en", "nl", "fr")  # the catalogs come later: only English texts for now
+DEFAULT_IDLE_MINUTES = 15.0
+DEFAULT_KIOSK_IDLE_MINUTES = 2.0
+DEFAULT_KIOSK_THEME = "high-contrast"
+
+KEY_MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used: the message names the file, the line and the key."""
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    enabled: bool = False
+    idle_minutes: float = DEFAULT_KIOSK_IDLE_MINUTES
+    theme: str = DEFAULT_KIOSK_THEME
+    # Menu item ids (tui/menu.py); empty: every screen the user's rights allow.
+    screens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None  # the file read; None when there was none
+    language: str = "en"
+    theme: str = "dark"
+    download_folder: Path | None = None
+    idle_minutes: float = DEFAULT_IDLE_MINUTES
+    kiosk: KioskConfig = field(default_factory=KioskConfig)
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), "f5" or "f5,ctrl+r"
+
+    def effective_theme(self, kiosk: bool) -> str:
+        """The theme name (one of THEMES) in use: in kiosk mode the kiosk's theme."""
+        return self.kiosk.theme if kiosk else self.theme
+
+    def effective_idle_minutes(self, kiosk: bool) -> float:
+        return self.kiosk.idle_minutes if kiosk else self.idle_minutes
+
+
+# Where the file is ------------------------------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    """The file in the user config directory (platformdirs: `$XDG_CONFIG_HOME/cardsonline/config.toml`)."""
+    from platformdirs import user_config_path
+
+    return user_config_path("cardsonline", appauthor=False) / "config.toml"
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The file to read: `explicit` (the --config option), else $CARDSONLINE_CONFIG, else the default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    configured = os.environ.get(CONFIG_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    return default_config_path()
+
+
+# Reading and checking ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and check the config file (see `config_path`); raises `ConfigError` on any mistake."""
+    explicit = bool(path) or bool(os.environ.get(CONFIG_ENV, "").strip())
+    file = config_path(path)
+    if not file.exists():
+        if explicit:
+            raise ConfigError(f"{file}: no such config file.")
+        return Config()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot be read: {exc}") from exc
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: Path | str = "<config>") -> Config:
+    """Check the TOML `text` of the config file `file` (named in the messages) and build the `Config`."""
+    checker = _Checker(text, Path(file))
+    return checker.config()
+
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "general": ("language", "theme", "download_folder", "idle_minutes"),
+    "kiosk": ("enabled", "idle_minutes", "theme", "screens"),
+    "keys": (),  # any binding id
+}
+
+
+class _Checker:
+    def __init__(self, text: str, file: Path) -> None:
+        self.text = text
+        self.file = file
+
+    # Messages ------------------------------------------------------------------------------------
+
+    def line_of(self, section: str | None, key: str | None = None) -> int | None:
+        """The line number of `key` in `[section]` (or of the section header), from a plain scan of the text."""
+        current = None
+        for number, raw in enumerate(self.text.splitlines(), 1):
+            line = raw.strip()
+            header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]\s*(#.*)?", line)
+            if header:
+                current = header.group(1).strip().strip('"\'')
+                if key is None and current == section:
+                    return number
+                continue
+            if key is not None and current == section:
+                match = re.match(r"""^(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_.-]+))\s*=""", line)
+                if match and key in match.groups():
+                    return number
+        return None
+
+    def error(self, section: str | None, key: str | None, message: str) -> ConfigError:
+        line = self.line_of(section, key)
+        where = f"{self.file}"
+        if line is not None:
+            where += f", line {line}"
+        if section is not None:
+            where += f": [{section}]" + (f" {key}" if key is not None else "")
+        return ConfigError(f"{where}: {message}")
+
+    # Types ---------------------------------------------------------------------------------------
+
+    def string(self, section: str, key: str, value: Any, allowed: tuple[str, ...] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.error(section, key, f"must be a string in quotes, not {_type_name(value)}"
+                             + (f" (one of {_choices(allowed)})" if allowed else "") + ".")
+        if allowed is not None and value not in allowed:
+            raise self.error(section, key, f"{value!r} is not allowed; use one of {_choices(allowed)}.")
+        return value
+
+    def boolean(self, section: str, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(section, key, f"must be true or false, not {_type_name(value)}.")
+        return value
+
+    def minutes(self, section: str, key: str, value: Any, allow_zero: bool) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(section, key, f"must be a number of minutes, not {_type_name(value)}.")
+        if value < 0 or (value == 0 and not allow_zero) or value != value:
+            rule = "0 or more (0: never log out)" if allow_zero else "more than 0 (a kiosk always logs out)"
+            raise self.error(section, key, f"{value!r} is not allowed; use a number of minutes {rule}.")
+        return float(value)
+
+    def folder(self, section: str, key: str, value: Any) -> Path:
+        text = self.string(section, key, value)
+        path = Path(os.path.expandvars(text)).expanduser()
+        if not text.strip() or not path.is_absolute():
+            raise self.error(section, key, f"{text!r} is not allowed; use an absolute folder, e.g. "
+                             f"\"~/Downloads/cards\" or \"/srv/depot/downloads\".")
+        if path.exists() and not path.is_dir():
+            raise self.error(section, key, f"{str(path)!r} exists and is not a folder.")
+        return path
+
+    def table(self, data: dict[str, Any], section: str) -> dict[str, Any]:
+        value = data.get(section, {})
+        if not isinstance(value, dict):
+            raise self.error(None, None, f"{section} must be a section [{section}], not {_type_name(value)}.")
+        return value
+
+    # The whole file ------------------------------------------------------------------------------
+
+    def config(self) -> Config:
+        try:
+            data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{self.file}: not valid TOML: {exc}") from exc
+        for section in data:
+            if section not in SECTIONS:
+                raise self.error(None, None, f"unknown section [{section}] (line {self.line_of(section)}); "
+                                 f"allowed: {_choices(tuple(SECTIONS), brackets=True)}.")
+        general = self.table(data, "general")
+        kiosk = self.table(data, "kiosk")
+        keys = self.table(data, "keys")
+        for section, values in (("general", general), ("kiosk", kiosk)):
+            for key in values:
+                if key not in SECTIONS[section]:
+                    raise self.error(section, key, f"unknown key {key!r}; allowed in [{section}]: "
+                                     f"{', '.join(SECTIONS[section])}.")
+        themes = tuple(THEMES)
+        config = Config(
+            path=self.file,
+            language=self.string("general", "language", general["language"], LANGUAGES)
+            if "language" in general else "en",
+            theme=self.string("general", "theme", general["theme"], themes) if "theme" in general else "dark",
+            download_folder=self.folder("general", "download_folder", general["download_folder"])
+            if "download_folder" in general else None,
+            idle_minutes=self.minutes("general", "idle_minutes", general["idle_minutes"], allow_zero=True)
+            if "idle_minutes" in general else DEFAULT_IDLE_MINUTES,
+            kiosk=KioskConfig(
+                enabled=self.boolean("kiosk", "enabled", kiosk["enabled"]) if "enabled" in kiosk else False,
+                idle_minutes=self.minutes("kiosk", "idle_minutes", kiosk["idle_minutes"], allow_zero=False)
+                if "idle_minutes" in kiosk else DEFAULT_KIOSK_IDLE_MINUTES,
+                theme=self.string("kiosk", "theme", kiosk["theme"], themes)
+                if "theme" in kiosk else DEFAULT_KIOSK_THEME,
+                screens=self.screens(kiosk["screens"]) if "screens" in kiosk else (),
+            ),
+            keys=self.keys(keys),
+        )
+        return config
+
+    def screens(self, value: Any) -> tuple[str, ...]:
+        from tui.menu import MENU
+
+        known = tuple(item.id for item in MENU)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error("kiosk", "screens", f"must be a list of menu item ids in quotes, not "
+                             f"{_type_name(value)}; e.g. screens = [\"cards.manage\", \"daily.transactions\"].")
+        for screen in value:
+            if screen not in known:
+                raise self.error("kiosk", "screens", f"unknown menu item id {screen!r}; allowed: {', '.join(known)}.")
+        return tuple(dict.fromkeys(value))
+
+    def keys(self, values: dict[str, Any]) -> dict[str, str]:
+        if not values:
+            return {}
+        known = known_binding_ids()
+        keymap: dict[str, str] = {}
+        for binding_id, value in values.items():
+            if binding_id not in known:
+                import difflib
+
+                close = difflib.get_close_matches(binding_id, sorted(known), n=3)
+                hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+                raise self.error("keys", binding_id, f"unknown binding id {binding_id!r}; {hint}"
+                                 f"`cardsonline config ids` lists the {len(known)} binding ids.")
+            if not isinstance(value, str):
+                raise self.error("keys", binding_id, f"must be a key in quotes such as \"f5\" or \"ctrl+r\" "
+                                 f"(several: \"f5,ctrl+r\"), not {_type_name(value)}.")
+            keys = [part.strip() for part in value.split(",")]
+            for key in keys:
+                problem = key_problem(key)
+                if problem:
+                    raise self.error("keys", binding_id, f"{value!r}: {problem}")
+            keymap[binding_id] = ",".join(keys)
+        return keymap
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` is not a key Textual understands ("ctrl+r", "f5", "question_mark", "?"), or None."""
+    if not key:
+        return "an empty key; write keys such as \"f5\" or \"ctrl+r\", separated by commas."
+    *modifiers, name = key.split("+") if len(key) > 1 else [key]
+    for modifier in modifiers:
+        if modifier not in KEY_MODIFIERS:
+            return f"{modifier!r} in {key!r} is not a modifier; use {', '.join(sorted(KEY_MODIFIERS))}."
+    if len(name) == 1 and name.isprintable():
+        return None
+    if name in _key_names():
+        return None
+    try:
+        unicodedata.lookup(name.replace("_", " ").upper())  # Textual's long names: "question_mark"
+        return None
+    except KeyError:
+        pass
+    return f"{name!r} in {key!r} is not a key name; use e.g. f5, ctrl+r, escape, enter, tab, up, home, or a character."
+
+
+def _key_names() -> frozenset[str]:
+    """Key names without modifiers: "escape", "f5", "pageup", "tab", …"""
+    from textual.keys import Keys, _character_to_key
+
+    names = {str(k.value).rsplit("+", 1)[-1] for k in Keys if not str(k.value).startswith("<")}
+    return frozenset(names | {_character_to_key(chr(code)) for code in range(33, 127)})
+
+
+def known_binding_ids() -> frozenset[str]:
+    """The ids of every binding of the app, its screens and its widgets (what `[keys]` may remap)."""
+    import importlib
+    import pkgutil
+
+    from textual.binding import Binding
+
+    import tui.screens
+    import tui.widgets
+    from tui.app import CardsOnlineApp
+
+    classes: list[type] = [CardsOnlineApp]
+    for package in (tui.screens, tui.widgets):
+        for module_info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+            classes.extend(v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__)
+    ids = set()
+    for cls in classes:
+        for binding in getattr(cls, "BINDINGS", ()) or ():
+            if isinstance(binding, Binding) and binding.id:
+                ids.add(binding.id)
+    return frozenset(ids)
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _choices(values: tuple[str, ...] | None, brackets: bool = False) -> str:
+    values = values or ()
+    return ", ".join(f"[{v}]" if brackets else f'"{v}"' for v in values)
+
+
+# The download folder --------------------------------------------------------------------------------
+
+
+def apply_download_folder(config: Config) -> None:
+    """Make the config's download folder the default of the screens that download files: they read
+    $CARDSONLINE_DOWNLOAD_DIR (exports.invoice_files.default_download_folder), which, when already set,
+    wins over the file."""
+    if config.download_folder is not None and not os.environ.get(DOWNLOAD_DIR_ENV, "").strip():
+        os.environ[DOWNLOAD_DIR_ENV] = str(config.download_folder)
+
+
+def download_folder(config: Config | None = None) -> Path:
+    """The default folder for downloads: $CARDSONLINE_DOWNLOAD_DIR, else the config file's
+    `download_folder`, else ~/Downloads when it exists, else the home folder."""
+    configured = os.environ.get(DOWNLOAD_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    if config is not None and config.download_folder is not None:
+        return config.download_folder
+    downloads = Path.home() / "Downloads"
+    return downloads if downloads.is_dir() else Path.home()
+
+
+# The example file -----------------------------------------------------------------------------------
+
+EXAMPLE = """\
+# Cards Online: config file (TOML). Every key is optional; a wrong key or value stops the portal
+# with a message naming the line. Command-line options win over this file.
+
+[general]
+# Language of the texts: "en", "nl" or "fr" (stored; the translations come in a later version).
+language = "en"
+# Colour theme: "dark", "light" or "high-contrast".
+theme = "dark"
+# Default folder for downloaded files (invoices); $CARDSONLINE_DOWNLOAD_DIR wins when set.
+download_folder = "~/Downloads"
+# Log out after this many minutes without a key or click (0: never). --idle-minutes wins.
+idle_minutes = 15
+
+[kiosk]
+# A depot terminal: no way out of the app, logs out by itself, optionally only a few screens.
+# `cardsonline --kiosk` turns it on too.
+enabled = false
+# Log out after this many idle minutes (more than 0).
+idle_minutes = 2
+# The theme in kiosk mode.
+theme = "high-contrast"
+# The only main-menu items shown (ids as in `cardsonline config ids`); the user's rights still apply.
+# Leave out or empty: every item the rights allow.
+screens = ["cards.manage", "driver_codes.manage", "daily.transactions"]
+
+[keys]
+# Remap a key by binding id: binding_id = "key" (several keys: "f5,ctrl+r"). See `cardsonline config ids`.
+# logout = "ctrl+o"
+# quick_find = "f6"
+"""
