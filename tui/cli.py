@@ -759,10 +759,6 @@ def cards_block(ctx: click.Context, database_url: str | None, user: str | None, 
         click.echo(f"Duplicate ordered: request {result.duplicate_request.id}; follow it in My requests.")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 @main.group()
 def reports() -> None:
     """Monthly reports for scripts (follow-up per card/OBU, consumption, budget follow-up), as a portal user."""
@@ -950,3 +946,67 @@ def invoices_verify(pdf: Path, p7s: Path | None, ca_file: Path | None) -> None:
     for problem in result.problems:
         click.echo(f"  - {problem}")
     sys.exit(1)
+
+
+@main.group()
+def serve() -> None:
+    """Serve the portal to remote terminals."""
+
+
+@serve.command("ssh")
+@database_url_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every one).")
+@click.option("--port", type=click.IntRange(0, 65535), default=2222, show_default=True,
+              help="TCP port to listen on (0: any free port, logged at start).")
+@click.option("--host-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The server's private host key; generated (ed25519, mode 0600) on first start and kept "
+                   "(default: ssh_host_ed25519_key in the user data dir).")
+@click.option("--max-sessions", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Sessions at once; a connection beyond them is told so and closed.")
+@click.option("--authorized-keys", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Admit only the public keys in this authorized_keys file (default: no SSH authentication; "
+                   "the portal's login authenticates the person).")
+@click.option("--idle-minutes", type=click.FloatRange(min=0), default=None, envvar="CARDSONLINE_IDLE_MINUTES",
+              help="Log a session out after this many idle minutes (default 15; 0: never).")
+@click.option("--lock-after", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_AFTER",
+              help="Wrong passwords in a row that lock an account (default 5).")
+@click.option("--lock-minutes", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_MINUTES",
+              help="How long a locked account stays locked (default 15 minutes).")
+@click.pass_context
+def serve_ssh(ctx: click.Context, database_url: str | None, host: str, port: int, host_key: Path | None,
+              max_sessions: int, authorized_keys: Path | None, idle_minutes: float | None, lock_after: int | None,
+              lock_minutes: int | None) -> None:
+    """The portal over SSH: every connection gets its own portal process on its own pseudo-terminal. Stops
+    on SIGTERM or Ctrl+C, ending the sessions. One log line per session start and end, on stderr."""
+    import asyncio
+    import logging
+
+    from store.db import default_database_url, sqlite_path
+    from tui.ssh_server import ServerConfig, portal_argv, serve as serve_ssh_forever
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)  # its per-packet chatter; ours is a line per session
+    url = database_url or ctx.obj.get("database_url") or default_database_url()
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        # As `cardsonline` does on a first run, but once here rather than in every session at once.
+        from store.demo import build_demo
+
+        db = _database(url)
+        click.echo(f"New database at {path}: adding demo data …", err=True)
+        db.ensure_schema()
+        click.echo(build_demo(db), err=True)
+        _sign_demo_invoices(db)
+        db.dispose()
+    config = ServerConfig(child_argv=portal_argv(url, idle_minutes, lock_after, lock_minutes), host=host,
+                          port=port, host_key=host_key, max_sessions=max_sessions, authorized_keys=authorized_keys)
+    if ctx.find_root().obj.get("config_file"):  # `cardsonline --config FILE serve ssh`: the sessions read it too
+        config.extra_env["CARDSONLINE_CONFIG"] = str(Path(ctx.find_root().obj["config_file"]).resolve())
+    try:
+        asyncio.run(serve_ssh_forever(config))
+    except OSError as exc:
+        raise click.ClickException(f"Cannot serve SSH on {host}:{port}: {exc}") from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
