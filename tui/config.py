@@ -12,7 +12,7 @@ Command-line options override the file (`--kiosk`, `--idle-minutes`, `--theme`).
 passed to the app; the translation catalogs are a later piece of work.
 
 This module imports nothing of Textual at import time, so the command starts fast; the binding ids of `[keys]`
-are checked against the app's and screens' bindings, imported only when the file has a `[keys]` section.
+are checked against the `Binding(…, id=…)` calls in the source of the `tui` package.
 """
 from __future__ import annotations
 
@@ -302,7 +302,30 @@ def _key_names() -> frozenset[str]:
 
 
 def known_binding_ids() -> frozenset[str]:
-    """The ids of every binding of the app, its screens and its widgets (what `[keys]` may remap)."""
+    """The ids of every binding of the app, its screens and its widgets (what `[keys]` may remap).
+
+    Read from the source of the `tui` package (every `Binding(…, id="…")`) rather than by importing every
+    screen, which would cost the start-up a second or two; a test checks this against the imported classes."""
+    ids: set[str] = set()
+    for source in sorted(Path(__file__).parent.rglob("*.py")):
+        if source == Path(__file__):
+            continue  # this module only names Binding in its texts
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for match in re.finditer(r"\bBinding\(", text):
+            depth, end = 1, match.end()
+            while depth and end < len(text):  # to the closing parenthesis of the call
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                end += 1
+            ids.update(re.findall(r"""\bid\s*=\s*["']([^"']+)["']""", text[match.end():end]))
+    return frozenset(ids)
+
+
+def imported_binding_ids() -> frozenset[str]:
+    """The binding ids of the app and of every class in tui.screens and tui.widgets, by importing them (slow:
+    for the test that keeps `known_binding_ids` honest)."""
     import importlib
     import pkgutil
 
@@ -317,12 +340,8 @@ def known_binding_ids() -> frozenset[str]:
         for module_info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"{package.__name__}.{module_info.name}")
             classes.extend(v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__)
-    ids = set()
-    for cls in classes:
-        for binding in getattr(cls, "BINDINGS", ()) or ():
-            if isinstance(binding, Binding) and binding.id:
-                ids.add(binding.id)
-    return frozenset(ids)
+    return frozenset(binding.id for cls in classes for binding in getattr(cls, "BINDINGS", ()) or ()
+                     if isinstance(binding, Binding) and binding.id)
 
 
 def _type_name(value: Any) -> str:

@@ -81,7 +81,8 @@ def test_home_folder_in_download_folder_is_expanded():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[general\ntheme = 1", f"{FILE}: not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 9)"),
+    ("[general\ntheme = 1",
+     f"{FILE}: not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 9)"),
     ("[display]\ntheme = 'dark'\n",
      f"{FILE}: unknown section [display] (line 1); allowed: [general], [kiosk], [keys]."),
     ("[general]\nlanguage = 'en'\ncolour = 'red'\n",
@@ -252,3 +253,10 @@ def test_download_folder_env_wins_over_the_file(tmp_path, monkeypatch):
     from exports.invoice_files import default_download_folder
 
     assert default_download_folder() == tmp_path / "file"  # the invoice download's default follows the file
+
+
+def test_the_binding_ids_read_from_the_source_are_those_of_the_classes():
+    from tui.config import imported_binding_ids, known_binding_ids
+
+    assert known_binding_ids() == imported_binding_ids()
+    assert {"logout", "quit", "help", "quick_find", "card_block", "daily_refresh"} <= known_binding_ids()
