@@ -146,7 +146,10 @@ def demo(ctx: click.Context, database_url: str | None, cards: int, seed: int, fo
 
 @main.group("config")
 def config_group() -> None:
-    """The config file: theme, language, download folder, idle timeouts, kiosk mode, keys (TOML)."""
+    """The config file (TOML): theme, language, download folder, idle timeouts, kiosk mode, keys.
+
+    The language is stored and passed to the portal; the translation catalogs (nl, fr) come in a later
+    version, so the texts stay English for now."""
 
 
 @config_group.command("path")
