@@ -312,8 +312,18 @@ def _customer_party(session: Session, customer: Customer, number: CustomerNumber
     return Party(customer.name, tuple(line for line in lines if line), customer.vat_number)
 
 
-def invoice_document(session: Session, invoice_id: int) -> InvoiceDocument:
-    """The invoice as the PDF shows it. Raises ValueError when its lines do not add up to its totals."""
+def line_order(row: InvoiceLineRow) -> tuple:
+    """The order of invoice_lines, for lines made in memory: by card number, card, transactions before the
+    fee, time, line id."""
+    return (row.card_number or "", row.card_id or 0, row.kind == "fee",
+            row.moment or datetime.min.replace(tzinfo=timezone.utc), row.line_id)
+
+
+def invoice_document(session: Session, invoice_id: int,
+                     lines: Iterable[InvoiceLineRow] | None = None) -> InvoiceDocument:
+    """The invoice as the PDF shows it. `lines`: its lines in invoice_lines order when the caller already has
+    them (the batch, which just made them); read from the database otherwise. Raises ValueError when the lines
+    do not add up to the invoice's totals."""
     invoice = session.get(Invoice, invoice_id)
     if invoice is None:
         raise ValueError(f"No invoice with id {invoice_id}.")
@@ -334,7 +344,7 @@ def invoice_document(session: Session, invoice_id: int) -> InvoiceDocument:
                                     sum((r.amount_incl_vat for r in current), ZERO)))
             current.clear()
 
-    for row in invoice_lines(session, invoice_id, zone):
+    for row in (invoice_lines(session, invoice_id, zone) if lines is None else lines):
         if current and current[0].card_id != row.card_id:
             close()
         current.append(row)
@@ -460,57 +470,82 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
     connection.execute(update(fuel).where(*fuel_where).values(invoice_id=invoice.id))
     connection.execute(update(toll).where(*toll_where).values(invoice_id=invoice.id))
     totals = [ZERO, ZERO, ZERO]
-    used: dict[int, ProductType] = {}
+    used: dict[int, tuple] = {}  # card id -> (product type, number, label) of the cards with transactions
     batch: list[dict] = []
-    count = 0
+    pending: list[InvoiceLineRow] = []  # the rows of `batch`, their line_id set once inserted
+    rows: list[InvoiceLineRow] = []
+    table = InvoiceLine.__table__
+    insert_lines = insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
-    def add(row: dict) -> None:
-        nonlocal count
-        batch.append(row)
-        totals[0] += row["amount_excl_vat"]
-        totals[1] += row["vat_amount"]
-        totals[2] += row["amount_incl_vat"]
-        count += 1
+    def add(values: dict, row: InvoiceLineRow) -> None:
+        batch.append(values)
+        pending.append(row)
+        totals[0] += row.amount_excl_vat
+        totals[1] += row.vat_amount
+        totals[2] += row.amount_incl_vat
         if len(batch) >= INSERT_BATCH:
             flush()
 
     def flush() -> None:
         if batch:
-            connection.execute(insert(InvoiceLine.__table__), batch)
+            for row, line_id in zip(pending, connection.execute(insert_lines, batch).scalars()):
+                row.line_id = line_id
+            rows.extend(pending)
             batch.clear()
+            pending.clear()
 
-    fuel_rows = core_select(fuel, card.c.product_type).join(card, card.c.id == fuel.c.card_id).where(
-        fuel.c.invoice_id == invoice.id).order_by(fuel.c.card_id, fuel.c.occurred_at, fuel.c.id)
+    def card_of(tx) -> tuple:
+        return used.setdefault(tx.card_id, (ProductType(tx.product_type), tx.card_number, tx.card_label))
+
+    label = func.coalesce(card.c.license_plate, card.c.embossed_name).label("card_label")
+    fuel_rows = (core_select(fuel, card.c.product_type, card.c.number.label("card_number"), label)
+                 .join(card, card.c.id == fuel.c.card_id).where(fuel.c.invoice_id == invoice.id)
+                 .order_by(fuel.c.card_id, fuel.c.occurred_at, fuel.c.id))
     for tx in connection.execute(fuel_rows):
         excl, incl = Decimal(tx.amount_excl_vat), Decimal(tx.amount_incl_vat)
-        used.setdefault(tx.card_id, ProductType(tx.product_type) if not isinstance(tx.product_type, ProductType)
-                        else tx.product_type)
-        add(dict(invoice_id=invoice.id, card_id=tx.card_id,
-                 description=_fuel_description(_as_utc(tx.occurred_at).astimezone(zone).date(), tx),
-                 quantity=tx.quantity, amount_excl_vat=excl, vat_rate=tx.vat_rate, vat_amount=incl - excl,
-                 amount_incl_vat=incl, fuel_transaction_id=tx.id, toll_transaction_id=None))
-    toll_rows = core_select(toll, card.c.product_type).join(card, card.c.id == toll.c.card_id).where(
-        toll.c.invoice_id == invoice.id).order_by(toll.c.card_id, toll.c.exit_at, toll.c.id)
+        product_type, card_number, card_label = card_of(tx)
+        when = _as_utc(tx.occurred_at)
+        day = when.astimezone(zone).date()
+        product = Product(tx.product)
+        description = _fuel_description(day, tx)
+        add(dict(invoice_id=invoice.id, card_id=tx.card_id, description=description, quantity=tx.quantity,
+                 amount_excl_vat=excl, vat_rate=tx.vat_rate, vat_amount=incl - excl, amount_incl_vat=incl,
+                 fuel_transaction_id=tx.id, toll_transaction_id=None),
+            InvoiceLineRow(0, "fuel", tx.card_id, card_number, card_label, product_type, when, day,
+                           tx.issuer_transaction_id, description, product.value, tx.country, tx.quantity,
+                           unit_of(product), tx.unit_price, excl, tx.vat_rate, incl - excl, incl))
+    toll_rows = (core_select(toll, card.c.product_type, card.c.number.label("card_number"), label)
+                 .join(card, card.c.id == toll.c.card_id).where(toll.c.invoice_id == invoice.id)
+                 .order_by(toll.c.card_id, toll.c.exit_at, toll.c.id))
     for tx in connection.execute(toll_rows):
         excl, incl = Decimal(tx.amount_excl_vat), Decimal(tx.amount_incl_vat)
-        used.setdefault(tx.card_id, ProductType(tx.product_type) if not isinstance(tx.product_type, ProductType)
-                        else tx.product_type)
-        add(dict(invoice_id=invoice.id, card_id=tx.card_id,
-                 description=_toll_description(_as_utc(tx.exit_at).astimezone(zone).date(), tx),
-                 quantity=None, amount_excl_vat=excl, vat_rate=tx.vat_rate, vat_amount=incl - excl,
-                 amount_incl_vat=incl, fuel_transaction_id=None, toll_transaction_id=tx.id))
-    for card_id, product_type in sorted(used.items()):
+        product_type, card_number, card_label = card_of(tx)
+        when = _as_utc(tx.exit_at)
+        day = when.astimezone(zone).date()
+        description = _toll_description(day, tx)
+        add(dict(invoice_id=invoice.id, card_id=tx.card_id, description=description, quantity=None,
+                 amount_excl_vat=excl, vat_rate=tx.vat_rate, vat_amount=incl - excl, amount_incl_vat=incl,
+                 fuel_transaction_id=None, toll_transaction_id=tx.id),
+            InvoiceLineRow(0, "toll", tx.card_id, card_number, card_label, product_type, when, day,
+                           tx.issuer_transaction_id, description, "toll", tx.country, None, None, None, excl,
+                           tx.vat_rate, incl - excl, incl))
+    for card_id, (product_type, card_number, card_label) in sorted(used.items()):
         fee = OBU_FEE if product_type.is_obu else CARD_FEE
         vat = (fee * FEE_VAT_RATE / 100).quantize(CENT, ROUND_HALF_UP)
         what = "OBU" if product_type.is_obu else "card"
-        add(dict(invoice_id=invoice.id, card_id=card_id, description=f"Monthly {what} fee {month:%m/%Y}",
-                 quantity=Decimal(1), amount_excl_vat=fee, vat_rate=FEE_VAT_RATE, vat_amount=vat,
-                 amount_incl_vat=fee + vat, fuel_transaction_id=None, toll_transaction_id=None))
+        description = f"Monthly {what} fee {month:%m/%Y}"
+        add(dict(invoice_id=invoice.id, card_id=card_id, description=description, quantity=Decimal(1),
+                 amount_excl_vat=fee, vat_rate=FEE_VAT_RATE, vat_amount=vat, amount_incl_vat=fee + vat,
+                 fuel_transaction_id=None, toll_transaction_id=None),
+            InvoiceLineRow(0, "fee", card_id, card_number, card_label, product_type, None, None, None,
+                           description, "fee", None, Decimal(1), "pcs", None, fee, FEE_VAT_RATE, vat, fee + vat))
     flush()
+    count = len(rows)
     invoice.total_excl_vat, invoice.total_vat, invoice.total_incl_vat = totals
     session.add(invoice)
     session.flush()
-    pdf, p7s = render(invoice_document(session, invoice.id))
+    # The document from the rows just made (the same as invoice_document reads back, without reading).
+    pdf, p7s = render(invoice_document(session, invoice.id, sorted(rows, key=line_order)))
     store_signed_files(invoice, pdf, p7s)
     session.add(invoice)
     mails = _queue_mails(session, now, invoice, customer, number, portal_link)
