@@ -197,10 +197,12 @@ def main() -> None:
             db_file.unlink()
         whole_ms = statistics.median(whole_medians) * 1000
         base_ms = statistics.median(base_medians) * 1000
-        ratio = whole_ms / base_ms
-        print(f"Median per invoice: whole invoice (data, PDF, PAdES + .p7s, TID CSV + xlsx) {whole_ms:.1f} ms; "
-              f"pyhanko alone signing the same PDF {base_ms:.1f} ms.")
-        print(f"Ratio: {ratio:.2f}x (goal <= {RATIO_GOAL:.1f}x) -> {'OK' if ratio <= RATIO_GOAL else 'OVER'}")
+        # The ratio of each run compares times taken under the same load (interleaved); its median is the result.
+        ratio = statistics.median(w / b for w, b in zip(whole_medians, base_medians))
+        print(f"Median per invoice over the runs: whole invoice (data, PDF, PAdES + .p7s, TID CSV + xlsx) "
+              f"{whole_ms:.1f} ms; pyhanko alone signing the same PDF {base_ms:.1f} ms.")
+        print(f"Ratio (median of the runs' ratios): {ratio:.2f}x (goal <= {RATIO_GOAL:.1f}x) -> "
+              f"{'OK' if ratio <= RATIO_GOAL else 'OVER'}")
 
 
 if __name__ == "__main__":
