@@ -11,12 +11,16 @@ import asyncssh
 # Escape sequences: CSI (colours, cursor moves), OSC (titles, clipboard), charset and keypad selections.
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
-KEYS = {"tab": b"\t", "enter": b"\r", "ctrl+q": b"\x11", "f4": b"\x1bOS", "escape": b"\x1b"}
+KEYS = {"tab": b"\t", "enter": b"\r", "ctrl+q": b"\x11", "ctrl+p": b"\x10", "f4": b"\x1bOS", "escape": b"\x1b"}
 
 
 def screen_text(data: bytes) -> str:
     """The text in a stream of terminal output, escape sequences removed (each run of text stays whole)."""
     return _ESCAPES.sub(b"", data).decode("utf-8", "replace")
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
 
 
 class TerminalSession(asyncssh.SSHClientSession):
@@ -48,7 +52,10 @@ class TerminalSession(asyncssh.SSHClientSession):
         """Wait until `needle` (text, or raw bytes) shows in what arrived after byte `since`; the time it took."""
         start = time.monotonic()
         while True:
-            found = needle in bytes(self.output[since:]) if isinstance(needle, bytes) else needle in self.text(since)
+            if isinstance(needle, bytes):
+                found = needle in bytes(self.output[since:])
+            else:  # spaces aside: the app may move the cursor over cells that did not change
+                found = _squeeze(needle) in _squeeze(self.text(since))
             if found:
                 return time.monotonic() - start
             if self.closed.is_set():

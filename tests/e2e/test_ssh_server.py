@@ -183,6 +183,20 @@ async def test_a_client_that_goes_away_ends_its_portal_process(ssh_server):
     assert not _alive(pid)
 
 
+async def test_stopping_the_server_ends_its_sessions(ssh_server):
+    server = ssh_server()
+    conn, chan, session = await open_terminal(server.port, username="late")
+    await session.wait_for(LOGIN_TEXT, WAIT)
+    [pid] = server.child_pids()
+    await asyncio.to_thread(server.stop)  # SIGTERM
+    assert server.process.returncode == 0
+    await asyncio.wait_for(session.closed.wait(), WAIT)
+    assert session.exit_signal == "HUP", (session.exit_signal, session.exit_status)  # the portal was hung up
+    assert not _alive(pid)
+    server.wait_for_line(r"session end user=late .* \(server stopped\)", timeout=5)
+    conn.close()
+
+
 async def test_max_sessions_refuses_extra_connections_with_a_message(ssh_server):
     server = ssh_server("--max-sessions", "1")
     conn, chan, session = await open_terminal(server.port)
@@ -227,49 +241,72 @@ async def test_authorized_keys_admit_only_the_listed_keys(ssh_server, tmp_path):
 
 
 async def test_ten_sessions_at_once_on_one_database(ssh_server, database_url):
-    """Ten people at once: each logs in (a write: last login and an audit event), finds a card of their own by
-    its plate (a read of the cards) and quits. Every session succeeds and every login is in the database."""
+    """Ten people at once, each their own user: log in (a write: last login, audit), change their password
+    through *Change my password* (item 1 of their main menu), find one of their cards by its plate (a read
+    of the cards), quit. Every session succeeds, and the database has every new password and every event."""
     from sqlmodel import func, select
 
     from store.db import Database
-    from store.models.accounts import CustomerNumber
-    from store.models.cards import Card
-    from store.models.notifications import AuditEvent
+    from store.models import AuditEvent, Card, CustomerNumber, Right, User, UserCustomerNumber, UserRight
+    from store.models.accounts import UserStatus
+    from store.services.auth import set_password
+    from store.services.passwords import verify_password
 
     database = Database(database_url)
     with database.session() as s:
-        cards = s.exec(select(Card.number, Card.license_plate).join(CustomerNumber)
-                       .where(CustomerNumber.number == "4020001", Card.number.is_not(None),
-                              Card.license_plate.is_not(None)).order_by(Card.id)).all()
-        logins_before = s.exec(select(func.count()).select_from(AuditEvent)
-                               .where(AuditEvent.action == "login", AuditEvent.actor_label == "fleetadmin")).one()
-    plates = {}
-    for number, plate in cards:
-        plates.setdefault(plate, number)
+        admin = s.exec(select(User).where(User.username == "fleetadmin")).one()
+        number = s.exec(select(CustomerNumber).where(CustomerNumber.number == "4020001")).one()
+        cards = s.exec(select(Card.number, Card.license_plate).where(
+            Card.customer_number_id == number.id, Card.number.is_not(None), Card.license_plate.is_not(None))
+            .order_by(Card.id)).all()
+        for i in range(10):
+            user = User(customer_id=admin.customer_id, username=f"ssh{i}", last_name=f"SESSION{i}", first_name="TEST",
+                        email=f"ssh{i}@test.example", phone="0470000000", language="en", status=UserStatus.ACTIVE,
+                        created_at=database.clock.now())
+            s.add(user)
+            s.flush()
+            set_password(s, user, "Start#2026", database.clock.now())
+            s.add(UserRight(user_id=user.id, right=Right.CARD_MANAGE))
+            s.add(UserCustomerNumber(user_id=user.id, customer_number_id=number.id))
+        s.commit()
+    plates: dict[str, str] = {}
+    for card_number, plate in cards:
+        plates.setdefault(plate, card_number)
     picked = list(plates.items())[:10]
     assert len(picked) == 10, cards
 
     server = ssh_server()
 
-    async def one(i: int, plate: str, number: str) -> None:
+    async def one(i: int, plate: str, card_number: str) -> None:
         conn, chan, session = await open_terminal(server.port, username=f"person{i}")
-        await _log_in(session, chan)
+        await _log_in(session, chan, f"ssh{i}", "Start#2026")
+        await session.wait_for("1  Change my password", WAIT)  # this user's main menu: the item's number
+        start = len(session.output)
+        chan.write(b"1")
+        await session.wait_for("Your new password must", WAIT, since=start)
+        start = len(session.output)
+        chan.write(b"Start#2026\t" + f"Session#{i}x2026".encode() + b"\t" + f"Session#{i}x2026".encode() + b"\r")
+        await session.wait_for("Your password has been changed", WAIT, since=start)
         start = len(session.output)
         chan.write(KEYS["f4"])
-        await session.wait_for("Find a card", WAIT, since=start)
+        await session.wait_for("Find a card or OBU", WAIT, since=start)
         chan.write(plate.encode())
-        await session.wait_for(number, WAIT, since=start)
+        await session.wait_for(card_number, WAIT, since=start)
         await _quit(conn, chan, session)
         assert session.exit_status == 0, session.text()[-2000:]
 
-    await asyncio.gather(*(one(i, plate, number) for i, (plate, number) in enumerate(picked)))
+    await asyncio.gather(*(one(i, plate, card_number) for i, (plate, card_number) in enumerate(picked)))
     for i in range(10):
         server.wait_for_line(rf"session end user=person{i} .* exit=0 \(app quit\)")
     with database.session() as s:
-        logins_after = s.exec(select(func.count()).select_from(AuditEvent)
-                              .where(AuditEvent.action == "login", AuditEvent.actor_label == "fleetadmin")).one()
+        for i in range(10):
+            user = s.exec(select(User).where(User.username == f"ssh{i}")).one()
+            assert verify_password(user.password_hash, f"Session#{i}x2026")
+            assert user.last_login_at is not None
+            actions = s.exec(select(AuditEvent.action).where(AuditEvent.actor_user_id == user.id)).all()
+            assert sorted(actions) == ["login", "password changed"], (user.username, actions)
+        assert s.exec(select(func.count()).select_from(User).where(User.username.like("ssh%"))).one() == 10
     database.dispose()
-    assert logins_after - logins_before == 10
 
 
 async def test_openssh_client(ssh_server, tmp_path):
