@@ -11,7 +11,8 @@ The database (built once, then reused: `--folder`, default the temp folder)
    (store.issuer.simulate, seed `--seed + 1`) of `--history-days` days that end where the file's days begin,
    about 2,000,000 transactions for 100,000 cards and 60 days. **Fast path**: these history rows are inserted
    with a plain executemany (50,000 rows a commit), not through the import: no anomaly rules, so the
-   history has no anomalies and no product blocks, and `card.last_used_at` stays the demo's. What the timed
+   history has no anomalies and no product blocks, and `card.last_used_at` stays the demo's; the per-card
+   month totals are recomputed from the transactions afterwards (as the demo does). What the timed
    import meets is what matters: the transaction tables at their size with all their indexes (the unique
    issuer id, card, time, (card, time)), and for every card its period sums and odometer readings since the
    month began. `ANALYZE` is not run (the application does not run it either).
@@ -227,6 +228,18 @@ class _HistoryWriter(_Sink):
         self.session.commit()
 
 
+def rebuild_month_totals_if_any(session) -> None:
+    """The per-card month totals (store.issuer.month_totals) recomputed from the transactions, as the demo does
+    after writing its own: the fast path inserts the history without them."""
+    from sqlalchemy import inspect
+
+    if inspect(session.connection()).has_table("card_month_total"):
+        from store.issuer.month_totals import rebuild_month_totals
+
+        rebuild_month_totals(session.connection())
+        session.commit()
+
+
 def ensure_history(demo: Path, path: Path, history_days: int, days: int, seed: int) -> None:
     """`demo` copied to `path` with `history_days` days of traffic before the file's `days` (fast path)."""
     from sqlalchemy import func, select
@@ -248,6 +261,7 @@ def ensure_history(demo: Path, path: Path, history_days: int, days: int, seed: i
             Simulator(session, NOW - timedelta(days=days), days=history_days, seed=seed + 1,
                       break_rate=DEFAULT_BREAK_RATE, ingest=sink).run(None)
             sink.flush()
+            rebuild_month_totals_if_any(session)
         db.dispose()
         with sqlite3_checkpointed(partial):
             pass

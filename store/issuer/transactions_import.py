@@ -29,11 +29,15 @@ A row that cannot be booked (a missing or malformed value, an unknown card, a fu
 rejected with its line number and the reason, and the import goes on.
 
 Speed and memory: the file streams (csv module, openpyxl read-only) in batches of `BATCH_ROWS`; per batch one
-query finds the rows already imported, one loads the cards not yet known (kept in a bounded cache), and one
-loads the history the rules need, from the earliest period start of the batch (only for cards with period
-limits, a daily maximum or the odometer prompt; a card's history stays in a bounded cache for the later
-batches). All per 500 cards. Rows are inserted with executemany and each batch is
-committed: an interrupted import is simply run again (it is idempotent).
+query finds the rows already imported, three load the cards not yet known (card, limit lines, plastics; kept
+in a bounded cache), and a few load the history the rules need, only for cards with period limits, a daily
+maximum or the odometer prompt (`BatchHistory`): from the local midnight of the card's first row in the batch
+its transactions one by one, before that only sums per product (SQL SUM ... GROUP BY) over the spans back to
+its week's and month's start, so a few rows a card instead of a month of transactions; the last odometer
+reading by one index seek per card; the product blocks still running. A card's history stays in a bounded
+cache for the later batches as long as it covers their rows. All per 500 cards, one statement per query (the
+chunk is an expanding IN). Rows are inserted with executemany and each batch is committed: an interrupted
+import is simply run again (it is idempotent).
 """
 from __future__ import annotations
 
