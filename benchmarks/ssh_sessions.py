@@ -2,9 +2,9 @@
 for 1 and for N simultaneous sessions (default 10). Prints medians and their ratios (goal <= 1.5x at N).
 
 Local: `python -m tui.cli --database-url URL` on a fresh pty of 80x24 (its controlling terminal, as in a terminal
-window) with TERM=xterm-256color, timed from the spawn until "Log in to Cards Online" is on the pty. SSH: asyncssh's client on 127.0.0.1, timed from the TCP
-connect (key exchange, session and pty requests included) until the same text arrives; the server runs the same
-command per session. N sessions start at once; each round ends with Ctrl+Q in every session, and local and SSH
+window) with TERM=xterm-256color, timed from the spawn until "Log in to Cards Online" is on the pty. SSH: asyncssh's
+client on 127.0.0.1, timed from the TCP connect (key exchange, session and pty requests included) until the same
+text arrives; the server runs the same command per session. N sessions start at once; each round ends with Ctrl+Q in every session, and local and SSH
 rounds alternate so that machine noise hits both alike.
 
     .venv/bin/python benchmarks/ssh_sessions.py [--runs 5] [--many 10]

@@ -1007,7 +1007,7 @@ def serve_ssh(ctx: click.Context, database_url: str | None, host: str, port: int
         config.extra_env["CARDSONLINE_CONFIG"] = str(Path(ctx.find_root().obj["config_file"]).resolve())
     try:
         asyncio.run(serve_ssh_forever(config))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # the port is taken, the host key cannot be read …
         raise click.ClickException(f"Cannot serve SSH on {host}:{port}: {exc}") from exc
 
 

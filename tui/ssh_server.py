@@ -56,6 +56,8 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
     """The server's ed25519 host key from `path`, generated (mode 0600) on first start and kept."""
     path = Path(path)
     if path.exists():
+        if path.stat().st_mode & 0o077:
+            log.warning("the host key %s can be read by others: chmod 600 it", path)
         return asyncssh.read_private_key(str(path))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = asyncssh.generate_private_key("ssh-ed25519", comment="cardsonline host key")
@@ -148,10 +150,9 @@ class PortalSession(asyncssh.SSHServerSession):
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes, datatype) -> None:
-        if self.master is None:
-            return
-        self.to_child += data
-        self._write_to_child()
+        self.to_child += data  # typed before the portal process exists: kept for it
+        if self.master is not None:
+            self._write_to_child()
 
     def eof_received(self) -> bool:
         return True  # keep the channel: the portal ends the session
@@ -229,7 +230,7 @@ class PortalSession(asyncssh.SSHServerSession):
             if value is not None and "\0" not in value:
                 env[name] = value
         env["CARDSONLINE_SSH_USER"] = self.username
-        env["SSH_CONNECTION"] = self.peer
+        env["CARDSONLINE_SSH_PEER"] = self.peer
         return env
 
     async def _run_child(self, chan: asyncssh.SSHServerChannel) -> int:
@@ -373,10 +374,13 @@ class _Connection(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
+        self.server.connections.add(conn)
         peer = conn.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.server.connections.discard(self.conn)
         if exc is not None:
             log.debug("connection from %s lost: %s", self.peer, exc)
 
@@ -410,6 +414,7 @@ class SshPortalServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.sessions: set[PortalSession] = set()
+        self.connections: set[asyncssh.SSHServerConnection] = set()
         self.host_key: asyncssh.SSHKey | None = None
         self._acceptor: Any = None
         self.port: int | None = None
@@ -448,6 +453,13 @@ class SshPortalServer:
         if sessions:
             log.info("stopping: ending %d session(s)", len(sessions))
             await asyncio.gather(*(s.hang_up() for s in sessions), return_exceptions=True)
+        for conn in list(self.connections):
+            conn.close()
+        for conn in list(self.connections):
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 5)
+            except asyncio.TimeoutError:
+                conn.abort()
 
 
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:

@@ -67,6 +67,10 @@ class ServerProcess:
                                          + "\n".join(self.lines))
                 self._changed.wait(min(remaining, 1.0))
 
+    async def line(self, pattern: str, timeout: float = WAIT, count: int = 1) -> re.Match:
+        """`wait_for_line` for async tests: the event loop (and the clients on it) keeps running meanwhile."""
+        return await asyncio.to_thread(self.wait_for_line, pattern, timeout, count)
+
     def child_pids(self) -> list[int]:
         return [int(m.group(1)) for m in (re.search(r"session start .* pid=(\d+)", line) for line in self.lines) if m]
 
@@ -141,10 +145,10 @@ async def test_log_in_read_the_home_screen_and_quit(ssh_server, tmp_path):
     await _quit(conn, chan, session)
     assert session.exit_status == 0
     assert "\x1b[?1049l" in session.output.decode("utf-8", "replace")  # the app restored the terminal on its way out
-    end = server.wait_for_line(r"session end user=whoever peer=127\.0\.0\.1:\d+ pid=\d+ duration=[\d.]+s exit=0 "
+    end = await server.line(r"session end user=whoever peer=127\.0\.0\.1:\d+ pid=\d+ duration=[\d.]+s exit=0 "
                                r"\(app quit\)")
     assert end
-    server.wait_for_line(r"session start user=whoever peer=127\.0\.0\.1:\d+ term=xterm-256color size=80x24")
+    await server.line(r"session start user=whoever peer=127\.0\.0\.1:\d+ term=xterm-256color size=80x24")
 
     # A second start keeps the host key it made.
     fingerprint = re.search(r"host key (SHA256:\S+),", "\n".join(server.lines)).group(1)
@@ -179,7 +183,8 @@ async def test_a_client_that_goes_away_ends_its_portal_process(ssh_server):
     [pid] = server.child_pids()
     assert _alive(pid)
     conn.abort()  # the network goes away: no exit, no close
-    server.wait_for_line(r"session end user=gone .* \(client went away\)")
+    # SIGHUP at once (SIGKILL 5 s later at worst), not the keepalive's 90 s
+    await server.line(r"session end user=gone .* \(client went away\)", timeout=60)
     assert not _alive(pid)
 
 
@@ -193,7 +198,7 @@ async def test_stopping_the_server_ends_its_sessions(ssh_server):
     await asyncio.wait_for(session.closed.wait(), WAIT)
     assert session.exit_signal == "HUP", (session.exit_signal, session.exit_status)  # the portal was hung up
     assert not _alive(pid)
-    server.wait_for_line(r"session end user=late .* \(server stopped\)", timeout=5)
+    await server.line(r"session end user=late .* \(server stopped\)", timeout=5)
     conn.close()
 
 
@@ -213,7 +218,14 @@ async def test_max_sessions_refuses_extra_connections_with_a_message(ssh_server)
     conn, chan, session = await open_terminal(server.port)
     await session.wait_for(LOGIN_TEXT, WAIT)
     await _quit(conn, chan, session)
-    server.wait_for_line(r"session refused .* all 1 sessions in use")
+    await server.line(r"session refused .* all 1 sessions in use")
+
+    # Without a terminal (`ssh host` with -T, or a command without -t) there is no portal to show.
+    conn = await asyncssh.connect("127.0.0.1", server.port, username="batch", known_hosts=None, client_keys=(),
+                                  agent_path=None, config=None)
+    result = await asyncio.wait_for(conn.run("cards list", encoding=None), WAIT)
+    assert result.exit_status == 1 and b"needs a terminal: connect with ssh -t" in result.stdout
+    conn.close()
 
 
 async def test_idle_sessions_are_logged_out_like_local_ones(ssh_server):
@@ -297,7 +309,7 @@ async def test_ten_sessions_at_once_on_one_database(ssh_server, database_url):
 
     await asyncio.gather(*(one(i, plate, card_number) for i, (plate, card_number) in enumerate(picked)))
     for i in range(10):
-        server.wait_for_line(rf"session end user=person{i} .* exit=0 \(app quit\)")
+        await server.line(rf"session end user=person{i} .* exit=0 \(app quit\)")
     with database.session() as s:
         for i in range(10):
             user = s.exec(select(User).where(User.username == f"ssh{i}")).one()
@@ -371,4 +383,4 @@ async def test_openssh_client(ssh_server, tmp_path):
             client.kill()
             client.wait()
         os.close(master)
-    server.wait_for_line(r"session end user=kiosk .* exit=0 \(app quit\)")
+    await server.line(r"session end user=kiosk .* exit=0 \(app quit\)")
