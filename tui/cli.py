@@ -1001,8 +1001,10 @@ def serve_ssh(ctx: click.Context, database_url: str | None, host: str, port: int
         click.echo(build_demo(db), err=True)
         _sign_demo_invoices(db)
         db.dispose()
-    config = ServerConfig(child_argv=portal_argv(url, idle_minutes, lock_after, lock_minutes), host=host,
-                          port=port, host_key=host_key, max_sessions=max_sessions, authorized_keys=authorized_keys)
+    # The database URL reaches the sessions through their environment, not their command line (`ps` shows that).
+    config = ServerConfig(child_argv=portal_argv(None, idle_minutes, lock_after, lock_minutes), host=host,
+                          port=port, host_key=host_key, max_sessions=max_sessions, authorized_keys=authorized_keys,
+                          extra_env={DATABASE_URL_ENV: url})
     if ctx.find_root().obj.get("config_file"):  # `cardsonline --config FILE serve ssh`: the sessions read it too
         config.extra_env["CARDSONLINE_CONFIG"] = str(Path(ctx.find_root().obj["config_file"]).resolve())
     try:
