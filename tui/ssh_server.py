@@ -405,6 +405,8 @@ class _Connection(asyncssh.SSHServer):
     def session_requested(self) -> PortalSession:
         assert self.conn is not None
         username = self.conn.get_extra_info("username") or "?"
+        # Any name is accepted: keep it printable and short for the log line and the child's environment.
+        username = "".join(c if c.isprintable() and not c.isspace() else "?" for c in username)[:64]
         return PortalSession(self.server, username, self.peer)
 
 
