@@ -9,7 +9,7 @@ The database (built once, then reused: `--folder`, default the temp folder)
 1. `demo-{cards}.db`: the demo (store.demo.build_demo) with `--cards` cards.
 2. `history-{cards}-{history_days}d-{days}d.db`: a copy of it holding the simulator's traffic
    (store.issuer.simulate, seed `--seed + 1`) of `--history-days` days that end where the file's days begin,
-   about 2,000,000 transactions for 100,000 cards and 60 days. **Fast path**: these history rows are inserted
+   about 2,000,000 transactions for 100,000 cards and 72 days (60 days: 1.7 million). **Fast path**: these history rows are inserted
    with a plain executemany (50,000 rows a commit), not through the import: no anomaly rules, so the
    history has no anomalies and no product blocks, and `card.last_used_at` stays the demo's; the per-card
    month totals are recomputed from the transactions afterwards (as the demo does). What the timed
@@ -36,10 +36,10 @@ The medians of `--runs` runs of each are compared (wall-clock throughput, the go
 process's CPU time is printed too, as a check when other work shares the machine). Peak RSS of each child comes from os.wait4: the import
 streams, so its memory does not grow with the file. `--profile FILE` runs one more import under cProfile.
 
-    .venv/bin/python benchmarks/import_transactions.py --folder /tmp/imp8 --cards 100000 --history-days 60 \
-        --days 1 --runs 3                                  # the daily file on 100k cards and ~2M transactions
-    .venv/bin/python benchmarks/import_transactions.py --folder /tmp/imp8 --cards 100000 --history-days 60 \
-        --days 20 --runs 3                                 # the bulk case on the same
+    .venv/bin/python benchmarks/import_transactions.py --folder /tmp/imp8 --cards 100000 --history-days 72 \
+        --days 1 --runs 5                                  # the daily file on 100k cards and ~2M transactions
+    .venv/bin/python benchmarks/import_transactions.py --folder /tmp/imp8 --cards 100000 --history-days 72 \
+        --days 20 --rows 150000 --runs 3                                 # the bulk case on the same
     .venv/bin/python benchmarks/import_transactions.py --cards 3000 --history-days 30 --days 1 --runs 1  # quick
 """
 from __future__ import annotations
@@ -323,8 +323,8 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()),
                         help="where the demo and history databases are built once and kept")
     parser.add_argument("--cards", type=int, default=100_000)
-    parser.add_argument("--history-days", type=int, default=60,
-                        help="days of traffic already in the database (60 days of 100,000 cards: about 2,000,000)")
+    parser.add_argument("--history-days", type=int, default=72,
+                        help="days of traffic already in the database (72 days of 100,000 cards: about 2,000,000)")
     parser.add_argument("--days", type=int, default=1, help="days of traffic in the file (1: the daily file)")
     parser.add_argument("--rows", type=int, default=5_000_000, help="at most this many rows in the file")
     parser.add_argument("--seed", type=int, default=2026)
