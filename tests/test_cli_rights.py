@@ -84,6 +84,7 @@ def _commands(url, tmp_path) -> dict[str, list[str]]:
 
 
 PORTAL_COMMANDS = ["cards list", "cards show", "cards block", "export fleet"]
+REPORT_COMMANDS = ["reports export"]
 
 
 def test_the_portal_commands_are_the_ones_with_a_user_option():
@@ -100,7 +101,7 @@ def test_the_portal_commands_are_the_ones_with_a_user_option():
             found.append(" ".join(path))
 
     walk(main, [])
-    assert sorted(found) == sorted(PORTAL_COMMANDS)
+    assert sorted(found) == sorted(PORTAL_COMMANDS + REPORT_COMMANDS)
 
 
 @pytest.mark.parametrize("command", PORTAL_COMMANDS)
@@ -109,6 +110,32 @@ def test_a_user_without_the_right_is_refused(demo_url, tmp_path, command):
     result = cli(demo_url, "accounting", *args)
     _refused(result, NO_CARD_RIGHT)
     assert not (tmp_path / "fleet.xlsx").exists()
+
+
+@pytest.mark.parametrize("report", ["followup", "consumption", "budget"])
+def test_reports_export_without_the_report_right_is_refused(demo_url, tmp_path, report):
+    """depot holds card rights but no report right."""
+    target = tmp_path / "report.xlsx"
+    result = cli(demo_url, "depot", "reports", "export", "--report", report, "--from", "2026-10", "--to", "2026-11",
+                 "--output", str(target))
+    _refused(result, "You do not have the right")
+    assert not target.exists()
+
+
+def test_reports_export_of_a_customer_number_not_theirs_is_refused(demo_url, tmp_path):
+    target = tmp_path / "report.xlsx"
+    result = cli(demo_url, "depot", "reports", "export", "--report", "followup", "--from", "2026-10", "--to",
+                 "2026-11", "--customer-number", "4020002", "--output", str(target))
+    _refused(result, "not one you may use")
+    assert not target.exists()
+
+
+def test_reports_export_works_with_the_right(demo_url, tmp_path):
+    target = tmp_path / "report.xlsx"
+    result = cli(demo_url, "accounting", "reports", "export", "--report", "followup", "--from", "2026-10", "--to",
+                 "2026-11", "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.exists() and "Exported" in result.output
 
 
 def test_block_refused_leaves_the_card_active(demo_url, tmp_path):

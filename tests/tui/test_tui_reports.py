@@ -95,6 +95,10 @@ async def test_consumption_views_and_trend_chart(demo_db, ui):
 
 
 async def test_set_then_clear_a_division_budget(demo_db, ui):
+    with demo_db.session() as session:  # start from no budget at all (the demo sets some)
+        for budget in session.exec(select(Budget)).all():
+            session.delete(budget)
+        session.commit()
     app = CardsOnlineApp(demo_db)
     async with app.run_test(size=ui.size) as pilot:
         screen = await open_report(pilot, ui, "reports.budget")
