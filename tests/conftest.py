@@ -97,6 +97,15 @@ def _signing_keys_in_tmp(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("CARDSONLINE_SIGNING_PASSPHRASE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_user_config(tmp_path_factory, monkeypatch):
+    """Never the config file of whoever runs the tests (~/.config/cardsonline/config.toml could change the theme,
+    the idle timeout, the keys or turn kiosk mode on): the default place is an empty folder of this test, which
+    the processes a test starts (`serve ssh` sessions) inherit; a test that wants a file sets one."""
+    monkeypatch.delenv("CARDSONLINE_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def demo_db(db):
     """The `db` fixture (fixed clock) holding a small demo: fleetadmin, depot, accounting, intern, 20 cards."""

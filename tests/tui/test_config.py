@@ -22,13 +22,6 @@ from tui.config import (
 FILE = Path("/etc/depot/config.toml")
 
 
-@pytest.fixture(autouse=True)
-def _no_user_config(tmp_path, monkeypatch):
-    """Never read the config file of whoever runs the tests."""
-    monkeypatch.delenv("CARDSONLINE_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-
-
 def error(text: str) -> str:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, FILE)
@@ -145,7 +138,17 @@ def test_a_file_named_by_the_environment_must_exist(tmp_path, monkeypatch):
         load_config()
 
 
+def test_the_tests_never_read_the_users_file():
+    """tests/conftest.py points the user config directory at an empty folder of each test."""
+    import os
+
+    assert config_path() == Path(os.environ["XDG_CONFIG_HOME"]) / "cardsonline" / "config.toml"
+    assert not config_path().exists() and load_config() == Config()
+    assert Path.home() / ".config" not in config_path().parents
+
+
 def test_where_the_file_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert config_path() == tmp_path / "xdg" / "cardsonline" / "config.toml"
     monkeypatch.setenv("CARDSONLINE_CONFIG", str(tmp_path / "depot.toml"))
     assert config_path() == tmp_path / "depot.toml"
@@ -155,6 +158,7 @@ def test_where_the_file_is(tmp_path, monkeypatch):
 def test_config_path_command_prints_the_path_whether_or_not_it_exists(tmp_path, monkeypatch):
     from tui.cli import main
 
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     result = CliRunner().invoke(main, ["config", "path"])
     assert result.exit_code == 0 and result.output == f"{tmp_path / 'xdg' / 'cardsonline' / 'config.toml'}\n"
     monkeypatch.setenv("CARDSONLINE_CONFIG", str(tmp_path / "depot.toml"))
