@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 
-from tui.i18n import _
+from tui.i18n import N_, _
 from tui.menu import MENU, MenuItem, visible_menu
 from tui.screens.login import LoginScreen
 from tui.session import CustomerNumberInfo, UserSession
@@ -33,6 +34,10 @@ ACTIVITY_EVENTS = (events.Key, events.MouseEvent, events.Paste)
 # Keys that move the focus or submit: before them, the focused field must have taken the keys sent before.
 FLUSH_KEYS = frozenset({"tab", "shift+tab", "enter"})
 FLUSH_TIMEOUT = 0.5  # seconds; never hang the keyboard on a busy widget
+
+
+# The themes' names as the user reads them (the keys of tui.config.THEMES).
+THEME_LABELS = {"dark": N_("Dark"), "light": N_("Light"), "high-contrast": N_("High contrast")}
 
 
 class MenuCommands(Provider):
@@ -123,14 +128,16 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
     def __init__(self, db: Database, idle_timeout: float = 900, login_policy: LoginPolicy | None = None,
                  menu: Sequence[MenuItem] | None = None, *, kiosk: bool = False,
                  kiosk_screens: Sequence[str] = (), keymap: dict[str, str] | None = None,
-                 theme_name: str | None = None, language: str = "en", **kwargs: Any) -> None:
+                 theme_name: str | None = None, language: str = "en", config_file: Path | None = None,
+                 **kwargs: Any) -> None:
         """`idle_timeout` in seconds (0 or less: never); `login_policy` None means the store's default;
         `menu` replaces the main menu registry (tests).
 
         Issue 10 (tui/config.py): `kiosk` leaves no way out of the app (no quit, suspend, theme or quit
         commands; logout returns to the login screen); `kiosk_screens` (menu item ids) limits the main menu to
         those items in kiosk mode; `keymap` remaps keys by binding id; `theme_name` is one of
-        tui.config.THEMES ("dark", "light", "high-contrast"); `language` is kept for the catalogs to come."""
+        tui.config.THEMES ("dark", "light", "high-contrast"); `language` is kept for the catalogs to come;
+        `config_file` is where a theme chosen in the command palette is saved (None: for the session only)."""
         super().__init__(**kwargs)
         self.db = db
         self._idle_timeout = idle_timeout
@@ -148,6 +155,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         for theme in THEME_OBJECTS:
             self.register_theme(theme)
         self._theme_name = theme_name
+        self.config_file = config_file
         if keymap:
             self.set_keymap(keymap)
         self.session: UserSession | None = None
@@ -414,7 +422,43 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         super().action_suspend_process()
 
     def action_change_theme(self) -> None:
+        """Our three themes (the ones the config file knows), not every theme Textual has."""
+        from textual.command import SimpleCommand
+
+        from tui.config import THEMES
+
         if self.kiosk:
             self.bell()
             return
-        super().action_change_theme()
+        current = self.theme_choice()
+        self.search_commands(
+            [SimpleCommand(_(THEME_LABELS[name]), partial(self.choose_theme, name),
+                           _("The theme in use") if name == current else _("Use this theme and save it"))
+             for name in THEMES],
+            placeholder=_("Choose a colour theme…"),
+        )
+
+    def theme_choice(self) -> str | None:
+        """The theme in use as the config file names it ("dark", "light", "high-contrast"), or None."""
+        from tui.config import THEMES
+
+        return next((name for name, textual_name in THEMES.items() if textual_name == self.theme), None)
+
+    def choose_theme(self, name: str) -> None:
+        """Use the theme `name` and save it in the config file, saying where (or why it could not be)."""
+        from tui.config import THEMES, ConfigSaveError, save_theme
+
+        if self.kiosk:
+            return  # a kiosk's theme is the config file's [kiosk] theme
+        self.theme = THEMES[name]
+        label = _(THEME_LABELS[name])
+        if self.config_file is None:
+            self.notify(_("Theme {theme} for this session.").format(theme=label), title=_("Theme"))
+            return
+        try:
+            saved = save_theme(name, self.config_file)
+        except ConfigSaveError as exc:
+            self.notify(_("Theme {theme} for this session only: it could not be saved. {reason}").format(
+                theme=label, reason=str(exc)), title=_("Theme"), severity="warning", timeout=15)
+            return
+        self.notify(_("Theme {theme} saved in {path}.").format(theme=label, path=str(saved)), title=_("Theme"))

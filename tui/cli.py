@@ -106,6 +106,13 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
     kwargs["idle_timeout"] = (idle_minutes if idle_minutes is not None else config.effective_idle_minutes(kiosk)) * 60
     kwargs.update(kiosk=kiosk, kiosk_screens=config.kiosk.screens, keymap=config.keys, language=config.language,
                   theme_name=theme or config.effective_theme(kiosk))
+    import os
+
+    from tui.config import config_path
+
+    # A theme chosen in the portal is saved in the config file, except in an SSH session: those share the
+    # server account's file, and one person's choice would become everybody's.
+    kwargs["config_file"] = None if os.environ.get("CARDSONLINE_SSH_USER") else config_path(config_file)
     if lock_after is not None or lock_minutes is not None:
         from store.services.auth import LoginPolicy
 

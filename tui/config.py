@@ -354,6 +354,122 @@ def _choices(values: tuple[str, ...] | None, brackets: bool = False) -> str:
     return ", ".join(f"[{v}]" if brackets else f'"{v}"' for v in values)
 
 
+# Saving the theme chosen in the portal -----------------------------------------------------------------
+
+NEW_FILE_HEADER = "# Cards Online config file (TOML); `cardsonline config example` shows every setting.\n"
+
+
+class ConfigSaveError(ConfigError):
+    """The config file could not be updated; it is left as it was."""
+
+
+def save_theme(theme: str, path: str | os.PathLike[str] | None = None) -> Path:
+    """Set `[general] theme` in the config file (see `config_path`), creating the file if it is missing, and
+    return the file written.
+
+    tomllib cannot write, and a TOML writer would drop the user's comments and layout: only the `theme` line
+    of `[general]` is replaced (its comment kept), or added under `[general]`, or a `[general]` section is
+    added at the end. The new text must then read back as the same settings with only the theme changed,
+    else nothing is written; the file is replaced atomically (a temporary file in the same folder, renamed),
+    through a symbolic link to its target, with the old file's permissions. Raises `ConfigSaveError`."""
+    if theme not in THEMES:
+        raise ValueError(f"unknown theme {theme!r}")
+    file = config_path(path)
+    target = file.resolve() if file.is_symlink() else file
+    try:
+        old_text = None
+        if target.exists():
+            with open(target, encoding="utf-8", newline="") as file_in:  # newline="": keep \r\n as they are
+                old_text = file_in.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigSaveError(f"{file}: cannot be read: {exc}") from exc
+    if old_text is None:
+        new_text = f'{NEW_FILE_HEADER}\n[general]\ntheme = "{theme}"\n'
+    else:
+        try:
+            before = parse_config(old_text, file)
+        except ConfigError as exc:
+            raise ConfigSaveError(f"not saved: the file has a mistake to correct first: {exc}") from exc
+        new_text = _with_general_theme(old_text, theme)
+        try:
+            after = parse_config(new_text, file)
+        except ConfigError:
+            after = None
+        if after is None or after != _replace_theme(before, theme):
+            raise ConfigSaveError(f"{file}: the theme could not be changed safely in this file; "
+                                  f"set theme = \"{theme}\" in its [general] section yourself.")
+    _write_atomically(target, new_text)
+    return file
+
+
+def _replace_theme(config: Config, theme: str) -> Config:
+    from dataclasses import replace
+
+    return replace(config, theme=theme)
+
+
+_SECTION_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_THEME_LINE = re.compile(r"""^(\s*(?:theme|"theme"|'theme')\s*=\s*)("[^"\\\n]*"|'[^'\n]*')(.*)$""", re.S)
+
+
+def _with_general_theme(text: str, theme: str) -> str:
+    """`text` with `[general] theme` set to `theme`; the other lines as they were (a plain line scan, checked
+    afterwards by `save_theme`)."""
+    lines = text.splitlines(keepends=True)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    section: str | None = None
+    general_at: int | None = None
+    for index, line in enumerate(lines):
+        header = _SECTION_HEADER.match(line.rstrip("\r\n"))
+        if header:
+            section = header.group(1).strip().strip("\"'")
+            if section == "general" and general_at is None:
+                general_at = index
+            continue
+        if section == "general":
+            match = _THEME_LINE.match(line)
+            if match:
+                lines[index] = f'{match.group(1)}"{theme}"{match.group(3)}'
+                return "".join(lines)
+    if general_at is not None:
+        lines.insert(general_at + 1, f'theme = "{theme}"{newline}')
+        return "".join(lines)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += newline
+    blank = newline if lines and lines[-1].strip() else ""
+    return "".join(lines) + f'{blank}[general]{newline}theme = "{theme}"{newline}'
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    import stat
+    import tempfile
+
+    if target.exists() and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
+        # Replacing it would work in a writable folder (and root may write anything), but a file without
+        # write permission says: leave it alone.
+        raise ConfigSaveError(f"{target}: the file is read-only.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ConfigSaveError(f"{target}: cannot be written: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except OSError as exc:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise ConfigSaveError(f"{target}: cannot be written: {exc.strerror or exc}") from exc
+
+
 # The download folder --------------------------------------------------------------------------------
 
 

@@ -264,3 +264,117 @@ def test_the_binding_ids_read_from_the_source_are_those_of_the_classes():
 
     assert known_binding_ids() == imported_binding_ids()
     assert {"logout", "quit", "help", "quick_find", "card_block", "daily_refresh"} <= known_binding_ids()
+
+
+# Saving the theme chosen in the portal --------------------------------------------------------------------
+
+
+def test_save_theme_creates_a_missing_file_and_its_folder(tmp_path):
+    from tui.config import save_theme
+
+    file = tmp_path / "new" / "folder" / "config.toml"
+    assert save_theme("light", file) == file
+    assert load_config(file).theme == "light"
+    assert file.read_text().startswith("# Cards Online config file")
+
+
+def test_save_theme_changes_only_the_theme_line_and_keeps_its_comment(tmp_path):
+    from tui.config import save_theme
+
+    file = tmp_path / "config.toml"
+    text = ("# The depot's PC\n[general]\nlanguage = \"nl\"   # Dutch\ntheme = 'dark'  # was light until May\n"
+            "idle_minutes = 20\n\n[kiosk]\ntheme = \"light\"\n[keys]\nlogout = \"ctrl+o\"\n")
+    file.write_text(text)
+    save_theme("high-contrast", file)
+    lines, new_lines = text.splitlines(), file.read_text().splitlines()
+    assert new_lines[3] == 'theme = "high-contrast"  # was light until May'
+    assert new_lines[:3] + new_lines[4:] == lines[:3] + lines[4:]
+    config = load_config(file)
+    assert (config.theme, config.language, config.idle_minutes, config.kiosk.theme, config.keys) == (
+        "high-contrast", "nl", 20, "light", {"logout": "ctrl+o"})
+
+
+def test_save_theme_adds_the_line_or_the_section(tmp_path):
+    from tui.config import save_theme
+
+    file = tmp_path / "config.toml"
+    file.write_text("[kiosk]\nenabled = false\n\n[general]  # mine\nidle_minutes = 5\n")
+    save_theme("light", file)
+    assert file.read_text() == "[kiosk]\nenabled = false\n\n[general]  # mine\ntheme = \"light\"\nidle_minutes = 5\n"
+    file.write_text("# only the kiosk\n[kiosk]\nidle_minutes = 3")  # no newline at the end
+    save_theme("dark", file)
+    assert file.read_text() == "# only the kiosk\n[kiosk]\nidle_minutes = 3\n\n[general]\ntheme = \"dark\"\n"
+    assert load_config(file).kiosk.idle_minutes == 3
+
+
+def test_save_theme_keeps_windows_line_ends_permissions_and_symbolic_links(tmp_path):
+    import os
+    import stat
+
+    from tui.config import save_theme
+
+    real = tmp_path / "dotfiles" / "cardsonline.toml"
+    real.parent.mkdir()
+    real.write_bytes(b"[general]\r\ntheme = \"dark\"\r\nlanguage = \"fr\"\r\n")
+    os.chmod(real, 0o600)
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    assert save_theme("light", link) == link
+    assert link.is_symlink()
+    assert real.read_bytes() == b"[general]\r\ntheme = \"light\"\r\nlanguage = \"fr\"\r\n"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert [p.name for p in real.parent.iterdir()] == ["cardsonline.toml"]  # no temporary file left
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[general]\ntheme = 'blue'\n", "not saved: the file has a mistake to correct first"),
+    ('general.theme = "dark"\n', "the theme could not be changed safely in this file; "
+                                 'set theme = "light" in its [general] section yourself'),
+])
+def test_save_theme_never_writes_a_file_it_cannot_change_safely(tmp_path, text, message):
+    from tui.config import ConfigSaveError, save_theme
+
+    file = tmp_path / "config.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigSaveError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        save_theme("light", file)
+    assert file.read_text() == text
+
+
+def test_save_theme_refuses_a_read_only_file_and_an_unwritable_place(tmp_path):
+    import os
+
+    from tui.config import ConfigSaveError, save_theme
+
+    file = tmp_path / "config.toml"
+    file.write_text("[general]\ntheme = 'dark'\n")
+    os.chmod(file, 0o444)
+    with pytest.raises(ConfigSaveError, match="the file is read-only"):
+        save_theme("light", file)
+    assert file.read_text() == "[general]\ntheme = 'dark'\n"
+    not_a_folder = tmp_path / "plain-file"
+    not_a_folder.write_text("")
+    with pytest.raises(ConfigSaveError, match="plain-file/config.toml: cannot be written"):
+        save_theme("light", not_a_folder / "config.toml")
+
+
+def test_the_portal_saves_the_theme_in_its_config_file_but_not_in_ssh_sessions(tmp_path, monkeypatch):
+    import tui.app
+    from tui.cli import main
+
+    started = []
+    monkeypatch.setattr(tui.app.CardsOnlineApp, "run", lambda self, **kw: started.append(self))
+    database = tmp_path / "x.db"
+    database.touch()
+    url = f"sqlite:///{database}"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("CARDSONLINE_SSH_USER", raising=False)
+    assert CliRunner().invoke(main, ["--database-url", url]).exit_code == 0
+    assert started.pop().config_file == tmp_path / "xdg" / "cardsonline" / "config.toml"
+    assert CliRunner().invoke(main, ["--database-url", url, "--config", str(tmp_path / "c.toml")]).exit_code == 2
+    (tmp_path / "c.toml").write_text("")
+    assert CliRunner().invoke(main, ["--database-url", url, "--config", str(tmp_path / "c.toml")]).exit_code == 0
+    assert started.pop().config_file == tmp_path / "c.toml"
+    monkeypatch.setenv("CARDSONLINE_SSH_USER", "depot")  # serve ssh sets it: the sessions share one account
+    assert CliRunner().invoke(main, ["--database-url", url]).exit_code == 0
+    assert started.pop().config_file is None

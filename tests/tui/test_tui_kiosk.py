@@ -176,3 +176,76 @@ async def test_themes(demo_db, ui, name, textual_name):
     async with app.run_test(size=ui.size) as pilot:
         await ui.settle(pilot)
         assert app.theme == textual_name and app.language == "nl"
+
+
+async def choose_theme_in_palette(pilot, label: str) -> list[str]:
+    """Ctrl+P, "theme", Enter (the Theme command), then the theme `label`: the theme choices it offered."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*"theme")
+    await pilot.pause(0.5)
+    await pilot.press("enter")
+    await pilot.pause(0.5)
+    palette = pilot.app.screen
+    assert isinstance(palette, CommandPalette)
+    commands = palette.query_one(CommandList)
+    choices = [str(commands.get_option_at_index(i).prompt).split("\n")[0] for i in range(commands.option_count)]
+    await pilot.press(*label)
+    await pilot.pause(0.5)
+    await pilot.press("enter")
+    await pilot.pause()
+    return choices
+
+
+async def test_a_theme_chosen_in_the_palette_is_saved_in_the_config_file(demo_db, ui, tmp_path):
+    file = tmp_path / "cardsonline" / "config.toml"
+    app = CardsOnlineApp(demo_db, config_file=file)
+    async with app.run_test(size=ui.size, notifications=True) as pilot:
+        await ui.login(pilot, "depot", "Depot#2026")
+        choices = await choose_theme_in_palette(pilot, "high contrast")
+        assert choices == ["Dark", "Light", "High contrast"]  # the config file's three, not all of Textual's
+        assert app.theme == "cardsonline-high-contrast" and isinstance(app.screen, HomeScreen)
+        [notice] = app._notifications
+        assert notice.message == f"Theme High contrast saved in {file}." and notice.severity == "information"
+    from tui.config import load_config
+
+    assert 'theme = "high-contrast"' in file.read_text() and load_config(file).theme == "high-contrast"
+
+
+async def test_a_theme_that_cannot_be_saved_is_used_and_the_user_is_told_why(demo_db, ui, tmp_path):
+    import os
+
+    file = tmp_path / "config.toml"
+    file.write_text("# managed by IT\n[general]\ntheme = \"dark\"\n")
+    os.chmod(file, 0o444)
+    app = CardsOnlineApp(demo_db, config_file=file)
+    async with app.run_test(size=ui.size, notifications=True) as pilot:
+        await ui.login(pilot, "depot", "Depot#2026")
+        await choose_theme_in_palette(pilot, "light")
+        assert app.theme == "textual-light"
+        [notice] = app._notifications
+        assert notice.severity == "warning"
+        assert notice.message == (f"Theme Light for this session only: it could not be saved. "
+                                  f"{file}: the file is read-only.")
+    assert file.read_text() == "# managed by IT\n[general]\ntheme = \"dark\"\n"
+
+
+async def test_without_a_config_file_the_theme_is_for_the_session(demo_db, ui):
+    app = CardsOnlineApp(demo_db)  # e.g. an SSH session: the server account's file is not the user's
+    async with app.run_test(size=ui.size, notifications=True) as pilot:
+        await ui.login(pilot, "depot", "Depot#2026")
+        await choose_theme_in_palette(pilot, "light")
+        assert app.theme == "textual-light"
+        assert [n.message for n in app._notifications] == ["Theme Light for this session."]
+
+
+async def test_a_kiosk_never_changes_or_saves_the_theme(demo_db, ui, tmp_path):
+    file = tmp_path / "config.toml"
+    app = CardsOnlineApp(demo_db, kiosk=True, theme_name="high-contrast", config_file=file)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "depot", "Depot#2026")
+        await app.run_action("change_theme")
+        await pilot.pause()
+        app.choose_theme("light")
+        assert isinstance(app.screen, HomeScreen) and app.theme == "cardsonline-high-contrast"
+    assert not file.exists()
