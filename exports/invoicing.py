@@ -21,7 +21,7 @@ from typing import Callable
 
 from sqlmodel import Session, select
 
-from exports.billing_data import write_billing_data
+from exports.billing_data import write_billing_data, write_document_billing_data
 from exports.invoice_files import write_pair
 from exports.invoice_pdf import render_invoice_pdf
 from exports.invoice_signing import (
@@ -75,23 +75,29 @@ def issue_month(session: Session, month: date, now: datetime, signer, *, out_dir
                 customer_numbers=None, portal_link: str = DEFAULT_PORTAL_LINK,
                 progress: Callable[[InvoicingReport], None] | None = None) -> InvoicingReport:
     """Invoice `month` with real PDFs and signatures (store.issuer.invoicing.invoice_month); with `out_dir`,
-    each invoice's files are written there right after its commit."""
+    each invoice's files are written there right after its commit (the TID files from the document just
+    rendered, the PDF and .p7s just signed: nothing is read back)."""
     if out_dir is not None and not Path(out_dir).is_dir():
         raise FileNotFoundError(f"The folder {out_dir} does not exist.")
-    written = 0
+    sign = make_renderer(signer, now)
+    made: dict[str, tuple[InvoiceDocument, bytes, bytes]] = {}  # number -> what render made, until written
+
+    def render(document: InvoiceDocument) -> tuple[bytes, bytes]:
+        pdf, p7s = sign(document)
+        if out_dir is not None:
+            made.clear()  # an invoice rolled back leaves its entry; only the last one is committed
+            made[document.number] = (document, pdf, p7s)
+        return pdf, p7s
 
     def after_each(report: InvoicingReport) -> None:
-        nonlocal written
         if out_dir is not None:
-            for issued in report.issued[written:]:
-                invoice_id = session.exec(select(Invoice.id).where(Invoice.number == issued.number)).one()
-                write_invoice_files(session, invoice_id, Path(out_dir))
-                session.rollback()
-            written = len(report.issued)
+            document, pdf, p7s = made.pop(report.issued[-1].number)
+            write_pair(Path(out_dir), document.number, pdf, p7s, overwrite=True)
+            write_document_billing_data(document, Path(out_dir))
         if progress is not None:
             progress(report)
 
-    return invoice_month(session, month, now, make_renderer(signer, now), customer_numbers=customer_numbers,
+    return invoice_month(session, month, now, render, customer_numbers=customer_numbers,
                          portal_link=portal_link, progress=after_each)
 
 

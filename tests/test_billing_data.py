@@ -15,7 +15,13 @@ from sqlmodel import select
 sys.path.insert(0, str(Path(__file__).parent / "store"))
 from test_invoicing import ISSUE_AT, OCTOBER, FakeRenderer, build_world  # noqa: E402
 
-from exports.billing_data import COLUMNS, billing_rows, write_billing_data  # noqa: E402
+from exports.billing_data import (  # noqa: E402
+    COLUMNS,
+    billing_rows,
+    document_billing_rows,
+    write_billing_data,
+    write_document_billing_data,
+)
 from store.issuer.invoicing import invoice_month  # noqa: E402
 from store.models import Invoice, InvoiceLine  # noqa: E402
 
@@ -23,9 +29,14 @@ D = Decimal
 
 
 @pytest.fixture
-def invoice(session) -> Invoice:
+def renderer() -> FakeRenderer:
+    return FakeRenderer()
+
+
+@pytest.fixture
+def invoice(session, renderer) -> Invoice:
     build_world(session)
-    invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    invoice_month(session, OCTOBER, ISSUE_AT, renderer)
     return session.exec(select(Invoice).where(Invoice.number == "2026-000008")).one()
 
 
@@ -71,6 +82,22 @@ def test_csv_and_xlsx_match_the_invoice(session, invoice, tmp_path):
     assert cells[1][col["Issue date"]] == datetime(2026, 11, 3) or cells[1][col["Issue date"]] == date(2026, 11, 3)
     assert round(sum(row[col["Amount incl. VAT (EUR)"]] for row in cells[1:-1]), 2) == 394.58
     assert cells[-1][col["Line type"]] == "TOTAL" and cells[-1][col["Amount incl. VAT (EUR)"]] == 394.58
+
+
+def test_the_batch_writes_the_same_files_from_the_document_it_just_rendered(session, invoice, renderer, tmp_path):
+    # The batch writes the TID files from the document it rendered (nothing read back): the same rows and the
+    # same bytes as written later from the database.
+    document = renderer.documents[0]
+    assert document.number == invoice.number
+    assert list(document_billing_rows(document)) == list(billing_rows(session, invoice.id))
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "later").mkdir()
+    batch = write_document_billing_data(document, tmp_path / "batch")
+    later = write_billing_data(session, invoice.id, tmp_path / "later")
+    assert [p.name for p in batch] == [p.name for p in later] == ["TID-2026-000008.csv", "TID-2026-000008.xlsx"]
+    assert batch[0].read_bytes() == later[0].read_bytes()
+    read = lambda path: [list(r) for r in load_workbook(path, read_only=True).active.iter_rows(values_only=True)]  # noqa: E731
+    assert read(batch[1]) == read(later[1])
 
 
 def test_lines_that_do_not_add_up_are_refused_and_nothing_is_written(session, invoice, tmp_path):

@@ -66,6 +66,7 @@ CURRENCY = "EUR"
 CARD_FEE = Decimal("1.50")  # per fleet card used in the month, excl. VAT
 OBU_FEE = Decimal("4.00")  # per OBU used in the month, excl. VAT
 FEE_VAT_RATE = Decimal("21.00")
+FEE_QUANTITY = Decimal("1.000")  # as the database gives it back (3 places): the TID files show it so
 PAYMENT_DAYS = 30
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -152,6 +153,7 @@ class InvoiceDocument:
     total_incl_vat: Decimal
     line_count: int
     currency: str = CURRENCY
+    timezone: str = "Europe/Brussels"  # the customer's: the billing data file gives local times
 
 
 Renderer = Callable[[InvoiceDocument], tuple[bytes, bytes]]
@@ -367,7 +369,7 @@ def invoice_document(session: Session, invoice_id: int,
         period_end=invoice.period_end, language=language, issuer=ISSUER_PARTY,
         customer=_customer_party(session, customer, number), customer_number=number.number,
         customer_number_name=number.name, groups=tuple(groups), vat=vat, total_excl_vat=invoice.total_excl_vat,
-        total_vat=invoice.total_vat, total_incl_vat=invoice.total_incl_vat, line_count=count)
+        total_vat=invoice.total_vat, total_incl_vat=invoice.total_incl_vat, line_count=count, timezone=zone.key)
 
 
 def store_signed_files(invoice: Invoice, pdf: bytes, p7s: bytes) -> None:
@@ -471,28 +473,14 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
     connection.execute(update(toll).where(*toll_where).values(invoice_id=invoice.id))
     totals = [ZERO, ZERO, ZERO]
     used: dict[int, tuple] = {}  # card id -> (product type, number, label) of the cards with transactions
-    batch: list[dict] = []
-    pending: list[InvoiceLineRow] = []  # the rows of `batch`, their line_id set once inserted
-    rows: list[InvoiceLineRow] = []
-    table = InvoiceLine.__table__
-    insert_lines = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    made: list[tuple[InvoiceLineRow, dict]] = []  # each line as the PDF shows it and as it is inserted
 
     def add(values: dict, row: InvoiceLineRow) -> None:
-        batch.append(values)
-        pending.append(row)
+        row.line_id = len(made)  # until inserted: the order made, the last key of line_order
+        made.append((row, values))
         totals[0] += row.amount_excl_vat
         totals[1] += row.vat_amount
         totals[2] += row.amount_incl_vat
-        if len(batch) >= INSERT_BATCH:
-            flush()
-
-    def flush() -> None:
-        if batch:
-            for row, line_id in zip(pending, connection.execute(insert_lines, batch).scalars()):
-                row.line_id = line_id
-            rows.extend(pending)
-            batch.clear()
-            pending.clear()
 
     def card_of(tx) -> tuple:
         return used.setdefault(tx.card_id, (ProductType(tx.product_type), tx.card_number, tx.card_label))
@@ -534,18 +522,30 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
         vat = (fee * FEE_VAT_RATE / 100).quantize(CENT, ROUND_HALF_UP)
         what = "OBU" if product_type.is_obu else "card"
         description = f"Monthly {what} fee {month:%m/%Y}"
-        add(dict(invoice_id=invoice.id, card_id=card_id, description=description, quantity=Decimal(1),
+        add(dict(invoice_id=invoice.id, card_id=card_id, description=description, quantity=FEE_QUANTITY,
                  amount_excl_vat=fee, vat_rate=FEE_VAT_RATE, vat_amount=vat, amount_incl_vat=fee + vat,
                  fuel_transaction_id=None, toll_transaction_id=None),
             InvoiceLineRow(0, "fee", card_id, card_number, card_label, product_type, None, None, None,
-                           description, "fee", None, Decimal(1), "pcs", None, fee, FEE_VAT_RATE, vat, fee + vat))
-    flush()
+                           description, "fee", None, FEE_QUANTITY, "pcs", None, fee, FEE_VAT_RATE, vat, fee + vat))
+    # Inserted in the invoice's order (invoice_lines' order, whose last key is the line id), as a plain
+    # executemany: RETURNING the ids would make SQLAlchemy insert row by row on SQLite (sort_by_parameter_order),
+    # several times slower. The ids are read back in one query; they follow the insert order.
+    made.sort(key=lambda pair: line_order(pair[0]))
+    rows = [row for row, _values in made]
+    table = InvoiceLine.__table__
+    for start_at in range(0, len(made), INSERT_BATCH):
+        connection.execute(insert(table), [values for _row, values in made[start_at:start_at + INSERT_BATCH]])
+    del made
+    ids = connection.execute(core_select(table.c.id).where(table.c.invoice_id == invoice.id)
+                             .order_by(table.c.id)).scalars().all()
+    for row, line_id in zip(rows, ids, strict=True):
+        row.line_id = line_id
     count = len(rows)
     invoice.total_excl_vat, invoice.total_vat, invoice.total_incl_vat = totals
     session.add(invoice)
     session.flush()
     # The document from the rows just made (the same as invoice_document reads back, without reading).
-    pdf, p7s = render(invoice_document(session, invoice.id, sorted(rows, key=line_order)))
+    pdf, p7s = render(invoice_document(session, invoice.id, rows))
     store_signed_files(invoice, pdf, p7s)
     session.add(invoice)
     mails = _queue_mails(session, now, invoice, customer, number, portal_link)
