@@ -28,7 +28,7 @@ LABELS = {
                description="Description", quantity="Quantity", excl="Excl. VAT", rate="VAT %", vat="VAT",
                incl="Incl. VAT", subtotal="Subtotal", vat_summary="VAT summary", base="Taxable amount",
                total_excl="Total excl. VAT", total_vat="Total VAT", total_incl="Total to pay",
-               page="Page {page}", to="to",
+               late="Late transactions", page="Page {page}", to="to",
                note="This invoice is signed electronically. Keep the PDF together with its signature file (.p7s).",
                pay="Please pay {total} by {due}, mentioning invoice number {number}."),
     "nl": dict(invoice="FACTUUR", number="Factuurnummer", date="Factuurdatum", due="Vervaldatum", period="Periode",
@@ -36,7 +36,7 @@ LABELS = {
                description="Omschrijving", quantity="Hoeveelheid", excl="Excl. btw", rate="Btw %", vat="Btw",
                incl="Incl. btw", subtotal="Subtotaal", vat_summary="Btw-overzicht", base="Maatstaf van heffing",
                total_excl="Totaal excl. btw", total_vat="Totaal btw", total_incl="Te betalen",
-               page="Pagina {page}", to="tot",
+               late="Te laat ontvangen", page="Pagina {page}", to="tot",
                note="Deze factuur is elektronisch ondertekend. Bewaar de PDF samen met het handtekeningbestand (.p7s).",
                pay="Gelieve {total} te betalen vóór {due}, met vermelding van factuurnummer {number}."),
     "fr": dict(invoice="FACTURE", number="Numéro de facture", date="Date de facture", due="Échéance",
@@ -44,7 +44,7 @@ LABELS = {
                description="Description", quantity="Quantité", excl="HTVA", rate="TVA %", vat="TVA", incl="TVAC",
                subtotal="Sous-total", vat_summary="Récapitulatif TVA", base="Base imposable",
                total_excl="Total hors TVA", total_vat="Total TVA", total_incl="Total à payer",
-               page="Page {page}", to="au",
+               late="Arrivées en retard", page="Page {page}", to="au",
                note="Cette facture est signée électroniquement. Conservez le PDF avec son fichier de signature "
                     "(.p7s).",
                pay="Veuillez payer {total} avant le {due}, en mentionnant le numéro de facture {number}."),
@@ -244,6 +244,9 @@ class _Page:
                  (labels["period"], f"{_date(doc.period_start, language)} {labels['to']} "
                                     f"{_date(doc.period_end, language)}"),
                  (labels["customer_number"], f"{doc.customer_number} ({doc.customer_number_name})")]
+        if doc.late_from is not None:  # transactions of earlier months that arrived after those were invoiced
+            facts.insert(4, (labels["late"], f"{_date(doc.late_from, language)} {labels['to']} "
+                                             f"{_date(doc.late_to, language)}"))
         y = top - 24
         for key, value in facts:
             self.text(middle, y, key, size=8)

@@ -35,13 +35,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable, Iterable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, literal, or_, text, update
+from sqlalchemy import and_, func, insert, literal, or_, text, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from ..models import (
     Address,
     AddressKind,
+    AuditEvent,
     Card,
     Customer,
     CustomerNumber,
@@ -73,6 +74,7 @@ ZERO = Decimal("0.00")
 INSERT_BATCH = 2_000
 ADVISORY_LOCK_BASE = 0x1C0_0000  # + the year: pg_advisory_xact_lock key for that year's invoice numbers
 DEFAULT_PORTAL_LINK = "cardsonline://invoices/{number}"
+MONTH_EVENT_TYPE, MONTH_EVENT_ACTION = "invoice month", "month invoiced"  # audit event of a complete run
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,10 @@ class InvoiceDocument:
     line_count: int
     currency: str = CURRENCY
     timezone: str = "Europe/Brussels"  # the customer's: the billing data file gives local times
+    # Late transactions (dated before the period, arrived after their month was invoiced): their first and last
+    # day, None when there are none. The PDF says so beside the period.
+    late_from: date | None = None
+    late_to: date | None = None
 
 
 Renderer = Callable[[InvoiceDocument], tuple[bytes, bytes]]
@@ -336,6 +342,7 @@ def invoice_document(session: Session, invoice_id: int,
     by_rate: dict[Decimal, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
     count = 0
     current: list[InvoiceLineRow] = []
+    late: list[date | None] = [None, None]
 
     def close() -> None:
         if current:
@@ -350,6 +357,9 @@ def invoice_document(session: Session, invoice_id: int,
         if current and current[0].card_id != row.card_id:
             close()
         current.append(row)
+        if row.day is not None and row.day < invoice.period_start:
+            late[0] = row.day if late[0] is None else min(late[0], row.day)
+            late[1] = row.day if late[1] is None else max(late[1], row.day)
         sums = by_rate[Decimal(row.vat_rate).quantize(CENT)]
         sums[0] += row.amount_excl_vat
         sums[1] += row.vat_amount
@@ -369,7 +379,8 @@ def invoice_document(session: Session, invoice_id: int,
         period_end=invoice.period_end, language=language, issuer=ISSUER_PARTY,
         customer=_customer_party(session, customer, number), customer_number=number.number,
         customer_number_name=number.name, groups=tuple(groups), vat=vat, total_excl_vat=invoice.total_excl_vat,
-        total_vat=invoice.total_vat, total_incl_vat=invoice.total_incl_vat, line_count=count, timezone=zone.key)
+        total_vat=invoice.total_vat, total_incl_vat=invoice.total_incl_vat, line_count=count, timezone=zone.key,
+        late_from=late[0], late_to=late[1])
 
 
 def store_signed_files(invoice: Invoice, pdf: bytes, p7s: bytes) -> None:
@@ -432,24 +443,58 @@ def _queue_mails(session: Session, now: datetime, invoice: Invoice, customer: Cu
     return sent
 
 
-def _in_month(table, moment_column, cards, start: datetime, end: datetime):
+def _next_month(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+def closed_months(session: Session, before: date) -> set[date]:
+    """The months before `before` whose invoicing run went through every customer number (see invoice_month)."""
+    return {date.fromisoformat(f"{key}-01") for key in session.exec(
+        select(AuditEvent.object_id).where(AuditEvent.object_type == MONTH_EVENT_TYPE,
+                                           AuditEvent.action == MONTH_EVENT_ACTION)).all()
+            if key and date.fromisoformat(f"{key}-01") < before}
+
+
+def _windows(months: Iterable[date], zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The months as few [start, end) UTC ranges as possible (consecutive months make one range)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    run_first = run_last = None
+    for month in sorted(set(months)) + [None]:
+        if month is not None and run_last is not None and month == _next_month(run_last):
+            run_last = month
+            continue
+        if run_first is not None:
+            ranges.append((month_bounds(run_first, zone)[0], month_bounds(run_last, zone)[1]))
+        run_first = run_last = month
+    return ranges
+
+
+def _not_invoiced(table, moment_column, cards, windows: list[tuple[datetime, datetime]]):
     # "Not invoiced" as coalesce(invoice_id, 0) = 0, not invoice_id IS NULL: SQLite would otherwise pick the
     # invoice_id index and read every uninvoiced transaction of every customer number for each invoice, instead
-    # of this customer number's cards in the month through (card_id, time).
-    return (moment_column >= start, moment_column < end, table.c.card_id.in_(cards),
+    # of this customer number's cards in the month through (card_id, time). Usually one window (the month, or the
+    # closed months before it and the month), so the range stays on that index.
+    ranges = [and_(moment_column >= start, moment_column < end) for start, end in windows]
+    return (ranges[0] if len(ranges) == 1 else or_(*ranges), table.c.card_id.in_(cards),
             func.coalesce(table.c.invoice_id, 0) == 0)
 
 
 def _issue_one(session: Session, now: datetime, month: date, customer: Customer, number: CustomerNumber,
-               render: Renderer, portal_link: str) -> IssuedInvoice | None:
+               render: Renderer, portal_link: str, closed: set[date]) -> IssuedInvoice | None:
     """Make, render and store one invoice in the session's transaction (the caller commits or rolls back).
     None when the customer number has nothing to invoice or its invoice exists."""
     zone = ZoneInfo(customer.timezone or "Europe/Brussels")
     start, end = month_bounds(month, zone)
     fuel, toll, card = FuelTransaction.__table__, TollTransaction.__table__, Card.__table__
     cards = core_select(card.c.id).where(card.c.customer_number_id == number.id)
-    fuel_where = _in_month(fuel, fuel.c.occurred_at, cards, start, end)
-    toll_where = _in_month(toll, toll.c.exit_at, cards, start, end)
+    # Late transactions: not invoiced yet, dated in an earlier month that is closed for this customer number (a
+    # complete run of that month, or this customer number's own invoice for it). A month not closed yet keeps
+    # its transactions for its own run.
+    own = session.exec(select(Invoice.period_start).where(Invoice.customer_number_id == number.id,
+                                                          Invoice.period_start < month)).all()
+    windows = _windows({month, *closed, *own}, zone)
+    fuel_where = _not_invoiced(fuel, fuel.c.occurred_at, cards, windows)
+    toll_where = _not_invoiced(toll, toll.c.exit_at, cards, windows)
     connection = session.connection()
     anything = connection.execute(core_select(literal(1)).where(
         or_(core_select(fuel.c.id).where(*fuel_where).exists(),
@@ -461,7 +506,7 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
     if session.exec(select(Invoice.id).where(Invoice.customer_number_id == number.id,
                                              Invoice.period_start == month)).first() is not None:
         return None  # another run invoiced it meanwhile
-    following = (month + timedelta(days=32)).replace(day=1)
+    following = _next_month(month)
     invoice = Invoice(customer_number_id=number.id, number=f"{issue_date.year}-{sequence:06d}", year=issue_date.year,
                       sequence=sequence, issue_date=issue_date, period_start=month,
                       period_end=following - timedelta(days=1), total_excl_vat=ZERO, total_vat=ZERO,
@@ -472,7 +517,8 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
     connection.execute(update(fuel).where(*fuel_where).values(invoice_id=invoice.id))
     connection.execute(update(toll).where(*toll_where).values(invoice_id=invoice.id))
     totals = [ZERO, ZERO, ZERO]
-    used: dict[int, tuple] = {}  # card id -> (product type, number, label) of the cards with transactions
+    used: dict[int, tuple] = {}  # card id -> (product type, number, label) of the cards used in the month
+    late_cards: dict[int, tuple] = {}  # the same, of cards with late transactions only
     made: list[tuple[InvoiceLineRow, dict]] = []  # each line as the PDF shows it and as it is inserted
 
     def add(values: dict, row: InvoiceLineRow) -> None:
@@ -482,8 +528,14 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
         totals[1] += row.vat_amount
         totals[2] += row.amount_incl_vat
 
-    def card_of(tx) -> tuple:
-        return used.setdefault(tx.card_id, (ProductType(tx.product_type), tx.card_number, tx.card_label))
+    def card_of(tx, when: datetime) -> tuple:
+        found = used.get(tx.card_id) or late_cards.get(tx.card_id)
+        if found is None:
+            found = (ProductType(tx.product_type), tx.card_number, tx.card_label)
+        # The fee is for the cards used in the month: a late transaction brings none (its month's fee was
+        # charged with that month, or the card was not otherwise used then).
+        (used if when >= start else late_cards)[tx.card_id] = found
+        return found
 
     label = func.coalesce(card.c.license_plate, card.c.embossed_name).label("card_label")
     fuel_rows = (core_select(fuel, card.c.product_type, card.c.number.label("card_number"), label)
@@ -491,8 +543,8 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
                  .order_by(fuel.c.card_id, fuel.c.occurred_at, fuel.c.id))
     for tx in connection.execute(fuel_rows):
         excl, incl = Decimal(tx.amount_excl_vat), Decimal(tx.amount_incl_vat)
-        product_type, card_number, card_label = card_of(tx)
         when = _as_utc(tx.occurred_at)
+        product_type, card_number, card_label = card_of(tx, when)
         day = when.astimezone(zone).date()
         product = Product(tx.product)
         description = _fuel_description(day, tx)
@@ -507,8 +559,8 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
                  .order_by(toll.c.card_id, toll.c.exit_at, toll.c.id))
     for tx in connection.execute(toll_rows):
         excl, incl = Decimal(tx.amount_excl_vat), Decimal(tx.amount_incl_vat)
-        product_type, card_number, card_label = card_of(tx)
         when = _as_utc(tx.exit_at)
+        product_type, card_number, card_label = card_of(tx, when)
         day = when.astimezone(zone).date()
         description = _toll_description(day, tx)
         add(dict(invoice_id=invoice.id, card_id=tx.card_id, description=description, quantity=None,
@@ -585,13 +637,14 @@ def invoice_month(session: Session, month: date, now: datetime, render: Renderer
             raise DomainError(f"{month:%m/%Y} is not over yet in {zone.key} (it ends "
                               f"{end.astimezone(zone):%d/%m/%Y %H:%M}): invoice it from then on.")
     done = set(session.exec(select(Invoice.customer_number_id).where(Invoice.period_start == month)).all())
+    closed = closed_months(session, month)
     session.rollback()  # end the read transaction: each invoice gets its own
     for number, customer in pairs:
         if number.id in done:
             report.already_invoiced += 1
             continue
         try:
-            issued = _issue_one(session, now, month, customer, number, render, portal_link)
+            issued = _issue_one(session, now, month, customer, number, render, portal_link, closed)
             if issued is None:
                 session.rollback()
                 report.nothing_to_invoice += 1
@@ -605,12 +658,27 @@ def invoice_month(session: Session, month: date, now: datetime, render: Renderer
         report.issued.append(issued)
         if progress is not None:
             progress(report)
+    if wanted is None:
+        _close_month(session, now, month)
     if not report.issued and report.already_invoiced:
         raise MonthAlreadyInvoiced(
             f"{month:%m/%Y} is already invoiced ({report.already_invoiced} customer "
             f"number{'s' if report.already_invoiced != 1 else ''}); an invoice is never made twice. The others have "
             f"no transactions in the month.")
     return report
+
+
+def _close_month(session: Session, now: datetime, month: date) -> None:
+    """Record that the month's run went through every customer number (once): from then on a transaction of the
+    month that arrives late goes on its customer number's next invoice."""
+    key = f"{month:%Y-%m}"
+    if session.exec(select(AuditEvent.id).where(AuditEvent.object_type == MONTH_EVENT_TYPE,
+                                                AuditEvent.action == MONTH_EVENT_ACTION,
+                                                AuditEvent.object_id == key)).first() is None:
+        audit.record(session, ISSUER, now, MONTH_EVENT_TYPE, key, MONTH_EVENT_ACTION)
+        session.commit()
+    else:
+        session.rollback()
 
 
 def invoices_without_files(session: Session, limit: int | None = None) -> list[int]:

@@ -137,10 +137,11 @@ def build_world(session: Session) -> World:
                      UserCustomerNumber(user_id=other.id, customer_number_id=a.id),
                      UserCustomerNumber(user_id=other.id, customer_number_id=b.id),
                      NotificationSetting(user_id=accounting.id, kind=NotificationKind.INVOICE_AVAILABLE),
-                     # An earlier invoice of 2026 and one of 2025: October continues 2026's numbers.
+                     # An earlier invoice of 2026 and one of 2025: October continues 2026's numbers. (August:
+                     # September is not invoiced yet, so T-SEP30 is no late transaction for October.)
                      Invoice(customer_number_id=a.id, number="2026-000007", year=2026, sequence=7,
-                             issue_date=date(2026, 10, 3), period_start=date(2026, 9, 1),
-                             period_end=date(2026, 9, 30), total_excl_vat=D(0), total_vat=D(0),
+                             issue_date=date(2026, 9, 3), period_start=date(2026, 8, 1),
+                             period_end=date(2026, 8, 31), total_excl_vat=D(0), total_vat=D(0),
                              total_incl_vat=D(0), created_at=now),
                      Invoice(customer_number_id=a.id, number="2025-000040", year=2025, sequence=40,
                              issue_date=date(2025, 12, 3), period_start=date(2025, 11, 1),
@@ -300,3 +301,78 @@ def test_a_new_year_starts_at_one(session, world):
     session.commit()
     report = invoice_month(session, date(2026, 12, 1), utc("2027-01-02T06:00:00"), FakeRenderer())
     assert [i.number for i in report.issued] == ["2027-000001"]
+
+
+NOVEMBER = date(2026, 11, 1)
+NOVEMBER_RUN = utc("2026-12-02T06:00:00")
+
+
+def _lines_naming(session: Session, tx: FuelTransaction | TollTransaction) -> int:
+    column = InvoiceLine.fuel_transaction_id if isinstance(tx, FuelTransaction) else InvoiceLine.toll_transaction_id
+    return session.exec(select(func.count()).select_from(InvoiceLine).where(column == tx.id)).one()
+
+
+def test_a_late_transaction_goes_on_the_next_invoice_exactly_once(session, world):
+    invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    # After October was invoiced, the issuer's file brings October transactions (late) and November's.
+    late_fuel = _fuel(world.card_a, "T-OCT25-LATE", "2026-10-25T09:00:00", Product.DIESEL, "40.00", "21", "48.40")
+    late_toll = _toll(world.obu_a, "P-OCT20-LATE", "2026-10-20T07:00:00", "10.00", "21", "12.10")
+    late_b = _fuel(world.card_b, "T-B-OCT28-LATE", "2026-10-28T12:00:00", Product.DIESEL, "30.00", "21", "36.30")
+    november = _fuel(world.card_a, "T-NOV10", "2026-11-10T10:00:00", Product.DIESEL, "20.00", "21", "24.20")
+    session.add_all([late_fuel, late_toll, late_b, november])
+    session.commit()
+    # October is not made again: the late ones wait for the next invoice.
+    with pytest.raises(MonthAlreadyInvoiced):
+        invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    assert late_fuel.invoice_id is None
+
+    render = FakeRenderer()
+    report = invoice_month(session, NOVEMBER, NOVEMBER_RUN, render)
+    assert [(i.number, i.customer_number, i.lines) for i in report.issued] == [
+        ("2026-000010", "4020001", 5), ("2026-000011", "4020002", 1)]
+    a, b = session.exec(select(Invoice).where(Invoice.period_start == NOVEMBER).order_by(Invoice.sequence)).all()
+    # 4020001: late 40.00 + 10.00 (toll), November 30.00 (T-NOV01) + 20.00, the card's fee 1.50 (used in
+    # November); the OBU has only a late toll: no OBU fee. VAT 8.40 + 2.10 + 6.30 + 4.20 + 0.32 = 21.32;
+    # incl. 48.40 + 12.10 + 36.30 + 24.20 + 1.82 = 122.82.
+    assert (a.total_excl_vat, a.total_vat, a.total_incl_vat) == (D("101.50"), D("21.32"), D("122.82"))
+    assert (a.period_start, a.period_end) == (NOVEMBER, date(2026, 11, 30))
+    # 4020002: only the late transaction, no fee (its card was not used in November).
+    assert (b.total_excl_vat, b.total_vat, b.total_incl_vat) == (D("30.00"), D("6.30"), D("36.30"))
+    doc_a, doc_b = render.documents
+    # The lines show their real dates; the document (and so the PDF) says the period holds late transactions.
+    assert [line.description for group in doc_a.groups for line in group.lines] == [
+        "25/10/2026 diesel, Q8 Antwerpen, Antwerpen (BE)", "01/11/2026 diesel, Q8 Antwerpen, Antwerpen (BE)",
+        "10/11/2026 diesel, Q8 Antwerpen, Antwerpen (BE)",
+        "Monthly card fee 11/2026", "20/10/2026 toll viapass (BE), E313 Antwerpen-Oost - E313 Hasselt-West"]
+    assert (doc_a.late_from, doc_a.late_to) == (date(2026, 10, 20), date(2026, 10, 25))
+    assert (doc_b.late_from, doc_b.late_to) == (date(2026, 10, 28), date(2026, 10, 28))
+    assert invoice_document(session, a.id) == doc_a
+    # Each on exactly one invoice, the next one; nothing of October was invoiced twice.
+    for tx in (late_fuel, late_toll, late_b, november):
+        session.refresh(tx)
+        assert _lines_naming(session, tx) == 1
+    assert (late_fuel.invoice_id, late_toll.invoice_id, november.invoice_id, late_b.invoice_id) == (
+        a.id, a.id, a.id, b.id)
+    october_lines = session.exec(select(func.count()).select_from(InvoiceLine).join(
+        Invoice, Invoice.id == InvoiceLine.invoice_id).where(Invoice.period_start == OCTOBER)).one()
+    assert october_lines == 9 + 2
+    # September was never invoiced for 4020001: its transaction waits for September's own run.
+    assert session.exec(select(FuelTransaction.invoice_id).where(
+        FuelTransaction.issuer_transaction_id == "T-SEP30")).one() is None
+    # December: nothing left.
+    report = invoice_month(session, date(2026, 12, 1), utc("2027-01-02T06:00:00"), FakeRenderer())
+    assert report.issued == [] and report.nothing_to_invoice == 2
+
+
+def test_a_month_run_for_some_customer_numbers_only_keeps_the_others_transactions_for_its_own_run(session, world):
+    # October invoiced for 4020001 only: October is not closed for 4020002, so November does not take its
+    # October transaction; October's own run does.
+    invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer(), customer_numbers=["4020001"])
+    report = invoice_month(session, NOVEMBER, NOVEMBER_RUN, FakeRenderer())
+    # 4020001: its November transaction (T-NOV01, 36.30) and the card fee (1.82); 4020002: nothing.
+    assert [(i.customer_number, i.lines, i.total_incl_vat) for i in report.issued] == [("4020001", 2, D("38.12"))]
+    assert report.nothing_to_invoice == 1
+    assert session.exec(select(FuelTransaction.invoice_id).where(
+        FuelTransaction.issuer_transaction_id == "T-B-OCT10")).one() is None
+    report = invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    assert [(i.customer_number, i.lines, i.total_incl_vat) for i in report.issued] == [("4020002", 2, D("62.32"))]
