@@ -10,19 +10,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from exports.fleet_xlsx import DATETIME_FORMAT, Column, ExportCancelled, ExportResult, write_rows_xlsx
+from store.i18n import N_
 from store.queries.audit import AuditRow, change_lines
 
 __all__ = ["COLUMNS", "ExportCancelled", "ExportResult", "row_values", "write_audit_xlsx"]
 
-SHEET_TITLE = "Audit trail"
+SHEET_TITLE = N_("Audit trail")  # title and headers: translated by the sheet writer
 COLUMNS = (
-    Column("Date and time", 17, DATETIME_FORMAT),
-    Column("User", 16),
-    Column("Object", 14),
-    Column("Object id", 10),
-    Column("Action", 20),
-    Column("Before", 50),
-    Column("After", 50),
+    Column(N_("Date and time"), 17, DATETIME_FORMAT),
+    Column(N_("User"), 16),
+    Column(N_("Object"), 14),
+    Column(N_("Object id"), 10),
+    Column(N_("Action"), 20),
+    Column(N_("Before"), 50),
+    Column(N_("After"), 50),
 )
 
 

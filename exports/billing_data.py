@@ -29,15 +29,16 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from exports.fleet_xlsx import AMOUNT_FORMAT, DATE_FORMAT, DATETIME_FORMAT, VOLUME_FORMAT, Column
+from store.i18n import N_, _, use_language
 from store.issuer.invoicing import InvoiceDocument, InvoiceLineRow, invoice_lines, invoice_zone
-from store.models import CustomerNumber, Invoice
+from store.models import Customer, CustomerNumber, Invoice
 
 __all__ = ["BillingRow", "COLUMNS", "TOTAL_LABEL", "billing_file_names", "billing_rows", "document_billing_rows",
            "write_billing_data", "write_document_billing_data"]
 
 TOTAL_LABEL = "TOTAL"
 RATE_FORMAT = "0.00"
-SHEET_TITLE = "Billing data"
+SHEET_TITLE = N_("Billing data")
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,17 @@ class BillingRow:
     amount_incl_vat: Decimal
 
 
+# The CSV is for machines: its header row stays these English names (and its values ISO dates, decimal
+# points, fuel/toll/fee). The xlsx is for people: its header row and sheet title are in the customer's language.
 COLUMNS = (
-    Column("Invoice number", 14), Column("Issue date", 11, DATE_FORMAT), Column("Period from", 11, DATE_FORMAT),
-    Column("Period to", 11, DATE_FORMAT), Column("Customer number", 12), Column("Line type", 8),
-    Column("Card/OBU number", 21), Column("Licence plate / name", 16), Column("Transaction id", 22),
-    Column("Date and time", 17, DATETIME_FORMAT), Column("Description", 48), Column("Product", 12),
-    Column("Country", 7), Column("Quantity", 10, VOLUME_FORMAT), Column("Unit", 5),
-    Column("Unit price excl. VAT (EUR)", 12, "#,##0.0000"), Column("Amount excl. VAT (EUR)", 13, AMOUNT_FORMAT),
-    Column("VAT rate (%)", 8, RATE_FORMAT), Column("VAT (EUR)", 11, AMOUNT_FORMAT),
-    Column("Amount incl. VAT (EUR)", 13, AMOUNT_FORMAT),
+    Column(N_("Invoice number"), 14), Column(N_("Issue date"), 11, DATE_FORMAT), Column(N_("Period from"), 11, DATE_FORMAT),
+    Column(N_("Period to"), 11, DATE_FORMAT), Column(N_("Customer number"), 12), Column(N_("Line type"), 8),
+    Column(N_("Card/OBU number"), 21), Column(N_("Licence plate / name"), 16), Column(N_("Transaction id"), 22),
+    Column(N_("Date and time"), 17, DATETIME_FORMAT), Column(N_("Description"), 48), Column(N_("Product"), 12),
+    Column(N_("Country"), 7), Column(N_("Quantity"), 10, VOLUME_FORMAT), Column(N_("Unit"), 5),
+    Column(N_("Unit price excl. VAT (EUR)"), 12, "#,##0.0000"), Column(N_("Amount excl. VAT (EUR)"), 13, AMOUNT_FORMAT),
+    Column(N_("VAT rate (%)"), 8, RATE_FORMAT), Column(N_("VAT (EUR)"), 11, AMOUNT_FORMAT),
+    Column(N_("Amount incl. VAT (EUR)"), 13, AMOUNT_FORMAT),
 )
 
 
@@ -258,7 +261,7 @@ def _write_xlsx(rows: list[BillingRow], path: Path) -> None:
              'topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><cols>']
     parts += [f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>' for i, c in enumerate(COLUMNS, 1)]
     parts.append('</cols><sheetData><row r="1">')
-    parts += [f'<c r="{letter}1"{_xlsx_body(c.header, 7)}' for letter, c in zip(letters, COLUMNS)]
+    parts += [f'<c r="{letter}1"{_xlsx_body(c.text(), 7)}' for letter, c in zip(letters, COLUMNS)]
     parts.append("</row>")
     bodies: dict[tuple[int, Any], str] = {}  # the invoice number, dates, products … repeat on every row
     for number, row in enumerate(rows, 2):
@@ -273,12 +276,14 @@ def _write_xlsx(rows: list[BillingRow], path: Path) -> None:
             parts.append(f'<c r="{letters[column]}{number}"{body}')
         parts.append("</row>")
     parts.append(f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>')
+    title = _xml_text(_(SHEET_TITLE)[:31])  # Excel's limit for a sheet name
+    quoted = title.replace("'", "''")
     workbook = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
                 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-                f'<sheets><sheet name="{SHEET_TITLE}" sheetId="1" r:id="rId1"/></sheets><definedNames>'
+                f'<sheets><sheet name="{title}" sheetId="1" r:id="rId1"/></sheets><definedNames>'
                 f'<definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">'
-                f"'{SHEET_TITLE}'!$A$1:${letters[-1]}${len(rows) + 1}</definedName></definedNames></workbook>")
+                f"'{quoted}'!$A$1:${letters[-1]}${len(rows) + 1}</definedName></definedNames></workbook>")
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
     temp = Path(name)
@@ -301,22 +306,28 @@ def _write_xlsx(rows: list[BillingRow], path: Path) -> None:
 def write_billing_data(session: Session, invoice_id: int, folder: Path) -> tuple[Path, Path]:
     """Write `TID-<number>.csv` and `TID-<number>.xlsx` into `folder` (each replaced only when complete);
     returns (csv path, xlsx path)."""
+    invoice = session.get(Invoice, invoice_id)
+    number = session.get(CustomerNumber, invoice.customer_number_id) if invoice is not None else None
+    customer = session.get(Customer, number.customer_id) if number is not None else None
     # Read (and check) everything before writing anything: an invoice has at most tens of thousands of lines.
-    return _write_files(folder, lambda: list(billing_rows(session, invoice_id)))
+    return _write_files(folder, lambda: list(billing_rows(session, invoice_id)),
+                        customer.language if customer is not None else None)
 
 
 def write_document_billing_data(document: InvoiceDocument, folder: Path) -> tuple[Path, Path]:
     """The same files from the invoice's document (the batch, right after making the invoice)."""
-    return _write_files(folder, lambda: list(document_billing_rows(document)))
+    return _write_files(folder, lambda: list(document_billing_rows(document)), document.language)
 
 
-def _write_files(folder: Path, read: Callable[[], list[BillingRow]]) -> tuple[Path, Path]:
+def _write_files(folder: Path, read: Callable[[], list[BillingRow]], language: str | None) -> tuple[Path, Path]:
+    """The xlsx (for people) in `language`, the customer's, as the invoice PDF; the CSV is for machines."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"The folder {folder} does not exist.")
+        raise FileNotFoundError(_("The folder {folder} does not exist.").format(folder=folder))
     rows = read()
     csv_name, xlsx_name = billing_file_names(rows[-1].invoice_number)
     csv_path, xlsx_path = folder / csv_name, folder / xlsx_name
     _write_csv(rows, csv_path)
-    _write_xlsx(rows, xlsx_path)
+    with use_language(language):
+        _write_xlsx(rows, xlsx_path)
     return csv_path, xlsx_path

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from store.i18n import N_, _
 from store.models import Product, ProductType
 from store.queries.fleet_export import FleetExportRow
 from store.services.card_specs import PRODUCT_LABELS
 
-SHEET_TITLE = "Fleet"
+SHEET_TITLE = N_("Fleet")
 PROGRESS_EVERY = 500  # rows between two progress calls and two cancel checks
 
 DATE_FORMAT = "dd/mm/yyyy"
@@ -24,7 +25,7 @@ DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
 AMOUNT_FORMAT = "#,##0.00"
 VOLUME_FORMAT = "#,##0.0##"
 INTEGER_FORMAT = "0"
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
 class ExportCancelled(Exception):
@@ -39,30 +40,37 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class Column:
+    """A sheet column. `header` is marked with N_ (English); the sheet shows `text()`, in the current language,
+    with `values` filled into its placeholders (e.g. the product of a limit column)."""
     header: str
     width: float
     number_format: str | None = None  # None: the value's own (text, or openpyxl's default)
+    values: tuple[tuple[str, str], ...] = ()  # placeholder -> N_-marked value, translated too
+
+    def text(self) -> str:
+        header = _(self.header)
+        return header.format(**{key: _(value) for key, value in self.values}) if self.values else header
 
 
 GENERAL_COLUMNS = (
-    Column("Card/OBU number", 21),
-    Column("Rank", 6, INTEGER_FORMAT),
-    Column("Card/OBU type", 14),
-    Column("Licence plate", 14),
-    Column("Name on the card", 24),
-    Column("Code type", 12),
-    Column("Fleet division", 18),
-    Column("Customer number", 12),
-    Column("Driver name", 24),
-    Column("Status", 14),
-    Column("Renewal status", 20),
-    Column("Expiry date", 12, DATE_FORMAT),
-    Column("Last use", 17, DATETIME_FORMAT),
-    Column("Created", 12, DATE_FORMAT),
-    Column("Card category", 16),
-    Column("Vehicle type", 16),
-    Column("Linked card/OBU", 21),
-    Column("Linked plate", 14),
+    Column(N_("Card/OBU number"), 21),
+    Column(N_("Rank"), 6, INTEGER_FORMAT),
+    Column(N_("Card/OBU type"), 14),
+    Column(N_("Licence plate"), 14),
+    Column(N_("Name on the card"), 24),
+    Column(N_("Code type"), 12),
+    Column(N_("Fleet division"), 18),
+    Column(N_("Customer number"), 12),
+    Column(N_("Driver name"), 24),
+    Column(N_("Status"), 14),
+    Column(N_("Renewal status"), 20),
+    Column(N_("Expiry date"), 12, DATE_FORMAT),
+    Column(N_("Last use"), 17, DATETIME_FORMAT),
+    Column(N_("Created"), 12, DATE_FORMAT),
+    Column(N_("Card category"), 16),
+    Column(N_("Vehicle type"), 16),
+    Column(N_("Linked card/OBU"), 21),
+    Column(N_("Linked plate"), 14),
 )
 
 
@@ -74,44 +82,53 @@ LIMIT_COLUMNS = tuple(
     column
     for product in Product
     for column in (
-        Column(f"{PRODUCT_LABELS[product]}: allowed", 9),
-        Column(f"{PRODUCT_LABELS[product]}: amount (EUR)", 11, AMOUNT_FORMAT),
-        Column(f"{PRODUCT_LABELS[product]}: volume ({_volume_unit(product)})", 11, VOLUME_FORMAT),
-        Column(f"{PRODUCT_LABELS[product]}: period", 12),
-        Column(f"{PRODUCT_LABELS[product]}: action", 9),
+        Column(N_("{product}: allowed"), 9, None, (("product", PRODUCT_LABELS[product]),)),
+        Column(N_("{product}: amount (EUR)"), 11, AMOUNT_FORMAT, (("product", PRODUCT_LABELS[product]),)),
+        Column(N_("{product}: volume ({unit})"), 11, VOLUME_FORMAT,
+               (("product", PRODUCT_LABELS[product]), ("unit", _volume_unit(product)))),
+        Column(N_("{product}: period"), 12, None, (("product", PRODUCT_LABELS[product]),)),
+        Column(N_("{product}: action"), 9, None, (("product", PRODUCT_LABELS[product]),)),
     )
 )
 
 CONTROL_COLUMNS = (
-    Column("Allowed countries", 24),  # geographic
-    Column("Allowed weekdays", 28),  # time
-    Column("Allowed from (hour)", 10),
-    Column("Allowed until (hour)", 10),
-    Column("Forbidden days", 24),
-    Column("Odometer prompt", 10),  # technical
-    Column("Tank capacity (l)", 10, VOLUME_FORMAT),
-    Column("Maximum transactions per day", 12, INTEGER_FORMAT),  # transactions
+    Column(N_("Allowed countries"), 24),  # geographic
+    Column(N_("Allowed weekdays"), 28),  # time
+    Column(N_("Allowed from (hour)"), 10),
+    Column(N_("Allowed until (hour)"), 10),
+    Column(N_("Forbidden days"), 24),
+    Column(N_("Odometer prompt"), 10),  # technical
+    Column(N_("Tank capacity (l)"), 10, VOLUME_FORMAT),
+    Column(N_("Maximum transactions per day"), 12, INTEGER_FORMAT),  # transactions
 )
 
-TOLL_COLUMNS = (Column("Toll operators", 40),)
+TOLL_COLUMNS = (Column(N_("Toll operators"), 40),)
 
 COLUMNS = GENERAL_COLUMNS + LIMIT_COLUMNS + CONTROL_COLUMNS + TOLL_COLUMNS
-HEADERS = tuple(c.header for c in COLUMNS)
+HEADERS = tuple(c.text() for c in COLUMNS)  # in English (at import): the default language
 _NO_LIMIT = (None, None, None, None, None)
 
 
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
+class _Words:
+    """The words the cells repeat, translated once per export (not once per cell)."""
+
+    def __init__(self) -> None:
+        self.yes, self.no, self.all, self.none = _("yes"), _("no"), _("all"), _("none")
+        self.weekdays = tuple(_(day) for day in WEEKDAYS)
+        self.awaiting = _("{operator} (awaiting issuer)")
 
 
-def _weekdays(days: tuple[int, ...]) -> str:
+def _weekdays(days: tuple[int, ...], words: _Words) -> str:
     if len(set(days)) == 7:
-        return "all"
-    return " ".join(WEEKDAYS[d - 1] for d in sorted(set(days)) if 1 <= d <= 7) or "none"
+        return words.all
+    return " ".join(words.weekdays[d - 1] for d in sorted(set(days)) if 1 <= d <= 7) or words.none
 
 
-def row_values(row: FleetExportRow) -> list[Any]:
-    """The cell values of one card/OBU, in `COLUMNS` order (None: an empty cell)."""
+def row_values(row: FleetExportRow, words: _Words | None = None) -> list[Any]:
+    """The cell values of one card/OBU, in `COLUMNS` order (None: an empty cell). Codes (type, status,
+    period, action) stay as stored; the words (yes, no, weekdays) are in the current language."""
+    words = words or _Words()
+    yes, no = words.yes, words.no
     is_obu = row.product_type is not ProductType.FLEET_CARD
     values: list[Any] = [
         row.number, row.rank, row.product_type.value, row.license_plate, row.embossed_name,
@@ -126,23 +143,23 @@ def row_values(row: FleetExportRow) -> list[Any]:
         limit = limits.get(product)
         if limit is None:
             # A product the card does not list may not be bought at all.
-            values.extend(("no", None, None, None, None) if not is_obu or product is Product.TOLLS else _NO_LIMIT)
+            values.extend((no, None, None, None, None) if not is_obu or product is Product.TOLLS else _NO_LIMIT)
         elif not limit.allowed:
-            values.extend(("no", None, None, None, None))
+            values.extend((no, None, None, None, None))
         else:
             has_ceiling = limit.amount is not None or limit.volume is not None
-            values.extend(("yes", limit.amount, limit.volume, limit.period.value if has_ceiling else None,
+            values.extend((yes, limit.amount, limit.volume, limit.period.value if has_ceiling else None,
                            limit.action.value if has_ceiling else None))
     if is_obu:
         values.extend((None,) * len(CONTROL_COLUMNS))
     else:
         values.extend((
-            " ".join(row.allowed_countries) if row.allowed_countries else "all",
-            _weekdays(row.allowed_weekdays), row.hours_from, row.hours_to,
+            " ".join(row.allowed_countries) if row.allowed_countries else words.all,
+            _weekdays(row.allowed_weekdays, words), row.hours_from, row.hours_to,
             " ".join(d.strftime("%d/%m/%Y") for d in row.forbidden_days) or None,
-            _yes_no(row.odometer_prompt), row.tank_capacity_l, row.max_transactions_per_day,
+            yes if row.odometer_prompt else no, row.tank_capacity_l, row.max_transactions_per_day,
         ))
-    values.append(", ".join(t.operator.value if t.confirmed else f"{t.operator.value} (awaiting issuer)"
+    values.append(", ".join(t.operator.value if t.confirmed else words.awaiting.format(operator=t.operator.value)
                             for t in row.tolls) or None)
     return values
 
@@ -162,13 +179,13 @@ class SheetWriter:
 
         self._cell = WriteOnlyCell
         self.columns = columns
-        self.ws = workbook.create_sheet(title)
+        self.ws = workbook.create_sheet(_(title))
         for index, column in enumerate(columns, 1):
             self.ws.column_dimensions[get_column_letter(index)].width = column.width
         self.ws.freeze_panes = "A2"
         bold = Font(bold=True)
         header = []
-        for title in (c.header for c in columns):
+        for title in (c.text() for c in columns):
             cell = WriteOnlyCell(self.ws, value=title)
             cell.font = bold
             header.append(cell)
@@ -227,7 +244,8 @@ def write_fleet_xlsx(rows: Iterable[FleetExportRow], path: Path, total: int | No
     `progress(done, total)` is called every few hundred rows and at the end; `cancelled()` is asked as
     often, and when it answers True the export stops with ExportCancelled, leaving no file.
     """
-    return write_rows_xlsx((row_values(row) for row in rows), path, total=total, progress=progress,
+    words = _Words()
+    return write_rows_xlsx((row_values(row, words) for row in rows), path, total=total, progress=progress,
                            cancelled=cancelled)
 
 
@@ -249,17 +267,17 @@ def write_rows_xlsx(values: Iterable[list[Any]], path: Path, columns: tuple[Colu
         sheet = SheetWriter(workbook, columns, title)
         done = 0
         if cancelled is not None and cancelled():
-            raise ExportCancelled("The export was cancelled.")
+            raise ExportCancelled(_("The export was cancelled."))
         for row in values:
             sheet.append(row)
             done += 1
             if done % PROGRESS_EVERY == 0:
                 if cancelled is not None and cancelled():
-                    raise ExportCancelled("The export was cancelled.")
+                    raise ExportCancelled(_("The export was cancelled."))
                 if progress is not None:
                     progress(done, total)
         if cancelled is not None and cancelled():
-            raise ExportCancelled("The export was cancelled.")
+            raise ExportCancelled(_("The export was cancelled."))
         sheet.finish()
         workbook.save(temp)
         saved = True

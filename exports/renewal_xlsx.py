@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Iterable
 
 from exports.fleet_xlsx import Column, ExportResult, write_rows_xlsx
+from store.i18n import N_
 from store.services.renewals import BOARD_HEADERS, BoardMonth, board_rows
 
 __all__ = ["COLUMNS", "write_renewal_board_xlsx"]
 
-SHEET_TITLE = "Renewal board"
+SHEET_TITLE = N_("Renewal board")
 DATE_FORMAT = "dd/mm/yyyy"
 COLUMNS = tuple(Column(header, width, number_format) for header, width, number_format in zip(
     BOARD_HEADERS, (10, 10, 20, 11, 11, 16, 12, 12, 14, 12),

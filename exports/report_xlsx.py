@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from exports.fleet_xlsx import AMOUNT_FORMAT, INTEGER_FORMAT, VOLUME_FORMAT, Column, ExportResult, write_rows_xlsx
+from store.i18n import N_, _
 from store.queries.reports import (
     BudgetRow,
     ConsumptionCardRow,
@@ -26,26 +27,27 @@ MONTH_FORMAT = "mm/yyyy"
 RATIO_FORMAT = "0.00"
 COST_PER_KM_FORMAT = "0.000"
 
-TITLES = {"followup": "Follow-up per card", "consumption": "Consumption", "budget": "Budget follow-up"}
+# Sheet titles and headers are marked (English) and translated by the sheet writer when the file is written.
+TITLES = {"followup": N_("Follow-up per card"), "consumption": N_("Consumption"), "budget": N_("Budget follow-up")}
 
-_CARD = (Column("Customer number", 12), Column("Card/OBU number", 21), Column("Licence plate", 14),
-         Column("Fleet division", 18))
+_CARD = (Column(N_("Customer number"), 12), Column(N_("Card/OBU number"), 21), Column(N_("Licence plate"), 14),
+         Column(N_("Fleet division"), 18))
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "followup": _CARD + (
-        Column("Card/OBU type", 14), Column("Month", 9, MONTH_FORMAT),
-        Column("Fuel transactions", 11, INTEGER_FORMAT), Column("Volume (l)", 12, VOLUME_FORMAT),
-        Column("Fuel excl. VAT (EUR)", 13, AMOUNT_FORMAT), Column("Fuel incl. VAT (EUR)", 13, AMOUNT_FORMAT),
-        Column("Toll transactions", 11, INTEGER_FORMAT), Column("Toll excl. VAT (EUR)", 13, AMOUNT_FORMAT),
-        Column("Toll incl. VAT (EUR)", 13, AMOUNT_FORMAT), Column("Total excl. VAT (EUR)", 13, AMOUNT_FORMAT),
-        Column("Total incl. VAT (EUR)", 13, AMOUNT_FORMAT)),
+        Column(N_("Card/OBU type"), 14), Column(N_("Month"), 9, MONTH_FORMAT),
+        Column(N_("Fuel transactions"), 11, INTEGER_FORMAT), Column(N_("Volume (l)"), 12, VOLUME_FORMAT),
+        Column(N_("Fuel excl. VAT (EUR)"), 13, AMOUNT_FORMAT), Column(N_("Fuel incl. VAT (EUR)"), 13, AMOUNT_FORMAT),
+        Column(N_("Toll transactions"), 11, INTEGER_FORMAT), Column(N_("Toll excl. VAT (EUR)"), 13, AMOUNT_FORMAT),
+        Column(N_("Toll incl. VAT (EUR)"), 13, AMOUNT_FORMAT), Column(N_("Total excl. VAT (EUR)"), 13, AMOUNT_FORMAT),
+        Column(N_("Total incl. VAT (EUR)"), 13, AMOUNT_FORMAT)),
     "consumption": _CARD + (
-        Column("Vehicle type", 16), Column("Month", 9, MONTH_FORMAT), Column("Fuel (l)", 12, VOLUME_FORMAT),
-        Column("Fuel cost excl. VAT (EUR)", 13, AMOUNT_FORMAT), Column("Distance (km)", 11, INTEGER_FORMAT),
-        Column("l/100 km", 9, RATIO_FORMAT), Column("Cost per km (EUR)", 10, COST_PER_KM_FORMAT)),
-    "budget": (Column("Customer number", 12), Column("Fleet division", 18), Column("Card/OBU number", 21),
-               Column("Licence plate", 14), Column("Month", 9, MONTH_FORMAT),
-               Column("Budget excl. VAT (EUR)", 13, AMOUNT_FORMAT), Column("Actual excl. VAT (EUR)", 13, AMOUNT_FORMAT),
-               Column("Difference (EUR)", 13, AMOUNT_FORMAT), Column("Over budget", 8)),
+        Column(N_("Vehicle type"), 16), Column(N_("Month"), 9, MONTH_FORMAT), Column(N_("Fuel (l)"), 12, VOLUME_FORMAT),
+        Column(N_("Fuel cost excl. VAT (EUR)"), 13, AMOUNT_FORMAT), Column(N_("Distance (km)"), 11, INTEGER_FORMAT),
+        Column(N_("l/100 km"), 9, RATIO_FORMAT), Column(N_("Cost per km (EUR)"), 10, COST_PER_KM_FORMAT)),
+    "budget": (Column(N_("Customer number"), 12), Column(N_("Fleet division"), 18), Column(N_("Card/OBU number"), 21),
+               Column(N_("Licence plate"), 14), Column(N_("Month"), 9, MONTH_FORMAT),
+               Column(N_("Budget excl. VAT (EUR)"), 13, AMOUNT_FORMAT), Column(N_("Actual excl. VAT (EUR)"), 13, AMOUNT_FORMAT),
+               Column(N_("Difference (EUR)"), 13, AMOUNT_FORMAT), Column(N_("Over budget"), 8)),
 }
 
 
@@ -70,7 +72,7 @@ def report_values(report: ReportKind, customer_number: str, row) -> Iterator[lis
         assert isinstance(row, BudgetRow)
         for m in row.months:
             yield [customer_number, row.division, row.card_number, row.license_plate, m.month, m.budget, m.actual,
-                   m.difference, ("yes" if m.over else "no") if m.budget is not None else None]
+                   m.difference, (_("yes") if m.over else _("no")) if m.budget is not None else None]
 
 
 def write_report_xlsx(session, actor, report: ReportKind, customer_numbers: Iterable[tuple[int, str]],

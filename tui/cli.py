@@ -7,10 +7,14 @@ from pathlib import Path
 import click
 
 from store.db import DATABASE_URL_ENV
+from tui.i18n import N_, _, ngettext
+
+# Command help texts stay English (click reads them at import, before a language is known); the messages,
+# prompts and errors below are translated when shown.
 
 DEMO_LOGINS = (
-    ("fleetadmin", "Fleet#2026", "fleet administrator, every right"),
-    ("depot", "Depot#2026", "depot user, a few rights"),
+    ("fleetadmin", "Fleet#2026", N_("fleet administrator, every right")),
+    ("depot", "Depot#2026", N_("depot user, a few rights")),
 )
 
 database_url_option = click.option(
@@ -34,20 +38,20 @@ def _sign_demo_invoices(db) -> None:
     from exports.invoicing import render_missing
 
     def progress(done: int, total: int) -> None:
-        click.echo(f"\rSigning the demo invoices: {done}/{total}", nl=False)
+        click.echo("\r" + _("Signing the demo invoices: {done}/{total}").format(done=done, total=total), nl=False)
         if done >= total:
             click.echo()
 
     try:
         click.echo(str(render_missing(db, progress=progress)))
     except SigningKeyError as exc:
-        click.echo(f"The demo invoices were not signed: {exc}", err=True)
+        click.echo(_("The demo invoices were not signed: {error}").format(error=exc), err=True)
 
 
 def _print_demo_logins() -> None:
-    click.echo("Demo logins:")
+    click.echo(_("Demo logins:"))
     for username, password, what in DEMO_LOGINS:
-        click.echo(f"  {username:<11} {password:<11} ({what})")
+        click.echo(f"  {username:<11} {password:<11} ({_(what)})")
 
 
 @click.group(invoke_without_command=True)
@@ -80,11 +84,11 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
     try:
         config = load_config(config_file)
     except ConfigError as exc:
-        click.echo(f"Error in the config file: {exc}", err=True)
+        click.echo(_("Error in the config file: {error}").format(error=exc), err=True)
         ctx.exit(2)
     kiosk = config.kiosk.enabled if kiosk is None else kiosk
     if kiosk and idle_minutes == 0:
-        raise click.BadParameter("a kiosk always logs out: use more than 0 minutes.", param_hint="--idle-minutes")
+        raise click.BadParameter(_("a kiosk always logs out: use more than 0 minutes."), param_hint="--idle-minutes")
     apply_download_folder(config)
     db = _database(database_url)
     from store.db import sqlite_path
@@ -94,7 +98,7 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
         # First run on the embedded database: create it with the demo so the portal can be tried at once.
         from store.demo import build_demo
 
-        click.echo(f"New database at {path}: adding demo data …")
+        click.echo(_("New database at {path}: adding demo data …").format(path=path))
         db.ensure_schema()
         click.echo(build_demo(db))
         _sign_demo_invoices(db)
@@ -186,9 +190,10 @@ def config_check(ctx: click.Context) -> None:
     try:
         config = load_config(ctx.find_root().obj.get("config_file"))
     except ConfigError as exc:
-        click.echo(f"Error in the config file: {exc}", err=True)
+        click.echo(_("Error in the config file: {error}").format(error=exc), err=True)
         ctx.exit(2)
-    click.echo(f"{path}: OK" if config.path is not None else f"{path}: no file; the defaults apply.")
+    click.echo(_("{path}: OK").format(path=path) if config.path is not None else
+               _("{path}: no file; the defaults apply.").format(path=path))
 
 
 @config_group.command("ids")
@@ -197,8 +202,8 @@ def config_ids() -> None:
     from tui.config import known_binding_ids
     from tui.menu import MENU
 
-    click.echo("Binding ids ([keys]): " + ", ".join(sorted(known_binding_ids())))
-    click.echo("Menu item ids ([kiosk] screens): " + ", ".join(item.id for item in MENU))
+    click.echo(_("Binding ids ([keys]): {ids}").format(ids=", ".join(sorted(known_binding_ids()))))
+    click.echo(_("Menu item ids ([kiosk] screens): {ids}").format(ids=", ".join(item.id for item in MENU)))
 
 
 @main.group()
@@ -215,7 +220,7 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
 
     database = _database(database_url or ctx.find_root().obj.get("database_url"))
     upgrade(database.engine)
-    click.echo(f"Database at revision {current_revision(database.engine)}.")
+    click.echo(_("Database at revision {revision}.").format(revision=current_revision(database.engine)))
 
 
 @db.command("rebuild-month-totals")
@@ -233,7 +238,8 @@ def db_rebuild_month_totals(ctx: click.Context, database_url: str | None) -> Non
     started = time.perf_counter()
     with database.engine.begin() as connection:
         lines = rebuild_month_totals(connection)
-    click.echo(f"{lines:,} card months recomputed in {time.perf_counter() - started:.1f} s.")
+    click.echo(_("{count:,} card months recomputed in {seconds:.1f} s.").format(
+        count=lines, seconds=time.perf_counter() - started))
 
 
 class IsoDateTime(click.ParamType):
@@ -249,7 +255,8 @@ class IsoDateTime(click.ParamType):
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            self.fail(f"{value!r} is not an ISO date-time such as 2026-11-27T06:00 or 2026-11-27T06:00+01:00", param, ctx)
+            self.fail(_("{value!r} is not an ISO date-time such as 2026-11-27T06:00 or 2026-11-27T06:00+01:00").format(
+                value=value), param, ctx)
         return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -341,7 +348,8 @@ def issuer_import_transactions(ctx: click.Context, database_url: str | None, now
     database = _batch_database(ctx, database_url, now)
 
     def progress(report) -> None:
-        click.echo(f"\r{report.rows:,} rows read, {report.imported:,} imported …", nl=False, err=True)
+        click.echo("\r" + _("{rows:,} rows read, {imported:,} imported …").format(rows=report.rows, imported=report.imported),
+                   nl=False, err=True)
 
     with database.session() as session:
         try:
@@ -352,9 +360,11 @@ def issuer_import_transactions(ctx: click.Context, database_url: str | None, now
     click.echo("", err=True)
     click.echo(str(report))
     for rejection in report.rejections[:show_rejected]:
-        click.echo(f"  rejected {rejection}")
+        click.echo("  " + _("rejected {rejection}").format(rejection=rejection))
     if report.rejected > min(show_rejected, len(report.rejections)):
-        click.echo(f"  … and {report.rejected - min(show_rejected, len(report.rejections)):,} more rejected rows.")
+        more = report.rejected - min(show_rejected, len(report.rejections))
+        click.echo("  " + ngettext("… and {count:,} more rejected row.", "… and {count:,} more rejected rows.",
+                                   more).format(count=more))
 
 
 @issuer.command("simulate-transactions")
@@ -377,7 +387,7 @@ def issuer_simulate_transactions(ctx: click.Context, database_url: str | None, n
     database = _batch_database(ctx, database_url, now)
 
     def progress(report) -> None:
-        click.echo(f"\r{report.imported:,} transactions …", nl=False, err=True)
+        click.echo("\r" + _("{count:,} transactions …").format(count=report.imported), nl=False, err=True)
 
     with database.session() as session:
         report = simulate_transactions(session, database.clock.now(), days=days, seed=seed, cards_limit=cards_limit,
@@ -415,10 +425,10 @@ def outbox_send(ctx: click.Context, database_url: str | None, now, limit: int) -
 
     url = os.environ.get(SMTP_URL_ENV, "").strip()
     if not url:
-        raise click.ClickException(
-            f"${SMTP_URL_ENV} is not set: no mail server to send through. Set it, e.g. "
-            f"{SMTP_URL_ENV}='smtp://mail.example.com:587?starttls=1', or read the mails with "
-            f"`cardsonline outbox list`.")
+        raise click.ClickException(_(
+            "${variable} is not set: no mail server to send through. Set it, e.g. "
+            "{variable}='smtp://mail.example.com:587?starttls=1', or read the mails with "
+            "`cardsonline outbox list`.").format(variable=SMTP_URL_ENV))
     try:
         settings = parse_smtp_url(url)
     except ValueError as exc:
@@ -428,7 +438,7 @@ def outbox_send(ctx: click.Context, database_url: str | None, now, limit: int) -
         report = send_pending(session, database.clock.now(), settings, limit=limit)
     for line in report.errors:
         click.echo(line, err=True)
-    click.echo(f"{report} (via {settings.describe()})")
+    click.echo(_("{report} (via {server})").format(report=report, server=settings.describe()))
     if report.failed:
         ctx.exit(1)
 
@@ -470,7 +480,7 @@ def outbox_list(ctx: click.Context, database_url: str | None, status: str | None
         click.echo(f"{r.id:>6}  {r.status.value:<7}  {r.created_at:%Y-%m-%d %H:%M}  {r.to_address[:30]:<30}  "
                    f"{r.subject}")
     if not rows:
-        click.echo("(no mail)")
+        click.echo(_("(no mail)"))
 
 
 # --- export ------------------------------------------------------------------------------------------
@@ -492,7 +502,7 @@ class IsoDate(click.ParamType):
         try:
             return date.fromisoformat(value)
         except ValueError:
-            self.fail(f"{value!r} is not a date such as 2026-11-27 (YYYY-MM-DD)", param, ctx)
+            self.fail(_("{value!r} is not a date such as 2026-11-27 (YYYY-MM-DD)").format(value=value), param, ctx)
 
 
 class EnumValue(click.ParamType):
@@ -518,7 +528,7 @@ class EnumValue(click.ParamType):
         found = lookup.get(" ".join(str(value).lower().replace("-", " ").split()))
         if found is None:
             choices = ", ".join(repr(member.value) for member in enum_cls)
-            self.fail(f"{value!r} is not one of {choices}", param, ctx)
+            self.fail(_("{value!r} is not one of {choices}").format(value=value, choices=choices), param, ctx)
         return found
 
 
@@ -531,21 +541,21 @@ def _login(database, user: str | None):
     from store.services.errors import DomainError
 
     if not user:
-        raise click.ClickException("Give the portal user to act as with --user NAME.")
+        raise click.ClickException(_("Give the portal user to act as with --user NAME."))
     password = os.environ.get(PASSWORD_ENV)
     if password is None:
-        password = click.prompt(f"Password for {user}", hide_input=True, err=True)
+        password = click.prompt(_("Password for {user}").format(user=user), hide_input=True, err=True)
     with database.session() as session:
         try:
             result = authenticate(session, user, password, database.clock.now())
             if result.second_factor == "setup":
-                raise click.ClickException(
+                raise click.ClickException(_(
                     "An administrator requires two-factor sign-in for this user: set it up at your next login "
-                    "in the app first, then use the command with its code.")
+                    "in the app first, then use the command with its code."))
             if result.second_factor is not None:
                 code = os.environ.get(OTP_ENV)
                 if code is None:
-                    code = click.prompt(f"One-time code for {user}", err=True)
+                    code = click.prompt(_("One-time code for {user}").format(user=user), err=True)
                 result = verify_second_factor(session, result, code.strip(), database.clock.now())
             return result.actor
         except DomainError as exc:
@@ -596,7 +606,8 @@ def _card_filter(session, actor, customer_numbers=(), search="", statuses=(), pr
     for number in customer_numbers:
         found = session.exec(select(CustomerNumber).where(CustomerNumber.number == number.strip())).first()
         if found is None or (not actor.is_issuer and found.id not in actor.customer_number_ids):
-            raise click.ClickException(f"Unknown customer number {number}, or not one you may use.")
+            raise click.ClickException(_("Unknown customer number {number}, or not one you may use.").format(
+                number=number))
         number_ids.append(found.id)
     return CardFilter(
         customer_number_ids=tuple(number_ids), text=search, statuses=tuple(statuses),
@@ -623,9 +634,9 @@ def export_fleet(ctx: click.Context, database_url: str | None, user: str | None,
     from store.services.errors import DomainError
 
     if output.suffix.lower() != ".xlsx":
-        raise click.ClickException(f"{output} does not end in .xlsx: give an Excel file name.")
+        raise click.ClickException(_("{file} does not end in .xlsx: give an Excel file name.").format(file=output))
     if not output.parent.exists():
-        raise click.ClickException(f"The folder {output.parent} does not exist.")
+        raise click.ClickException(_("The folder {folder} does not exist.").format(folder=output.parent))
     database = _batch_database(ctx, database_url, None)
     actor = _login(database, user)
 
@@ -640,15 +651,17 @@ def export_fleet(ctx: click.Context, database_url: str | None, user: str | None,
 
         def progress(done: int, of: int | None) -> None:
             if show_progress:
-                click.echo(f"\rExporting: {done:,}/{of:,}" if of else f"\rExporting: {done:,}", nl=False, err=True)
+                click.echo("\r" + (_("Exporting: {done:,}/{total:,}").format(done=done, total=of) if of else
+                                   _("Exporting: {done:,}").format(done=done)), nl=False, err=True)
 
         try:
             result = write_fleet_xlsx(rows, output, total=total, progress=progress)
         except OSError as exc:
-            raise click.ClickException(f"Could not write {output}: {exc.strerror or exc}") from exc
+            raise click.ClickException(_("Could not write {file}: {error}").format(file=output,
+                                                                                  error=exc.strerror or exc)) from exc
         if show_progress:
             click.echo(err=True)
-    click.echo(f"Exported {result.rows:,} cards/OBUs to {result.path}")
+    click.echo(_("Exported {count:,} cards/OBUs to {path}").format(count=result.rows, path=result.path))
 
 
 @main.group()
@@ -699,7 +712,7 @@ def _card_by_number(session, actor, number: str):
     for row in fleet_export_rows(session, actor, CardFilter(text=number)):
         if row.number == number:
             return row
-    raise click.ClickException(f"No card or OBU {number} among your customer numbers.")
+    raise click.ClickException(_("No card or OBU {number} among your customer numbers.").format(number=number))
 
 
 @cards.command("show")
@@ -764,9 +777,11 @@ def cards_block(ctx: click.Context, database_url: str | None, user: str | None, 
                                 duplicate)
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"Blocked {result.card.number} ({reason.replace('-', ' ')}).")
+    click.echo(_("Blocked {number} ({reason}).").format(number=result.card.number,
+                                                        reason=_(reason.replace("-", " "))))
     if result.duplicate_request is not None:
-        click.echo(f"Duplicate ordered: request {result.duplicate_request.id}; follow it in My requests.")
+        click.echo(_("Duplicate ordered: request {request}; follow it in My requests.").format(
+            request=result.duplicate_request.id))
 
 
 @main.group()
@@ -788,7 +803,7 @@ class YearMonth(click.ParamType):
             year, month = str(value).strip().split("-")
             return date(int(year), int(month), 1)
         except ValueError:
-            self.fail(f"{value!r} is not a month such as 2026-11 (YYYY-MM)", param, ctx)
+            self.fail(_("{value!r} is not a month such as 2026-11 (YYYY-MM)").format(value=value), param, ctx)
 
 
 @reports.command("export")
@@ -815,9 +830,9 @@ def reports_export(ctx: click.Context, database_url: str | None, user: str | Non
     from store.services.errors import DomainError
 
     if output.suffix.lower() != ".xlsx":
-        raise click.ClickException(f"{output} does not end in .xlsx: give an Excel file name.")
+        raise click.ClickException(_("{file} does not end in .xlsx: give an Excel file name.").format(file=output))
     if not output.parent.exists():
-        raise click.ClickException(f"The folder {output.parent} does not exist.")
+        raise click.ClickException(_("The folder {folder} does not exist.").format(folder=output.parent))
     try:
         period = MonthRange(first, last)
     except DomainError as exc:
@@ -832,14 +847,17 @@ def reports_export(ctx: click.Context, database_url: str | None, user: str | Non
         wanted = [n.strip() for n in customer_numbers] or list(mine)
         unknown = [n for n in wanted if n not in mine]
         if unknown:
-            raise click.ClickException(f"Unknown customer number {unknown[0]}, or not one you may use.")
+            raise click.ClickException(_("Unknown customer number {number}, or not one you may use.").format(
+                number=unknown[0]))
         try:
             result = write_report_xlsx(session, actor, report, [(mine[n], n) for n in wanted], period, output)
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
         except OSError as exc:
-            raise click.ClickException(f"Could not write {output}: {exc.strerror or exc}") from exc
-    click.echo(f"Exported {result.rows:,} rows ({report}, {period.label()}) to {result.path}")
+            raise click.ClickException(_("Could not write {file}: {error}").format(file=output,
+                                                                                  error=exc.strerror or exc)) from exc
+    click.echo(_("Exported {count:,} rows ({report}, {period}) to {path}").format(
+        count=result.rows, report=report, period=period.label(), path=result.path))
 
 
 # --- invoices: the issuer's keys and monthly invoicing, and checking an invoice's signatures ----------------
@@ -863,15 +881,18 @@ def issuer_keys_init(out_dir: Path | None) -> None:
 
     passphrase = os.environ.get(PASSPHRASE_ENV)
     if not passphrase:
-        raise click.ClickException(f"Set {PASSPHRASE_ENV} to the passphrase that will protect the signing key.")
+        raise click.ClickException(_("Set {variable} to the passphrase that will protect the signing key.").format(
+            variable=PASSPHRASE_ENV))
     try:
         files = init_keys(out_dir or keys_dir(), passphrase.encode("utf-8"), datetime.now(timezone.utc))
     except SigningKeyError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Issuer CA certificate (public, the trust root): {files.ca_cert}")
-    click.echo(f"Signing key and certificate (PKCS#12, passphrase from {PASSPHRASE_ENV}): {files.signer_p12}")
+    click.echo(_("Issuer CA certificate (public, the trust root): {path}").format(path=files.ca_cert))
+    click.echo(_("Signing key and certificate (PKCS#12, passphrase from {variable}): {path}").format(
+        variable=PASSPHRASE_ENV, path=files.signer_p12))
     if out_dir is not None:
-        click.echo(f"Use them with {P12_ENV}={files.signer_p12} CARDSONLINE_ISSUER_CA={files.ca_cert}")
+        click.echo(_("Use them with {settings}").format(
+            settings=f"{P12_ENV}={files.signer_p12} CARDSONLINE_ISSUER_CA={files.ca_cert}"))
 
 
 @issuer.command("invoice")
@@ -942,17 +963,29 @@ def invoices_verify(pdf: Path, p7s: Path | None, ca_file: Path | None) -> None:
     except SigningKeyError as exc:
         raise click.ClickException(str(exc)) from exc
     result = verify_pair(pdf.read_bytes(), p7s.read_bytes() if p7s is not None else None, roots)
-    when = f", signed {result.signed_at:%d/%m/%Y %H:%M} UTC" if result.signed_at else ""
     if result.valid:
-        what = f"the PDF signature and the detached signature {p7s.name}" if p7s else "the PDF signature"
-        click.echo(f"Valid: {what} of {pdf.name} are intact and made by {result.signer} (trusted issuer CA){when}.")
+        values = dict(pdf=pdf.name, p7s=p7s.name if p7s else "", signer=result.signer, when=result.signed_at)
+        if p7s and result.signed_at:
+            text = _("Valid: the PDF signature and the detached signature {p7s} of {pdf} are intact and made by "
+                     "{signer} (trusted issuer CA), signed {when:%d/%m/%Y %H:%M} UTC.")
+        elif p7s:
+            text = _("Valid: the PDF signature and the detached signature {p7s} of {pdf} are intact and made by "
+                     "{signer} (trusted issuer CA).")
+        elif result.signed_at:
+            text = _("Valid: the PDF signature of {pdf} is intact and made by {signer} (trusted issuer CA), signed "
+                     "{when:%d/%m/%Y %H:%M} UTC.")
+        else:
+            text = _("Valid: the PDF signature of {pdf} is intact and made by {signer} (trusted issuer CA).")
+        click.echo(text.format(**values))
         if p7s is None:
-            click.echo("(No .p7s given: only the signature inside the PDF was checked.)")
+            click.echo(_("(No .p7s given: only the signature inside the PDF was checked.)"))
         return
-    click.echo(f"NOT VALID: {pdf.name}" + (f" with {p7s.name}" if p7s else "") + ":")
-    click.echo(f"  PDF signature: {'ok' if result.pdf_signature_ok else 'FAILED'}")
+    click.echo(_("NOT VALID: {pdf} with {p7s}:").format(pdf=pdf.name, p7s=p7s.name) if p7s else
+               _("NOT VALID: {pdf}:").format(pdf=pdf.name))
+    ok, failed = _("ok"), _("FAILED")
+    click.echo("  " + _("PDF signature: {result}").format(result=ok if result.pdf_signature_ok else failed))
     if result.cms_ok is not None:
-        click.echo(f"  detached signature (.p7s): {'ok' if result.cms_ok else 'FAILED'}")
+        click.echo("  " + _("detached signature (.p7s): {result}").format(result=ok if result.cms_ok else failed))
     for problem in result.problems:
         click.echo(f"  - {problem}")
     sys.exit(1)
@@ -1003,7 +1036,7 @@ def serve_ssh(ctx: click.Context, database_url: str | None, host: str, port: int
         from store.demo import build_demo
 
         db = _database(url)
-        click.echo(f"New database at {path}: adding demo data …", err=True)
+        click.echo(_("New database at {path}: adding demo data …").format(path=path), err=True)
         db.ensure_schema()
         click.echo(build_demo(db), err=True)
         _sign_demo_invoices(db)
@@ -1017,7 +1050,8 @@ def serve_ssh(ctx: click.Context, database_url: str | None, host: str, port: int
     try:
         asyncio.run(serve_ssh_forever(config))
     except (OSError, ValueError) as exc:  # the port is taken, the host key cannot be read …
-        raise click.ClickException(f"Cannot serve SSH on {host}:{port}: {exc}") from exc
+        raise click.ClickException(_("Cannot serve SSH on {host}:{port}: {error}").format(host=host, port=port,
+                                                                                         error=exc)) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,6 +60,7 @@ from ..models import (
     ProductType,
     Right,
 )
+from ..i18n import _
 from ..services.context import Actor
 from ..services.errors import DomainError, NotFound
 from .cards import NO_TEXT
@@ -105,7 +106,8 @@ def parse_month(text: str) -> date:
             year, month = text.split("-")[:2]
         return date(int(year), int(month), 1)
     except (ValueError, TypeError):
-        raise DomainError(f"“{text}” is no month: write it as YYYY-MM, e.g. 2026-11.", field="month") from None
+        raise DomainError(_("“{text}” is no month: write it as YYYY-MM, e.g. 2026-11.").format(text=text),
+                          field="month") from None
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,11 @@ class MonthRange:
         object.__setattr__(self, "first", first_of_month(self.first))
         object.__setattr__(self, "last", first_of_month(self.last))
         if self.last < self.first:
-            raise DomainError(f"The period ends ({self.last:%m/%Y}) before it starts ({self.first:%m/%Y}): swap "
-                              f"the months.", field="period")
+            raise DomainError(_("The period ends ({last:%m/%Y}) before it starts ({first:%m/%Y}): swap the "
+                                "months.").format(last=self.last, first=self.first), field="period")
         if len(self.months) > MAX_MONTHS:
-            raise DomainError(f"A report covers at most {MAX_MONTHS} months; this period has {len(self.months)}: "
-                              f"choose a shorter one.", field="period")
+            raise DomainError(_("A report covers at most {maximum} months; this period has {count}: choose a "
+                                "shorter one.").format(maximum=MAX_MONTHS, count=len(self.months)), field="period")
 
     @classmethod
     def parse(cls, first: str, last: str) -> MonthRange:
@@ -171,7 +173,7 @@ def _number(session: Session, actor: Actor, right: Right, customer_number_id: in
     actor.require_customer_number(customer_number_id)
     number = session.get(CustomerNumber, customer_number_id)
     if number is None:
-        raise NotFound("This customer number does not exist.")
+        raise NotFound(_("This customer number does not exist."))
     return number
 
 
@@ -626,7 +628,8 @@ def export_report_rows(session: Session, actor: Actor, report: ReportKind, custo
     """The rows of `report` for an export (Data export, `reports.export`): FollowupCardRow, ConsumptionCardRow or
     BudgetRow objects, streamed in keyset batches where the report pages. Needs the report's own right too."""
     if report not in REPORT_RIGHTS:
-        raise DomainError(f"There is no report “{report}”: choose one of {', '.join(REPORT_KINDS)}.")
+        raise DomainError(_("There is no report “{report}”: choose one of {reports}.").format(
+            report=report, reports=", ".join(REPORT_KINDS)))
     actor.require(Right.REPORT_EXPORT)
     actor.require(REPORT_RIGHTS[report])
     actor.require_customer_number(customer_number_id)

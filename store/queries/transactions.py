@@ -41,6 +41,7 @@ from ..models import (
     TollTransaction,
     User,
 )
+from ..i18n import _
 from ..services.context import Actor
 from ..services.errors import DomainError
 from .card_filter import LIKE_ESCAPE, like_pattern
@@ -102,10 +103,11 @@ def day_bounds(day_from: date, day_to: date, zone: ZoneInfo) -> tuple[datetime, 
 
 def _check_range(day_from: date, day_to: date) -> None:
     if day_from > day_to:
-        raise DomainError(f"The From date ({day_from:%d/%m/%Y}) is after the To date ({day_to:%d/%m/%Y}).",
-                          field="date_from")
+        raise DomainError(_("The From date ({start:%d/%m/%Y}) is after the To date ({end:%d/%m/%Y}).").format(
+            start=day_from, end=day_to), field="date_from")
     if (day_to - day_from).days >= MAX_RANGE_DAYS:
-        raise DomainError(f"Choose a range of at most {MAX_RANGE_DAYS} days.", field="date_to")
+        raise DomainError(_("Choose a range of at most {maximum} days.").format(maximum=MAX_RANGE_DAYS),
+                          field="date_to")
 
 
 def _card_text_clause(text: str):

@@ -18,6 +18,7 @@ from typing import Iterable
 
 from sqlmodel import Session, select
 
+from ..i18n import _, ngettext
 from ..models import Anomaly, AnomalyStatus, Card, CustomerNumber, Right
 from . import audit
 from .atomic import atomic
@@ -42,29 +43,32 @@ def clean_comment(comment: str | None) -> str | None:
     """The comment as stored: spaces trimmed, None when empty; refused when longer than COMMENT_MAX."""
     text = " ".join((comment or "").split())
     if len(text) > COMMENT_MAX:
-        raise DomainError(f"The comment has {len(text)} characters; at most {COMMENT_MAX} are allowed. Shorten it.",
-                          field="comment")
+        raise DomainError(_("The comment has {count} characters; at most {maximum} are allowed. Shorten it.").format(
+            count=len(text), maximum=COMMENT_MAX), field="comment")
     return text or None
 
 
 def _anomalies_for_update(session: Session, actor: Actor, anomaly_ids: Iterable[int]) -> list[tuple[Anomaly, Card]]:
     wanted = sorted(set(anomaly_ids))
     if not wanted:
-        raise DomainError("Select at least one anomaly (space bar marks it), then acknowledge.")
+        raise DomainError(_("Select at least one anomaly (space bar marks it), then acknowledge."))
     rows = list(session.exec(
         select(Anomaly, Card).join(Card, Card.id == Anomaly.card_id).where(Anomaly.id.in_(wanted))
         .order_by(Anomaly.id).with_for_update(of=Anomaly).execution_options(populate_existing=True)).all())
     if len(rows) != len(wanted):
         missing = len(wanted) - len(rows)
-        raise NotFound(f"{missing} of the selected anomalies {'does' if missing == 1 else 'do'} not exist (any "
-                       f"more): refresh the list and select again.")
+        raise NotFound(ngettext("{count} of the selected anomalies does not exist (any more): refresh the list and "
+                                "select again.",
+                                "{count} of the selected anomalies do not exist (any more): refresh the list and "
+                                "select again.", missing).format(count=missing))
     if not actor.is_issuer:
         foreign = [a for a, card in rows if card.customer_number_id not in actor.customer_number_ids]
         if foreign:
-            raise PermissionDenied(
-                f"{len(foreign)} of the selected anomalies {'belongs' if len(foreign) == 1 else 'belong'} to a "
-                f"customer number you may not act for; "
-                f"nothing was acknowledged.")
+            raise PermissionDenied(ngettext(
+                "{count} of the selected anomalies belongs to a customer number you may not act for; nothing was "
+                "acknowledged.",
+                "{count} of the selected anomalies belong to a customer number you may not act for; nothing was "
+                "acknowledged.", len(foreign)).format(count=len(foreign)))
     return rows
 
 

@@ -7,13 +7,19 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from ..i18n import N_, _
 from ..models import Customer, CustomerNumber, CustomerOption, PasswordHistory, Right, User, UserStatus
 from . import audit
 from .context import Actor, actor_for
 from .errors import AuthenticationFailed, DomainError, NotFound
 from .passwords import HISTORY_DEPTH, dummy_verify, hash_password, policy_violations, verify_password
 
-WRONG_CREDENTIALS = "Unknown user name or wrong password."
+WRONG_CREDENTIALS = N_("Unknown user name or wrong password.")
+
+
+LOCKED = N_("This account is locked after {failures} failed attempts until {until:%H:%M}. Try again later or ask "
+            "an administrator to unlock it.")
+DEACTIVATED = N_("This user has been deactivated. Ask your administrator.")
 
 
 @dataclass(frozen=True)
@@ -68,24 +74,22 @@ def check_credentials(session: Session, username: str, password: str, now: datet
     user = session.exec(select(User).where(User.username == username.strip())).first()
     if user is None or user.password_hash is None:
         dummy_verify(password)
-        raise AuthenticationFailed(WRONG_CREDENTIALS)
+        raise AuthenticationFailed(_(WRONG_CREDENTIALS))
     customer = session.get(Customer, user.customer_id)
     if user.locked_until is not None and user.locked_until > now:
         until = user.locked_until.astimezone(ZoneInfo(customer.timezone))
-        raise AuthenticationFailed(
-            f"This account is locked after {policy.max_failures} failed attempts until "
-            f"{until:%H:%M}. Try again later or ask an administrator to unlock it."
-        )
+        raise AuthenticationFailed(_(LOCKED).format(failures=policy.max_failures, until=until))
     if not verify_password(user.password_hash, password):
         _count_failure(session, user, now, policy, "login failed")
-        raise AuthenticationFailed(WRONG_CREDENTIALS)
+        raise AuthenticationFailed(_(WRONG_CREDENTIALS))
     today = local_date(customer, now)
     if user.status == UserStatus.DEACTIVATED:
-        raise AuthenticationFailed("This user has been deactivated. Ask your administrator.")
+        raise AuthenticationFailed(_(DEACTIVATED))
     if user.valid_from is not None and today < user.valid_from:
-        raise AuthenticationFailed(f"Your access starts on {user.valid_from:%d/%m/%Y}.")
+        raise AuthenticationFailed(_("Your access starts on {start:%d/%m/%Y}.").format(start=user.valid_from))
     if user.valid_until is not None and today > user.valid_until:
-        raise AuthenticationFailed(f"Your access ended on {user.valid_until:%d/%m/%Y}. Ask your administrator.")
+        raise AuthenticationFailed(_("Your access ended on {end:%d/%m/%Y}. Ask your administrator.").format(
+            end=user.valid_until))
     return user, customer
 
 
@@ -127,24 +131,21 @@ def verify_second_factor(session: Session, pending: LoginResult, code: str, now:
 
     user = session.get(User, pending.user.id)
     if user is None or pending.second_factor is None:
-        raise AuthenticationFailed(WRONG_CREDENTIALS)
+        raise AuthenticationFailed(_(WRONG_CREDENTIALS))
     customer = session.get(Customer, user.customer_id)
     if user.locked_until is not None and user.locked_until > now:
         until = user.locked_until.astimezone(ZoneInfo(customer.timezone))
-        raise AuthenticationFailed(
-            f"This account is locked after {policy.max_failures} failed attempts until "
-            f"{until:%H:%M}. Try again later or ask an administrator to unlock it."
-        )
+        raise AuthenticationFailed(_(LOCKED).format(failures=policy.max_failures, until=until))
     if user.status == UserStatus.DEACTIVATED:
-        raise AuthenticationFailed("This user has been deactivated. Ask your administrator.")
+        raise AuthenticationFailed(_(DEACTIVATED))
     secret = user.totp_secret
     if secret is None:
         if not new_secret:
-            raise AuthenticationFailed("Your administrator requires two-factor sign-in: set it up first.")
+            raise AuthenticationFailed(_("Your administrator requires two-factor sign-in: set it up first."))
         secret = new_secret
     if not totp_valid(secret, code, now):
         _count_failure(session, user, now, policy, "second factor failed")
-        raise AuthenticationFailed(WRONG_CODE)
+        raise AuthenticationFailed(_(WRONG_CODE))
     if user.totp_secret is None:
         user.totp_secret = secret
         user.version += 1
@@ -178,11 +179,11 @@ def change_password(session: Session, actor: Actor, current_password: str, new_p
     """My account -> Change my password. Raises DomainError naming every rule that is broken."""
     user = session.get(User, actor.user_id)
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(_("User not found."))
     if not verify_password(user.password_hash, current_password):
-        raise DomainError("The current password is wrong.", field="current")
+        raise DomainError(_("The current password is wrong."), field="current")
     if new_password != confirmation:
-        raise DomainError("The new password and its confirmation differ.", field="confirmation")
+        raise DomainError(_("The new password and its confirmation differ."), field="confirmation")
     problems = policy_violations(user.username, new_password, password_history(session, user.id))
     if problems:
         raise DomainError(" ".join(problems), field="new", problems=problems)

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import Budget, Card, CustomerNumber, FleetDivision, Right
 from . import audit
 from .atomic import atomic
@@ -26,7 +27,7 @@ MAX_MONTHS_AT_ONCE = 24
 def parse_amount(value: Decimal | str | int) -> Decimal:
     """A budget amount as stored: a positive number of euros with at most 2 decimals ("1 250,50" is read too)."""
     if isinstance(value, float):
-        raise DomainError("Give the budget as a decimal number, not a float.", field="amount")
+        raise DomainError(_("Give the budget as a decimal number, not a float."), field="amount")
     if isinstance(value, str):
         text = value.strip().replace(" ", "").replace("\u00a0", "").replace("€", "")
         if "," in text and "." in text:
@@ -35,15 +36,15 @@ def parse_amount(value: Decimal | str | int) -> Decimal:
         try:
             value = Decimal(text)
         except InvalidOperation:
-            raise DomainError(f"“{value}” is no amount: type the budget in euros, e.g. 1500 or 1500,50.",
-                              field="amount") from None
+            raise DomainError(_("“{value}” is no amount: type the budget in euros, e.g. 1500 or 1500,50.").format(
+                value=value), field="amount") from None
     amount = Decimal(value)
     if not amount.is_finite() or amount <= 0:
-        raise DomainError("A budget must be more than 0 euro. To remove a budget, clear it.", field="amount")
+        raise DomainError(_("A budget must be more than 0 euro. To remove a budget, clear it."), field="amount")
     if amount != amount.quantize(Decimal("0.01")):
-        raise DomainError("A budget has at most 2 decimals (cents).", field="amount")
+        raise DomainError(_("A budget has at most 2 decimals (cents)."), field="amount")
     if amount > MAX_AMOUNT:
-        raise DomainError("This budget is too large.", field="amount")
+        raise DomainError(_("This budget is too large."), field="amount")
     return amount.quantize(Decimal("0.01"))
 
 
@@ -51,13 +52,14 @@ def _months(month: date, until: date | None) -> list[date]:
     first = month.replace(day=1)
     last = (until or first).replace(day=1)
     if last < first:
-        raise DomainError("The last month comes before the first: swap them.", field="until")
+        raise DomainError(_("The last month comes before the first: swap them."), field="until")
     months = []
     while first <= last:
         months.append(first)
         first = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
         if len(months) > MAX_MONTHS_AT_ONCE:
-            raise DomainError(f"Set a budget for at most {MAX_MONTHS_AT_ONCE} months at once.", field="until")
+            raise DomainError(_("Set a budget for at most {count} months at once.").format(count=MAX_MONTHS_AT_ONCE),
+                              field="until")
     return months
 
 
@@ -68,17 +70,18 @@ def _target(session: Session, actor: Actor, customer_number_id: int, division_id
     actor.require_customer_number(customer_number_id)
     number = session.get(CustomerNumber, customer_number_id)
     if number is None:
-        raise NotFound("This customer number does not exist.")
+        raise NotFound(_("This customer number does not exist."))
     if (division_id is None) == (card_id is None):
-        raise DomainError("A budget is for one fleet division or for one card: choose one of them.")
+        raise DomainError(_("A budget is for one fleet division or for one card: choose one of them."))
     if division_id is not None:
         division = session.get(FleetDivision, division_id)
         if division is None or division.customer_number_id != number.id:
-            raise NotFound(f"This fleet division does not exist in customer number {number.number}.")
+            raise NotFound(_("This fleet division does not exist in customer number {number}.").format(
+                number=number.number))
         return number, division.name
     card = session.get(Card, card_id)
     if card is None or card.customer_number_id != number.id:
-        raise NotFound(f"This card/OBU does not exist in customer number {number.number}.")
+        raise NotFound(_("This card/OBU does not exist in customer number {number}.").format(number=number.number))
     return number, card.number or card.license_plate or f"#{card.id}"
 
 
@@ -148,7 +151,7 @@ def find_budget_card(session: Session, actor: Actor, customer_number_id: int, te
     actor.require_customer_number(customer_number_id)
     wanted = "".join((text or "").split()).upper()
     if not wanted:
-        raise DomainError("Type the card number or the licence plate.", field="card")
+        raise DomainError(_("Type the card number or the licence plate."), field="card")
     from sqlalchemy import func, or_
 
     card = session.exec(
@@ -157,6 +160,6 @@ def find_budget_card(session: Session, actor: Actor, customer_number_id: int, te
         .order_by(Card.id.desc())
     ).first()
     if card is None:
-        raise NotFound(f"No card or OBU with number or plate “{text.strip()}” in this customer number.",
-                       field="card")
+        raise NotFound(_("No card or OBU with number or plate “{text}” in this customer number.").format(
+            text=text.strip()), field="card")
     return card.id, " ".join(part for part in (card.number, card.license_plate) if part)

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Literal
 
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import BlockReason, Card, FleetDivision, RequestKind, Right
 from .atomic import atomic
 from ..queries.card_filter import CardFilter, apply_card_filter, scoped_filter
@@ -40,6 +41,7 @@ from .cards import (
 )
 from .context import Actor
 from .errors import DomainError, NotFound, PermissionDenied
+from .labels import enum_label
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +97,24 @@ def resolve_selection(session: Session, actor: Actor, card_filter: CardFilter) -
 # --- move to another fleet division ------------------------------------------------------------------
 
 def _move_refusal(session: Session, card: Card, division_id: int | None) -> str | None:
-    kind = what(card)
+    obu = card.product_type.is_obu
     if card.status in FINAL_CARD_STATUSES:
-        return f"This {kind} is {card.status.value}: it can no longer be moved to another division."
+        message = (_("This OBU is {status}: it can no longer be moved to another division.") if obu else
+                   _("This card is {status}: it can no longer be moved to another division."))
+        return message.format(status=enum_label(card.status))
     division = session.get(FleetDivision, division_id) if division_id is not None else None
     if division is None:
-        return "This fleet division does not exist."
+        return _("This fleet division does not exist.")
     if division.customer_number_id != card.customer_number_id:
-        return (f"The division {division.name} belongs to another customer number: a {kind} can only move to a "
-                f"division of its own customer number.")
+        message = (_("The division {division} belongs to another customer number: an OBU can only move to a "
+                     "division of its own customer number.") if obu else
+                   _("The division {division} belongs to another customer number: a card can only move to a "
+                     "division of its own customer number."))
+        return message.format(division=division.name)
     if division.id == card.division_id:
-        return f"This {kind} is already in the division {division.name}."
+        message = (_("This OBU is already in the division {division}.") if obu else
+                   _("This card is already in the division {division}."))
+        return message.format(division=division.name)
     return None
 
 
@@ -149,8 +158,8 @@ def template_problems(params: BulkParams) -> list[FieldProblem]:
         problems.append(FieldProblem(field_path, message))
 
     if not params.limits and params.controls is None:
-        add("template", "The template sets no limit and no control: fill in a product's limit or tick "
-                        "\"Replace the controls\".")
+        add("template", _("The template sets no limit and no control: fill in a product's limit or tick "
+                          "\"Replace the controls\"."))
     _check_limits(params.limits, add)
     if params.controls is not None:
         _check_controls(params.controls, add)
@@ -161,9 +170,9 @@ def template_problems(params: BulkParams) -> list[FieldProblem]:
 
 def _check_params(action: BulkAction, params: BulkParams) -> None:
     if action is BulkAction.BLOCK and params.reason is None:
-        raise DomainError("Choose the reason for blocking.")
+        raise DomainError(_("Choose the reason for blocking."))
     if action is BulkAction.MOVE_DIVISION and params.division_id is None:
-        raise DomainError("Choose the fleet division to move the cards to.")
+        raise DomainError(_("Choose the fleet division to move the cards to."))
     if action is BulkAction.APPLY_TEMPLATE:
         problems = template_problems(params)
         if problems:
@@ -174,50 +183,56 @@ def _preview_one(session: Session, actor: Actor, card_id: int, action: BulkActio
                  params: BulkParams) -> BulkPreview:
     card = session.get(Card, card_id, populate_existing=True)
     if card is None:
-        return BulkPreview(card_id, f"#{card_id}", "refused", "This card or OBU does not exist.")
+        return BulkPreview(card_id, f"#{card_id}", "refused", _("This card or OBU does not exist."))
     label = card_label(card)
     if not actor.is_issuer and card.customer_number_id not in actor.customer_number_ids:
-        return BulkPreview(card_id, label, "refused", "You may not act for this card's customer number.")
-    kind = what(card)
+        return BulkPreview(card_id, label, "refused", _("You may not act for this card's customer number."))
+    obu = card.product_type.is_obu
     if action is BulkAction.BLOCK:
         reason = refusal(card, CardAction.BLOCK)
         if reason:
             return BulkPreview(card_id, label, "refused", reason)
-        text = f"Blocked for good ({params.reason.value})."
         if params.duplicate:
-            text += " A duplicate (new number, same settings) is ordered."
-        return BulkPreview(card_id, label, "immediate", text)
+            text = _("Blocked for good ({reason}). A duplicate (new number, same settings) is ordered.")
+        else:
+            text = _("Blocked for good ({reason}).")
+        return BulkPreview(card_id, label, "immediate", text.format(reason=enum_label(params.reason)))
     if action is BulkAction.CANCEL:
         reason = refusal(card, CardAction.CANCEL)
         if reason:
             return BulkPreview(card_id, label, "refused", reason)
-        expiry = f" until {card.expiry_date:%d/%m/%Y}" if card.expiry_date else ""
-        return BulkPreview(card_id, label, "immediate", f"Not renewed; stays active{expiry}.")
+        text = (_("Not renewed; stays active until {expiry:%d/%m/%Y}.").format(expiry=card.expiry_date)
+                if card.expiry_date else _("Not renewed; stays active."))
+        return BulkPreview(card_id, label, "immediate", text)
     if action is BulkAction.PIN_REISSUE:
         reason = refusal(card, CardAction.PIN_REISSUE)
         if not reason and _open_requests(session, card, [RequestKind.PIN_REISSUE]):
-            reason = "A new PIN is already requested for this card."
+            reason = _("A new PIN is already requested for this card.")
         if reason:
             return BulkPreview(card_id, label, "refused", reason)
         return BulkPreview(card_id, label, "reproduction",
-                           f"A new {kind} (same number, next rank) with a PIN the issuer computes.")
+                           _("A new OBU (same number, next rank) with a PIN the issuer computes.") if obu else
+                           _("A new card (same number, next rank) with a PIN the issuer computes."))
     if action is BulkAction.MOVE_DIVISION:
         reason = _move_refusal(session, card, params.division_id)
         if reason:
             return BulkPreview(card_id, label, "refused", reason)
         division = session.get(FleetDivision, params.division_id)
-        return BulkPreview(card_id, label, "immediate", f"Moved to the division {division.name}.")
+        return BulkPreview(card_id, label, "immediate",
+                           _("Moved to the division {division}.").format(division=division.name))
     if action is BulkAction.APPLY_TEMPLATE:
         try:
             changes = preview_change(session, card_id, template_spec(spec_from_card(session, card_id), params))
         except DomainError as exc:
             return BulkPreview(card_id, label, "refused", " ".join(exc.problems))
         if not changes:
-            return BulkPreview(card_id, label, "immediate", "Nothing changes: the card already has these settings.")
+            return BulkPreview(card_id, label, "immediate",
+                               _("Nothing changes: the card already has these settings."))
         fields = ", ".join(change.label for change in changes)
         if any(change.effect is ChangeEffect.REPRODUCTION for change in changes):
-            return BulkPreview(card_id, label, "reproduction", f"A new {kind} follows for: {fields}.")
-        return BulkPreview(card_id, label, "immediate", f"Changed at once: {fields}.")
+            text = _("A new OBU follows for: {fields}.") if obu else _("A new card follows for: {fields}.")
+            return BulkPreview(card_id, label, "reproduction", text.format(fields=fields))
+        return BulkPreview(card_id, label, "immediate", _("Changed at once: {fields}.").format(fields=fields))
     raise ValueError(action)
 
 
@@ -262,32 +277,33 @@ def _apply_one(session: Session, actor: Actor, now: datetime, card_id: int, acti
     if action is BulkAction.BLOCK:
         result = block_card(session, actor, now, card_id, params.reason, params.duplicate)
         if result.duplicate_request is not None:
-            return CardActionResult(card_id, True, f"Blocked; a duplicate is ordered (request "
-                                                   f"{result.duplicate_request.id}).", label,
-                                    result.duplicate_request.id)
-        return CardActionResult(card_id, True, "Blocked.", label)
+            return CardActionResult(card_id, True, _("Blocked; a duplicate is ordered (request {request}).").format(
+                request=result.duplicate_request.id), label, result.duplicate_request.id)
+        return CardActionResult(card_id, True, _("Blocked."), label)
     if action is BulkAction.CANCEL:
         cancel_card(session, actor, now, card_id)
-        return CardActionResult(card_id, True, "Cancelled: it will not be renewed.", label)
+        return CardActionResult(card_id, True, _("Cancelled: it will not be renewed."), label)
     if action is BulkAction.PIN_REISSUE:
         return reissue_pins(session, actor, now, [card_id])[0]
     if action is BulkAction.MOVE_DIVISION:
         move_to_division(session, actor, now, card_id, params.division_id)
         division = session.get(FleetDivision, params.division_id)
-        return CardActionResult(card_id, True, f"Moved to the division {division.name}.", label)
+        return CardActionResult(card_id, True, _("Moved to the division {division}.").format(division=division.name),
+                                label)
     if action is BulkAction.APPLY_TEMPLATE:
         card = session.get(Card, card_id, populate_existing=True)
         if card is None:
-            raise NotFound("This card or OBU does not exist.")
+            raise NotFound(_("This card or OBU does not exist."))
         spec = template_spec(spec_from_card(session, card_id), params)
         result = apply_change(session, actor, now, card_id, spec, card.version)
         if not result.changes:
-            return CardActionResult(card_id, True, "Nothing changed: the card already had these settings.", label)
+            return CardActionResult(card_id, True, _("Nothing changed: the card already had these settings."), label)
         if result.reproduction_request is not None:
-            return CardActionResult(card_id, True, f"Changed; a new {what(result.card)} follows (request "
-                                                   f"{result.reproduction_request.id}).", label,
+            text = (_("Changed; a new OBU follows (request {request}).") if result.card.product_type.is_obu else
+                    _("Changed; a new card follows (request {request})."))
+            return CardActionResult(card_id, True, text.format(request=result.reproduction_request.id), label,
                                     result.reproduction_request.id)
-        return CardActionResult(card_id, True, "Changed at once.", label)
+        return CardActionResult(card_id, True, _("Changed at once."), label)
     raise ValueError(action)
 
 
@@ -301,8 +317,8 @@ def iter_apply_bulk(session: Session, actor: Actor, now: datetime, card_ids: Ite
     params = params or BulkParams()
     action = BulkAction(action)
     if not actor.has(Right.CARD_MANAGE):
-        raise PermissionDenied(f"You need the right '{Right.CARD_MANAGE.value}' for this. Ask an administrator "
-                               f"to grant it.")
+        raise PermissionDenied(_("You need the right '{right}' for this. Ask an administrator to grant it.").format(
+            right=Right.CARD_MANAGE.value))
     _check_params(action, params)
     return _applications(session, actor, now, card_ids, action, params)
 
@@ -318,8 +334,8 @@ def _applications(session: Session, actor: Actor, now: datetime, card_ids: Itera
         except Exception:
             log.exception("Bulk %s failed on card %s", action.value, card_id)
             session.rollback()
-            result = CardActionResult(card_id, False, "This could not be done right now; nothing was "
-                                                      "changed on this card.", _label(session, card_id))
+            result = CardActionResult(card_id, False, _("This could not be done right now; nothing was changed on "
+                                                        "this card."), _label(session, card_id))
         yield result
 
 

@@ -23,6 +23,7 @@ from ..models import (
     ProductType,
     TollOperator,
 )
+from ..i18n import N_, _
 from .errors import DomainError
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
@@ -42,7 +43,7 @@ OBU_RANGES = {  # field: (lowest, highest, unit)
     "length_cm": (200, 2500, "cm"),
     "width_cm": (100, 300, "cm"),
     "height_cm": (100, 450, "cm"),
-    "axles": (2, 9, "axles"),
+    "axles": (2, 9, N_("axles")),
 }
 FRENCH_OPERATORS = frozenset({TollOperator.SANEF_FR, TollOperator.VINCI_FR, TollOperator.APRR_FR})
 
@@ -73,61 +74,62 @@ TEXT_LENGTHS = {  # the column sizes: PostgreSQL enforces them, SQLite does not,
     "additional_mention": 27,
 }
 
+# Marked only (English); translated where shown: `_(PRODUCT_LABELS[product])`, `field_label()`.
 PRODUCT_LABELS = {
-    Product.DIESEL: "Diesel",
-    Product.PETROL_95: "Petrol 95",
-    Product.PETROL_98: "Petrol 98",
-    Product.LPG: "LPG",
-    Product.CNG: "CNG",
-    Product.ADBLUE: "AdBlue",
-    Product.EV_CHARGING: "EV charging",
-    Product.CAR_WASH: "Car wash",
-    Product.SHOP: "Shop",
-    Product.LUBRICANTS: "Lubricants",
-    Product.PARKING: "Parking",
-    Product.TOLLS: "Tolls",
+    Product.DIESEL: N_("Diesel"),
+    Product.PETROL_95: N_("Petrol 95"),
+    Product.PETROL_98: N_("Petrol 98"),
+    Product.LPG: N_("LPG"),
+    Product.CNG: N_("CNG"),
+    Product.ADBLUE: N_("AdBlue"),
+    Product.EV_CHARGING: N_("EV charging"),
+    Product.CAR_WASH: N_("Car wash"),
+    Product.SHOP: N_("Shop"),
+    Product.LUBRICANTS: N_("Lubricants"),
+    Product.PARKING: N_("Parking"),
+    Product.TOLLS: N_("Tolls"),
 }
 FIELD_LABELS = {
-    "product_type": "Card/OBU type",
-    "customer_number_id": "Customer number",
-    "division_id": "Fleet division",
-    "license_plate": "Licence plate",
-    "embossed_name": "Name on the card",
-    "driver_name": "Driver name",
-    "category": "Card category",
-    "vehicle_type": "Vehicle type",
-    "additional_mention": "Additional mention",
-    "linked_card_id": "Linked card/OBU",
-    "code_type": "Code type",
-    "pin_origin": "PIN chosen by",
-    "pin": "PIN",
-    "shipping_address_id": "Shipping address",
-    "controls.odometer_prompt": "Odometer prompt",
-    "controls.tank_capacity_l": "Tank capacity (l)",
-    "controls.allowed_weekdays": "Allowed weekdays",
-    "controls.hours_from": "Allowed from (hour)",
-    "controls.hours_to": "Allowed until (hour)",
-    "controls.forbidden_days": "Forbidden days",
-    "controls.allowed_countries": "Allowed countries",
-    "controls.max_transactions_per_day": "Maximum transactions per day",
-    "obu": "OBU settings",
-    "obu.vehicle_class": "Vehicle class",
-    "obu.weight_kg": "Weight (kg)",
-    "obu.length_cm": "Length (cm)",
-    "obu.width_cm": "Width (cm)",
-    "obu.height_cm": "Height (cm)",
-    "obu.axles": "Axles",
-    "obu.euro_class": "Euro class",
-    "obu.technical_properties": "Technical properties",
-    "toll_operators": "Toll conditions",
-    "documents": "Documents",
+    "product_type": N_("Card/OBU type"),
+    "customer_number_id": N_("Customer number"),
+    "division_id": N_("Fleet division"),
+    "license_plate": N_("Licence plate"),
+    "embossed_name": N_("Name on the card"),
+    "driver_name": N_("Driver name"),
+    "category": N_("Card category"),
+    "vehicle_type": N_("Vehicle type"),
+    "additional_mention": N_("Additional mention"),
+    "linked_card_id": N_("Linked card/OBU"),
+    "code_type": N_("Code type"),
+    "pin_origin": N_("PIN chosen by"),
+    "pin": N_("PIN"),
+    "shipping_address_id": N_("Shipping address"),
+    "controls.odometer_prompt": N_("Odometer prompt"),
+    "controls.tank_capacity_l": N_("Tank capacity (l)"),
+    "controls.allowed_weekdays": N_("Allowed weekdays"),
+    "controls.hours_from": N_("Allowed from (hour)"),
+    "controls.hours_to": N_("Allowed until (hour)"),
+    "controls.forbidden_days": N_("Forbidden days"),
+    "controls.allowed_countries": N_("Allowed countries"),
+    "controls.max_transactions_per_day": N_("Maximum transactions per day"),
+    "obu": N_("OBU settings"),
+    "obu.vehicle_class": N_("Vehicle class"),
+    "obu.weight_kg": N_("Weight (kg)"),
+    "obu.length_cm": N_("Length (cm)"),
+    "obu.width_cm": N_("Width (cm)"),
+    "obu.height_cm": N_("Height (cm)"),
+    "obu.axles": N_("Axles"),
+    "obu.euro_class": N_("Euro class"),
+    "obu.technical_properties": N_("Technical properties"),
+    "toll_operators": N_("Toll conditions"),
+    "documents": N_("Documents"),
 }
 _LIMIT_LABELS = {
-    "allowed": "allowed",
-    "amount": "limit amount (EUR)",
-    "volume": "limit volume",
-    "period": "limit period",
-    "action": "when the limit is reached",
+    "allowed": N_("allowed"),
+    "amount": N_("limit amount (EUR)"),
+    "volume": N_("limit volume"),
+    "period": N_("limit period"),
+    "action": N_("when the limit is reached"),
 }
 
 
@@ -236,14 +238,16 @@ def toll_field(operator: TollOperator) -> str:
 
 
 def field_label(field_path: str) -> str:
+    """The field's name in the current language."""
     if field_path in FIELD_LABELS:
-        return FIELD_LABELS[field_path]
-    kind, _, rest = field_path.partition(".")
+        return _(FIELD_LABELS[field_path])
+    kind, _sep, rest = field_path.partition(".")
     if kind == "limits":
-        product_name, _, attribute = rest.partition(".")
-        return f"{PRODUCT_LABELS[Product[product_name.upper()]]}: {_LIMIT_LABELS[attribute]}"
+        product_name, _sep, attribute = rest.partition(".")
+        return _("{product}: {attribute}").format(product=_(PRODUCT_LABELS[Product[product_name.upper()]]),
+                                                  attribute=_(_LIMIT_LABELS[attribute]))
     if kind == "toll":
-        return f"Toll conditions {TollOperator[rest.upper()].value}"
+        return _("Toll conditions {operator}").format(operator=TollOperator[rest.upper()].value)
     return field_path
 
 
@@ -272,35 +276,49 @@ def document_problems(document: DocumentSpec, field_path: str = "documents") -> 
     problems: list[FieldProblem] = []
     name = clean_text(document.filename)
     if not name:
-        problems.append(FieldProblem(field_path, "Give the document a file name."))
+        problems.append(FieldProblem(field_path, _("Give the document a file name.")))
     elif len(name) > 200:
-        problems.append(FieldProblem(field_path, "The document's file name is longer than 200 characters."))
-    label = name or "The document"
+        problems.append(FieldProblem(field_path, _("The document's file name is longer than 200 characters.")))
+    label = name or _("The document")
     if not document.content:
-        problems.append(FieldProblem(field_path, f"{label} is empty: choose the file again."))
+        problems.append(FieldProblem(field_path, _("{name} is empty: choose the file again.").format(name=label)))
         return problems
     if len(document.content) > MAX_DOCUMENT_BYTES:
         size_mb = Decimal(len(document.content)) / (1024 * 1024)
         problems.append(FieldProblem(
-            field_path, f"{label} is {size_mb:.1f} MB; the limit is 5 MB. Scan it at a lower resolution."))
+            field_path, _("{name} is {size:.1f} MB; the limit is 5 MB. Scan it at a lower resolution.").format(
+                name=label, size=size_mb)))
     if content_type_of(document.content) is None:
         problems.append(FieldProblem(
-            field_path, f"{label} is not a PDF, JPEG or PNG file: only those types are accepted."))
+            field_path, _("{name} is not a PDF, JPEG or PNG file: only those types are accepted.").format(name=label)))
     return problems
 
 
 def _decimal_problem(value: Any, places: int) -> str | None:
-    """Why `value` is not a positive number with at most `places` decimals, or None."""
+    """Why `value` is not a positive number with at most `places` decimals (a key of _LIMIT_PROBLEMS), or None."""
     if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        return "must be a number"
+        return "number"
     value = Decimal(value)
     if not value.is_finite() or value <= 0:
-        return "must be more than 0"
+        return "positive"
     if value.as_tuple().exponent < -places:
-        return f"may have at most {places} decimals"
+        return "decimals"
     if value >= Decimal(10) ** 9:
-        return "is too large"
+        return "large"
     return None
+
+
+# (attribute, problem) -> the whole sentence; {product}, {places}.
+_LIMIT_PROBLEMS = {
+    ("amount", "number"): N_("The amount limit for {product} must be a number."),
+    ("amount", "positive"): N_("The amount limit for {product} must be more than 0."),
+    ("amount", "decimals"): N_("The amount limit for {product} may have at most {places} decimals."),
+    ("amount", "large"): N_("The amount limit for {product} is too large."),
+    ("volume", "number"): N_("The volume limit for {product} must be a number."),
+    ("volume", "positive"): N_("The volume limit for {product} must be more than 0."),
+    ("volume", "decimals"): N_("The volume limit for {product} may have at most {places} decimals."),
+    ("volume", "large"): N_("The volume limit for {product} is too large."),
+}
 
 
 def _int_in(value: Any, low: int, high: int) -> bool:
@@ -319,19 +337,20 @@ def validate_spec(spec: CardSpec, card: Card | None = None) -> list[FieldProblem
         problems.append(FieldProblem(field_path, message))
 
     if spec.customer_number_id is None:
-        add("customer_number_id", "Choose the customer number the card is for.")
+        add("customer_number_id", _("Choose the customer number the card is for."))
     if spec.division_id is None:
-        add("division_id", "Choose a fleet division.")
+        add("division_id", _("Choose a fleet division."))
     plate = clean_plate(spec.license_plate)
     if not plate and not clean_text(spec.embossed_name):
-        add("license_plate", "Enter a licence plate or a name: the card needs at least one of them.")
+        add("license_plate", _("Enter a licence plate or a name: the card needs at least one of them."))
     for name, length in TEXT_LENGTHS.items():
         value = clean_text(getattr(spec, name))
         if value and len(value) > length:
-            add(name, f"{FIELD_LABELS[name]} may have at most {length} characters (it has {len(value)}).")
+            add(name, _("{field} may have at most {length} characters (it has {count}).").format(
+                field=_(FIELD_LABELS[name]), length=length, count=len(value)))
     if plate and len(plate) <= TEXT_LENGTHS["license_plate"] and not _PLATE.fullmatch(plate):
-        add("license_plate", "A licence plate has letters and digits, separated by hyphens or spaces, "
-                             "e.g. 1-ABC-234.")
+        add("license_plate", _("A licence plate has letters and digits, separated by hyphens or spaces, "
+                               "e.g. 1-ABC-234."))
     _check_code(spec, card, add)
     _check_controls(spec.controls, add)
     _check_limits(spec.limits, add)
@@ -345,98 +364,107 @@ def validate_spec(spec: CardSpec, card: Card | None = None) -> list[FieldProblem
 def _check_code(spec: CardSpec, card: Card | None, add) -> None:
     if spec.product_type.is_obu:
         if spec.pin:
-            add("pin", "An OBU has no PIN: leave the PIN empty.")
+            add("pin", _("An OBU has no PIN: leave the PIN empty."))
         return
     if spec.code_type is CodeType.DRIVER_CODE:
         if spec.pin:
-            add("pin", "A card used with driver codes has no PIN of its own: leave the PIN empty.")
+            add("pin", _("A card used with driver codes has no PIN of its own: leave the PIN empty."))
         return
     if spec.pin_origin is PinOrigin.ISSUER:
         if spec.pin:
-            add("pin", "The issuer computes this PIN: leave it empty, or choose to set the PIN yourself.")
+            add("pin", _("The issuer computes this PIN: leave it empty, or choose to set the PIN yourself."))
         return
     keeps_current = card is not None and card.code_type is CodeType.PIN and card.pin_origin is PinOrigin.CUSTOMER
     if spec.pin is None and not keeps_current:
-        add("pin", "Enter the 4-digit PIN you chose, or let the issuer compute it.")
+        add("pin", _("Enter the 4-digit PIN you chose, or let the issuer compute it."))
     elif spec.pin is not None and not _PIN.fullmatch(spec.pin):
-        add("pin", "The PIN must be exactly 4 digits.")
+        add("pin", _("The PIN must be exactly 4 digits."))
 
 
 def _check_controls(controls: Controls, add) -> None:
     weekdays = controls.allowed_weekdays
     if not weekdays:
-        add("controls.allowed_weekdays", "Allow at least one weekday, or the card cannot be used at all.")
+        add("controls.allowed_weekdays", _("Allow at least one weekday, or the card cannot be used at all."))
     elif not all(_int_in(day, 1, 7) for day in weekdays) or len(set(weekdays)) != len(weekdays):
-        add("controls.allowed_weekdays", "Weekdays are numbered 1 (Monday) to 7 (Sunday), each at most once.")
+        add("controls.allowed_weekdays", _("Weekdays are numbered 1 (Monday) to 7 (Sunday), each at most once."))
     start, end = controls.hours_from, controls.hours_to
     if (start is None) != (end is None):
         missing = "controls.hours_to" if end is None else "controls.hours_from"
-        add(missing, "Enter both the start and the end of the allowed hours, or neither.")
+        add(missing, _("Enter both the start and the end of the allowed hours, or neither."))
     for name, value in (("controls.hours_from", start), ("controls.hours_to", end)):
         if value is not None and not _HOUR.fullmatch(value):
-            add(name, f"{FIELD_LABELS[name]}: write the hour as HH:MM between 00:00 and 23:59.")
+            add(name, _("{field}: write the hour as HH:MM between 00:00 and 23:59.").format(
+                field=_(FIELD_LABELS[name])))
     if start and end and _HOUR.fullmatch(start) and _HOUR.fullmatch(end) and start >= end:
-        add("controls.hours_to", "The allowed hours must end after they start.")
+        add("controls.hours_to", _("The allowed hours must end after they start."))
     if not all(isinstance(day, date) for day in controls.forbidden_days):
-        add("controls.forbidden_days", "Forbidden days are dates (YYYY-MM-DD).")
+        add("controls.forbidden_days", _("Forbidden days are dates (YYYY-MM-DD)."))
     unknown = [c for c in controls.allowed_countries if not isinstance(c, str) or c.upper() not in COUNTRIES]
     if unknown:
         add("controls.allowed_countries",
-            f"Unknown country code {', '.join(map(str, unknown))}: use ISO codes such as BE, NL, FR, DE.")
+            _("Unknown country code {codes}: use ISO codes such as BE, NL, FR, DE.").format(
+                codes=", ".join(map(str, unknown))))
     if controls.tank_capacity_l is not None:
         problem = _decimal_problem(controls.tank_capacity_l, 3)
         low, high = TANK_CAPACITY_RANGE
         if problem or not low <= controls.tank_capacity_l <= high:
-            add("controls.tank_capacity_l", f"The tank capacity must be between {low} and {high} litres.")
+            add("controls.tank_capacity_l", _("The tank capacity must be between {low} and {high} litres.").format(
+                low=low, high=high))
     if controls.max_transactions_per_day is not None and not _int_in(controls.max_transactions_per_day,
                                                                      *MAX_TRANSACTIONS_RANGE):
         low, high = MAX_TRANSACTIONS_RANGE
-        add("controls.max_transactions_per_day", f"The maximum transactions per day must be {low} to {high}.")
+        add("controls.max_transactions_per_day", _("The maximum transactions per day must be {low} to {high}.").format(
+            low=low, high=high))
 
 
 def _check_limits(limits: tuple[LimitSpec, ...], add) -> None:
     seen: set[Product] = set()
     for limit in limits:
-        label = PRODUCT_LABELS[limit.product]
+        label = _(PRODUCT_LABELS[limit.product])
         if limit.product in seen:
-            add(limit_field(limit.product, "allowed"), f"{label} is listed twice: keep one line per product.")
+            add(limit_field(limit.product, "allowed"),
+                _("{product} is listed twice: keep one line per product.").format(product=label))
             continue
         seen.add(limit.product)
         if not limit.allowed:
             if limit.amount is not None or limit.volume is not None:
                 add(limit_field(limit.product, "amount"),
-                    f"{label} is not allowed, so it cannot have a limit: remove the limit or allow {label}.")
+                    _("{product} is not allowed, so it cannot have a limit: remove the limit or allow "
+                      "{product}.").format(product=label))
             continue
-        for attribute, places, unit in (("amount", 2, "amount"), ("volume", 3, "volume")):
+        for attribute, places in (("amount", 2), ("volume", 3)):
             value = getattr(limit, attribute)
             problem = None if value is None else _decimal_problem(value, places)
             if problem:
-                add(limit_field(limit.product, attribute), f"The {unit} limit for {label} {problem}.")
+                add(limit_field(limit.product, attribute),
+                    _(_LIMIT_PROBLEMS[attribute, problem]).format(product=label, places=places))
 
 
 def _check_obu(spec: CardSpec, add) -> None:
     if not spec.product_type.is_obu:
         if spec.obu is not None and spec.obu != ObuSettings():
-            add("obu", "OBU settings only apply to OBUs: clear them for a fleet card.")
+            add("obu", _("OBU settings only apply to OBUs: clear them for a fleet card."))
         return
     obu = spec.obu or ObuSettings()
     if obu.vehicle_class not in VEHICLE_CLASSES:
-        add("obu.vehicle_class", f"Choose the vehicle class from the registration certificate: "
-                                 f"{', '.join(VEHICLE_CLASSES)}.")
+        add("obu.vehicle_class", _("Choose the vehicle class from the registration certificate: {classes}.").format(
+            classes=", ".join(VEHICLE_CLASSES)))
     for name, (low, high, unit) in OBU_RANGES.items():
         value = getattr(obu, name)
-        label = FIELD_LABELS[f"obu.{name}"]
+        label = _(FIELD_LABELS[f"obu.{name}"])
         if value is None:
-            add(f"obu.{name}", f"{label} is required for an OBU: copy it from the registration certificate.")
+            add(f"obu.{name}", _("{field} is required for an OBU: copy it from the registration certificate.").format(
+                field=label))
         elif not _int_in(value, low, high):
-            add(f"obu.{name}", f"{label} must be a whole number from {low} to {high} {unit}.")
+            add(f"obu.{name}", _("{field} must be a whole number from {low} to {high} {unit}.").format(
+                field=label, low=low, high=high, unit=_(unit)))
     if obu.euro_class not in EURO_CLASSES:
-        add("obu.euro_class", f"Choose the euro class: {', '.join(EURO_CLASSES)}.")
+        add("obu.euro_class", _("Choose the euro class: {classes}.").format(classes=", ".join(EURO_CLASSES)))
     for key, value in obu.technical_properties.items():
         if not (isinstance(key, str) and key.strip() and isinstance(value, str) and len(key) <= 40
                 and len(value) <= 40):
-            add("obu.technical_properties", "Each technical property needs a name and a value of at most "
-                                            "40 characters.")
+            add("obu.technical_properties", _("Each technical property needs a name and a value of at most "
+                                              "40 characters."))
             break
 
 
@@ -445,11 +473,12 @@ def _check_toll(spec: CardSpec, add) -> None:
     if not operators:
         return
     if not spec.product_type.is_obu:
-        add("toll_operators", "Toll conditions only apply to OBUs: untick the toll operators for a fleet card.")
+        add("toll_operators", _("Toll conditions only apply to OBUs: untick the toll operators for a fleet card."))
         return
     if len(set(operators)) != len(operators):
-        add("toll_operators", "A toll operator is ticked twice: tick each one once.")
+        add("toll_operators", _("A toll operator is ticked twice: tick each one once."))
     if spec.product_type is ProductType.LIBERT_OBU:
         foreign = [op.value for op in operators if op not in FRENCH_OPERATORS]
         if foreign:
-            add("toll_operators", f"A Liber-t OBU covers French motorways only: untick {', '.join(foreign)}.")
+            add("toll_operators", _("A Liber-t OBU covers French motorways only: untick {operators}.").format(
+                operators=", ".join(foreign)))

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from ..i18n import N_, _
 from ..models import (
     Address,
     AddressKind,
@@ -69,14 +70,16 @@ from .card_specs import (
 )
 from .context import Actor
 from .errors import DomainError, NotFound, PermissionDenied, StaleObject
+from .labels import enum_label
 from .passwords import hash_password
 
 OPEN_REQUEST_STATUSES = (RequestStatus.SUBMITTED, RequestStatus.WAITING_FOR_DOCUMENT, RequestStatus.IN_PRODUCTION)
 FINAL_CARD_STATUSES = (CardStatus.BLOCKED, CardStatus.DELETED, CardStatus.EXPIRED)
 RENEWAL_NOTICE_MONTHS = 3  # Fiche 12: cards become candidates for renewal 3 months before expiry
 WEEKDAY_NAMES = {1: "Mon", 2: "Tue", 3: "Wed", 4: "Thu", 5: "Fri", 6: "Sat", 7: "Sun"}
-WAITING_FOR_CERTIFICATE = ("Attach a copy of the vehicle registration certificate: the issuer produces the "
-                           "OBU once it has arrived.")
+# Stored as the request's reason (a database value, English); marked so a screen can translate it when shown.
+WAITING_FOR_CERTIFICATE = N_("Attach a copy of the vehicle registration certificate: the issuer produces the "
+                             "OBU once it has arrived.")
 
 
 class CardAction(str, enum.Enum):
@@ -161,58 +164,90 @@ def card_label(card: Card) -> str:
 
 # --- which action is allowed in which state --------------------------------------------------------
 
+# Why an action is refused in a state: (for a card, for an OBU), one whole sentence each (the word changes
+# the grammar in Dutch and French); {status} is the card's status in words.
+_REFUSALS = {
+    (CardAction.CHANGE, CardStatus.BLOCKED): (
+        N_("This card is blocked, and a blocked card cannot be changed. Create a copy to order a new one with "
+           "these settings."),
+        N_("This OBU is blocked, and a blocked OBU cannot be changed. Create a copy to order a new one with "
+           "these settings.")),
+    (CardAction.CHANGE, CardStatus.DELETED): (
+        N_("This card was deleted before production: it cannot be changed."),
+        N_("This OBU was deleted before production: it cannot be changed.")),
+    (CardAction.CHANGE, CardStatus.EXPIRED): (
+        N_("This card has expired: it cannot be changed. Create a copy to order a new one."),
+        N_("This OBU has expired: it cannot be changed. Create a copy to order a new one.")),
+    (CardAction.BLOCK, CardStatus.NEW): (
+        N_("This card has not been produced yet, so it cannot be blocked: delete it instead to stop its "
+           "production."),
+        N_("This OBU has not been produced yet, so it cannot be blocked: delete it instead to stop its "
+           "production.")),
+    (CardAction.BLOCK, CardStatus.BLOCKED): (
+        N_("This card is already blocked."), N_("This OBU is already blocked.")),
+    (CardAction.BLOCK, CardStatus.DELETED): (
+        N_("This card was deleted before production: there is nothing to block."),
+        N_("This OBU was deleted before production: there is nothing to block.")),
+    (CardAction.BLOCK, CardStatus.EXPIRED): (
+        N_("This card has expired and can no longer be used: there is nothing to block."),
+        N_("This OBU has expired and can no longer be used: there is nothing to block.")),
+    (CardAction.DELETE, CardStatus.IN_PRODUCTION): (
+        N_("This card is already in production and can no longer be deleted: block it if it must never be used."),
+        N_("This OBU is already in production and can no longer be deleted: block it if it must never be used.")),
+    (CardAction.DELETE, CardStatus.ACTIVE): (
+        N_("Only a new card that is not produced yet can be deleted. Block this one if it is lost, stolen or "
+           "defect, or cancel it so that it is not renewed."),
+        N_("Only a new OBU that is not produced yet can be deleted. Block this one if it is lost, stolen or "
+           "defect, or cancel it so that it is not renewed.")),
+    (CardAction.DELETE, CardStatus.BLOCKED): (
+        N_("This card is blocked: that is already final, it cannot be deleted."),
+        N_("This OBU is blocked: that is already final, it cannot be deleted.")),
+    (CardAction.DELETE, CardStatus.DELETED): (
+        N_("This card is already deleted."), N_("This OBU is already deleted.")),
+    (CardAction.DELETE, CardStatus.EXPIRED): (
+        N_("This card has expired: it cannot be deleted."), N_("This OBU has expired: it cannot be deleted.")),
+}
+
+
 def refusal(card: Card, action: CardAction) -> str | None:
     """Why `action` is not possible on `card` now, or None when it is. Screens and services both ask this."""
-    kind, status = what(card), card.status
+    obu, status = card.product_type.is_obu, card.status
     if action in (CardAction.VIEW, CardAction.COPY):
         return None
-    if action is CardAction.CHANGE:
-        return {
-            CardStatus.BLOCKED: f"This {kind} is blocked, and a blocked {kind} cannot be changed. Create a copy "
-                                f"to order a new one with these settings.",
-            CardStatus.DELETED: f"This {kind} was deleted before production: it cannot be changed.",
-            CardStatus.EXPIRED: f"This {kind} has expired: it cannot be changed. Create a copy to order a new one.",
-        }.get(status)
-    if action is CardAction.BLOCK:
-        return {
-            CardStatus.NEW: f"This {kind} has not been produced yet, so it cannot be blocked: delete it instead "
-                            f"to stop its production.",
-            CardStatus.BLOCKED: f"This {kind} is already blocked.",
-            CardStatus.DELETED: f"This {kind} was deleted before production: there is nothing to block.",
-            CardStatus.EXPIRED: f"This {kind} has expired and can no longer be used: there is nothing to block.",
-        }.get(status)
-    if action is CardAction.DELETE:
-        return {
-            CardStatus.IN_PRODUCTION: f"This {kind} is already in production and can no longer be deleted: block "
-                                      f"it if it must never be used.",
-            CardStatus.ACTIVE: f"Only a new {kind} that is not produced yet can be deleted. Block this one if it "
-                               f"is lost, stolen or defect, or cancel it so that it is not renewed.",
-            CardStatus.BLOCKED: f"This {kind} is blocked: that is already final, it cannot be deleted.",
-            CardStatus.DELETED: f"This {kind} is already deleted.",
-            CardStatus.EXPIRED: f"This {kind} has expired: it cannot be deleted.",
-        }.get(status)
+    if action in (CardAction.CHANGE, CardAction.BLOCK, CardAction.DELETE):
+        texts = _REFUSALS.get((action, status))
+        return _(texts[obu]) if texts else None
     if action is CardAction.CANCEL:
         if status is not CardStatus.ACTIVE:
-            return (f"Only an active {kind} can be cancelled (not renewed after its expiry date); this one is "
-                    f"{status.value}.")
+            message = (_("Only an active OBU can be cancelled (not renewed after its expiry date); this one is "
+                         "{status}.") if obu else
+                       _("Only an active card can be cancelled (not renewed after its expiry date); this one is "
+                         "{status}."))
+            return message.format(status=enum_label(status))
         if card.renewal_status is RenewalStatus.CANCELLED:
-            return f"This {kind} is already cancelled: it will not be renewed."
+            return (_("This OBU is already cancelled: it will not be renewed.") if obu else
+                    _("This card is already cancelled: it will not be renewed."))
         if card.renewal_status is RenewalStatus.IN_RENEWAL:
-            return f"The renewal of this {kind} is already in production: it can no longer be cancelled."
+            return (_("The renewal of this OBU is already in production: it can no longer be cancelled.") if obu else
+                    _("The renewal of this card is already in production: it can no longer be cancelled."))
         return None
     if action is CardAction.RENEW:
         if status is not CardStatus.ACTIVE:
-            return f"Only an active {kind} can be renewed; this one is {status.value}."
+            message = (_("Only an active OBU can be renewed; this one is {status}.") if obu else
+                       _("Only an active card can be renewed; this one is {status}."))
+            return message.format(status=enum_label(status))
         if card.renewal_status is not RenewalStatus.CANCELLED:
-            return f"This {kind} is not cancelled: it will be renewed without any action."
+            return (_("This OBU is not cancelled: it will be renewed without any action.") if obu else
+                    _("This card is not cancelled: it will be renewed without any action."))
         return None
     if action is CardAction.PIN_REISSUE:
         if card.product_type.is_obu:
-            return "An OBU has no PIN."
+            return _("An OBU has no PIN.")
         if card.code_type is CodeType.DRIVER_CODE:
-            return "This card is used with driver codes: reissue the driver's code instead (My driver codes)."
+            return _("This card is used with driver codes: reissue the driver's code instead (My driver codes).")
         if status is not CardStatus.ACTIVE:
-            return f"A new PIN can only be issued for an active card; this one is {status.value}."
+            return _("A new PIN can only be issued for an active card; this one is {status}.").format(
+                status=enum_label(status))
         return None
     raise ValueError(action)
 
@@ -236,7 +271,7 @@ def spec_from_card(session: Session, card_id: int) -> CardSpec:
     """
     card = session.get(Card, card_id)
     if card is None:
-        raise NotFound("This card or OBU does not exist.")
+        raise NotFound(_("This card or OBU does not exist."))
     order = list(Product)
     limits = sorted(session.exec(select(CardLimit).where(CardLimit.card_id == card.id)).all(),
                     key=lambda row: order.index(row.product))
@@ -422,26 +457,27 @@ def _reference_problems(session: Session, spec: CardSpec, card: Card | None = No
     if spec.division_id is not None:
         division = session.get(FleetDivision, spec.division_id)
         if division is None or division.customer_number_id != number_id:
-            problems.append(FieldProblem("division_id", "This fleet division belongs to another customer number: "
-                                                        "choose one of this customer number's divisions."))
+            problems.append(FieldProblem("division_id", _("This fleet division belongs to another customer number: "
+                                                          "choose one of this customer number's divisions.")))
     if spec.shipping_address_id is None:
-        problems.append(FieldProblem("shipping_address_id", "This customer number has no shipping address yet: "
-                                                            "ask your contact person to register one."))
+        problems.append(FieldProblem("shipping_address_id", _("This customer number has no shipping address yet: "
+                                                              "ask your contact person to register one.")))
     else:
         address = session.get(Address, spec.shipping_address_id)
         if address is None or address.customer_number_id != number_id or address.kind is not AddressKind.SHIPPING:
             problems.append(FieldProblem("shipping_address_id",
-                                         "Choose one of this customer number's shipping addresses."))
+                                         _("Choose one of this customer number's shipping addresses.")))
     # Only a new link is checked: a card whose linked product was blocked since must stay changeable.
     if spec.linked_card_id is not None and (card is None or spec.linked_card_id != card.linked_card_id):
         linked = session.get(Card, spec.linked_card_id)
         if card is not None and spec.linked_card_id == card.id:
-            problems.append(FieldProblem("linked_card_id", "A card cannot be linked to itself."))
+            problems.append(FieldProblem("linked_card_id", _("A card cannot be linked to itself.")))
         elif linked is None or linked.customer_number_id != number_id or linked.status in FINAL_CARD_STATUSES:
-            problems.append(FieldProblem("linked_card_id", "Link a card or OBU of the same customer number that "
-                                                           "is not blocked, deleted or expired."))
+            problems.append(FieldProblem("linked_card_id", _("Link a card or OBU of the same customer number that "
+                                                             "is not blocked, deleted or expired.")))
         elif linked.product_type.is_obu == spec.product_type.is_obu:
-            problems.append(FieldProblem("linked_card_id", "Link a fleet card with an OBU, not two of the same kind."))
+            problems.append(FieldProblem("linked_card_id",
+                                         _("Link a fleet card with an OBU, not two of the same kind.")))
     return problems
 
 
@@ -531,7 +567,7 @@ def _card_for_update(session: Session, actor: Actor, card_id: int) -> Card:
     # Fresh from the database and locked (PostgreSQL) until the commit, whatever the session had cached.
     card = session.get(Card, card_id, populate_existing=True, with_for_update=True)
     if card is None:
-        raise NotFound("This card or OBU does not exist.")
+        raise NotFound(_("This card or OBU does not exist."))
     actor.require_customer_number(card.customer_number_id)
     return card
 
@@ -548,8 +584,15 @@ def _check_version(session: Session, card: Card, expected_version: int) -> None:
         select(AuditEvent).where(AuditEvent.object_type == "card", AuditEvent.object_id == str(card.id))
         .order_by(AuditEvent.id.desc())
     ).first()
-    by = f" by {last.actor_label} at {_local_time(session, card, last.occurred_at)}" if last else ""
-    raise StaleObject(f"This {what(card)} was changed{by} meanwhile; your input is kept — review it and save again.")
+    obu = card.product_type.is_obu
+    if last:
+        message = (_("This OBU was changed by {actor} at {time} meanwhile; your input is kept — review it and save "
+                     "again.") if obu else
+                   _("This card was changed by {actor} at {time} meanwhile; your input is kept — review it and save "
+                     "again."))
+        raise StaleObject(message.format(actor=last.actor_label, time=_local_time(session, card, last.occurred_at)))
+    raise StaleObject(_("This OBU was changed meanwhile; your input is kept — review it and save again.") if obu else
+                      _("This card was changed meanwhile; your input is kept — review it and save again."))
 
 
 # --- create and copy ------------------------------------------------------------------------------
@@ -601,7 +644,7 @@ def copy_card(session: Session, actor: Actor, now: datetime, source_card_id: int
     actor.require(Right.CARD_CREATE)
     source = session.get(Card, source_card_id)
     if source is None:
-        raise NotFound("The card or OBU to copy does not exist.")
+        raise NotFound(_("The card or OBU to copy does not exist."))
     actor.require_customer_number(source.customer_number_id)
     spec = replace(spec_from_card(session, source.id), license_plate=license_plate, pin=pin,
                    pin_origin=PinOrigin.CUSTOMER if pin is not None else PinOrigin.ISSUER, linked_card_id=None,
@@ -624,13 +667,14 @@ def _effect(card: Card, field_path: str, after: Any) -> ChangeEffect:
 def _show(session: Session, field_path: str, value: Any, after: bool) -> str:
     if field_path == "pin":
         if value is None:
-            return "none (driver codes)"
+            return _("none (driver codes)")
         fresh, origin = value
-        who = "you" if origin is PinOrigin.CUSTOMER else "the issuer"
         # Shown only when it changes: the new side is always a new PIN. The PIN itself never appears.
-        return f"new PIN chosen by {who}" if after or fresh == "new" else f"PIN chosen by {who}"
+        if after or fresh == "new":
+            return _("new PIN chosen by you") if origin is PinOrigin.CUSTOMER else _("new PIN chosen by the issuer")
+        return _("PIN chosen by you") if origin is PinOrigin.CUSTOMER else _("PIN chosen by the issuer")
     if field_path == "controls.allowed_countries" and not value:
-        return "all countries"
+        return _("all countries")
     if value is None or value == () or value == {}:
         return "—"
     if field_path == "division_id":
@@ -645,9 +689,9 @@ def _show(session: Session, field_path: str, value: Any, after: bool) -> str:
     if field_path == "controls.allowed_weekdays":
         return ", ".join(WEEKDAY_NAMES[day] for day in value)
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, enum.Enum):
-        return value.value
+        return enum_label(value)
     if isinstance(value, tuple):
         return ", ".join(item.isoformat() if isinstance(item, date) else str(item) for item in value)
     if isinstance(value, dict):
@@ -659,11 +703,11 @@ def _show(session: Session, field_path: str, value: Any, after: bool) -> str:
 
 def _check_immutable(card: Card, new_spec: CardSpec) -> None:
     if new_spec.product_type is not card.product_type:
-        raise DomainError("The type of an existing card or OBU cannot be changed: create a new one instead.",
+        raise DomainError(_("The type of an existing card or OBU cannot be changed: create a new one instead."),
                           field="product_type")
     if new_spec.customer_number_id != card.customer_number_id:
-        raise DomainError("A card stays with its customer number: create a new card for the other customer "
-                          "number instead.", field="customer_number_id")
+        raise DomainError(_("A card stays with its customer number: create a new card for the other customer "
+                            "number instead."), field="customer_number_id")
 
 
 def _changes(session: Session, card: Card, new_spec: CardSpec) -> list[FieldChange]:
@@ -693,16 +737,20 @@ def preview_change(session: Session, card_id: int, new_spec: CardSpec) -> list[F
     """
     card = session.get(Card, card_id)
     if card is None:
-        raise NotFound("This card or OBU does not exist.")
+        raise NotFound(_("This card or OBU does not exist."))
     _require_allowed(card, CardAction.CHANGE)
     _check_immutable(card, new_spec)
     return _changes(session, card, _checked(session, new_spec, card))
 
 
 def _reproduction_note(card: Card) -> str:
-    current = (f" The current {what(card)} stays valid until {card.expiry_date:%d/%m/%Y}: destroy it once the "
-               f"new one has arrived." if card.expiry_date else "")
-    return f"A new {what(card)} with the same number and the next rank follows within 24 hours.{current}"
+    if card.product_type.is_obu:
+        note = _("A new OBU with the same number and the next rank follows within 24 hours.")
+        current = _("The current OBU stays valid until {expiry:%d/%m/%Y}: destroy it once the new one has arrived.")
+    else:
+        note = _("A new card with the same number and the next rank follows within 24 hours.")
+        current = _("The current card stays valid until {expiry:%d/%m/%Y}: destroy it once the new one has arrived.")
+    return f"{note} {current.format(expiry=card.expiry_date)}" if card.expiry_date else note
 
 
 def _request_reproduction(session: Session, actor: Actor, now: datetime, card: Card,
@@ -905,17 +953,17 @@ def renew_card(session: Session, actor: Actor, now: datetime, card_id: int) -> C
 def _reissue_pin(session: Session, actor: Actor, now: datetime, card_id: int) -> CardActionResult:
     card = session.get(Card, card_id, populate_existing=True, with_for_update=True)
     if card is None:
-        return CardActionResult(card_id, False, "This card does not exist.", f"#{card_id}")
+        return CardActionResult(card_id, False, _("This card does not exist."), f"#{card_id}")
     label = card_label(card)
     if not actor.is_issuer and card.customer_number_id not in actor.customer_number_ids:
-        return CardActionResult(card_id, False, "You may not act for this card's customer number.", label)
+        return CardActionResult(card_id, False, _("You may not act for this card's customer number."), label)
     reason = refusal(card, CardAction.PIN_REISSUE)
     if reason:
         return CardActionResult(card_id, False, reason, label)
     pending = _open_requests(session, card, [RequestKind.PIN_REISSUE])
     if pending:
-        return CardActionResult(card_id, False, f"A new PIN is already requested for this card (request "
-                                                f"{pending[0].id}).", label)
+        return CardActionResult(card_id, False, _("A new PIN is already requested for this card (request "
+                                                  "{request}).").format(request=pending[0].id), label)
     before = {"pin_origin": card.pin_origin}
     card.pin_origin, card.pin_hash = PinOrigin.ISSUER, None
     card.version += 1
@@ -924,7 +972,8 @@ def _reissue_pin(session: Session, actor: Actor, now: datetime, card_id: int) ->
                           details={"note": _reproduction_note(card)})
     _audit(session, actor, now, card, "pin reissue requested", before=before,
            after={"pin_origin": card.pin_origin, "request_id": request.id})
-    return CardActionResult(card_id, True, f"New PIN requested. {_reproduction_note(card)}", label, request.id)
+    return CardActionResult(card_id, True, _("New PIN requested. {note}").format(note=_reproduction_note(card)),
+                            label, request.id)
 
 
 @atomic
@@ -942,11 +991,14 @@ def attach_document(session: Session, actor: Actor, now: datetime, card_id: int,
     """Attach a supporting document (PDF, JPEG or PNG up to 5 MB). A vehicle registration certificate
     releases the OBU's requests that wait for one (Fiche 05)."""
     if not (actor.has(Right.CARD_CREATE) or actor.has(Right.CARD_MANAGE)):
-        raise PermissionDenied(f"You need the right '{Right.CARD_CREATE.value}' or '{Right.CARD_MANAGE.value}' to "
-                               f"attach documents. Ask an administrator to grant it.")
+        raise PermissionDenied(_("You need the right '{create}' or '{manage}' to attach documents. Ask an "
+                                 "administrator to grant it.").format(create=Right.CARD_CREATE.value,
+                                                                      manage=Right.CARD_MANAGE.value))
     card = _card_for_update(session, actor, card_id)
     if card.status in FINAL_CARD_STATUSES:
-        raise DomainError(f"This {what(card)} is {card.status.value}: documents can no longer be attached.")
+        message = (_("This OBU is {status}: documents can no longer be attached.") if card.product_type.is_obu else
+                   _("This card is {status}: documents can no longer be attached."))
+        raise DomainError(message.format(status=enum_label(card.status)))
     problems = document_problems(spec)
     if problems:
         raise InvalidSpec(problems)

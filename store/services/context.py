@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import Customer, CustomerNumber, Right, User, UserCustomerNumber, UserRight
 from .errors import NotFound, PermissionDenied
 
@@ -23,11 +24,12 @@ class Actor:
 
     def require(self, right: Right) -> None:
         if not self.has(right):
-            raise PermissionDenied(f"You do not have the right '{right.value}'. Ask an administrator to grant it.")
+            raise PermissionDenied(_("You do not have the right '{right}'. Ask an administrator to grant it.").format(
+                right=right.value))
 
     def require_customer_number(self, customer_number_id: int) -> None:
         if not self.is_issuer and customer_number_id not in self.customer_number_ids:
-            raise PermissionDenied("You may not act for this customer number.")
+            raise PermissionDenied(_("You may not act for this customer number."))
 
 
 ISSUER = Actor(user_id=None, label="issuer", customer_id=None, is_issuer=True)
@@ -50,5 +52,5 @@ def actor_for(session: Session, user: User) -> Actor:
 def get_customer(session: Session, actor: Actor) -> Customer:
     customer = session.get(Customer, actor.customer_id)
     if customer is None:
-        raise NotFound("Customer not found.")
+        raise NotFound(_("Customer not found."))
     return customer

@@ -20,6 +20,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from ..i18n import N_, _, ngettext
 from ..models import AuditEvent, Card, CustomerNumber, DriverCode, FleetDivision, Right
 from . import audit
 from .atomic import atomic
@@ -62,7 +63,7 @@ def _customer_number(session: Session, actor: Actor, customer_number_id: int) ->
     actor.require_customer_number(customer_number_id)
     number = session.get(CustomerNumber, customer_number_id)
     if number is None:
-        raise NotFound("This customer number does not exist.")
+        raise NotFound(_("This customer number does not exist."))
     return number
 
 
@@ -92,6 +93,9 @@ def list_divisions(session: Session, actor: Actor, customer_number_id: int) -> l
 
 # --- rules -----------------------------------------------------------------------------------------------
 
+NAME_TAKEN = N_("Customer number {number} already has a fleet division named “{name}”: choose another name.")
+
+
 def clean_name(name: str | None) -> str:
     """The name as it is stored: trimmed, inner runs of spaces made one."""
     return " ".join((name or "").split())
@@ -99,9 +103,10 @@ def clean_name(name: str | None) -> str:
 
 def name_problem(name: str) -> str | None:
     if not name:
-        return "Type a name for the fleet division."
+        return _("Type a name for the fleet division.")
     if len(name) > NAME_MAX:
-        return f"A fleet division's name has at most {NAME_MAX} characters (this one has {len(name)}): shorten it."
+        return _("A fleet division's name has at most {maximum} characters (this one has {count}): shorten "
+                 "it.").format(maximum=NAME_MAX, count=len(name))
     return None
 
 
@@ -114,8 +119,7 @@ def _check_name(session: Session, number: CustomerNumber, name: str, except_id: 
     if except_id is not None:
         query = query.where(FleetDivision.id != except_id)
     if session.exec(query).first() is not None:
-        raise DomainError(f"Customer number {number.number} already has a fleet division named “{name}”: choose "
-                          f"another name.", field="name")
+        raise DomainError(_(NAME_TAKEN).format(number=number.number, name=name), field="name")
 
 
 def _flush(session: Session, number: CustomerNumber, name: str) -> None:
@@ -123,14 +127,13 @@ def _flush(session: Session, number: CustomerNumber, name: str) -> None:
         session.flush()
     except IntegrityError:  # someone created the same name at the same moment
         session.rollback()
-        raise DomainError(f"Customer number {number.number} already has a fleet division named “{name}”: choose "
-                          f"another name.", field="name") from None
+        raise DomainError(_(NAME_TAKEN).format(number=number.number, name=name), field="name") from None
 
 
 def _division_for_update(session: Session, actor: Actor, division_id: int) -> FleetDivision:
     division = session.get(FleetDivision, division_id, populate_existing=True, with_for_update=True)
     if division is None:
-        raise NotFound("This fleet division does not exist (any more): refresh the list.")
+        raise NotFound(_("This fleet division does not exist (any more): refresh the list."))
     actor.require_customer_number(division.customer_number_id)
     return division
 
@@ -143,9 +146,11 @@ def _check_version(session: Session, division: FleetDivision, expected_version: 
                                  AuditEvent.object_id == str(division.id))
         .order_by(AuditEvent.id.desc())
     ).first()
-    by = f" by {last.actor_label}" if last else ""
-    raise StaleObject(f"The fleet division {division.name} was changed{by} meanwhile: look at it again and "
-                      f"retry.")
+    if last:
+        raise StaleObject(_("The fleet division {division} was changed by {actor} meanwhile: look at it again and "
+                            "retry.").format(division=division.name, actor=last.actor_label))
+    raise StaleObject(_("The fleet division {division} was changed meanwhile: look at it again and retry.").format(
+        division=division.name))
 
 
 def _record(session: Session, actor: Actor, now: datetime, number: CustomerNumber, division_id: int,
@@ -210,23 +215,28 @@ def delete_division(session: Session, actor: Actor, now: datetime, division_id: 
     cards = _count(session, Card, division.id)
     codes = _count(session, DriverCode, division.id)
     if cards or codes:
-        held = []
-        if cards:
-            held.append(f"{cards} card{'s' if cards != 1 else ''}/OBU{'s' if cards != 1 else ''}")
-        if codes:
-            held.append(f"{codes} driver code{'s' if codes != 1 else ''}")
-        message = (f"The fleet division {division.name} still holds {' and '.join(held)}: move them to another "
-                   f"division first, then delete it.")
+        card_text = ngettext("{count} card/OBU", "{count} cards/OBUs", cards).format(count=cards)
+        code_text = ngettext("{count} driver code", "{count} driver codes", codes).format(count=codes)
+        if cards and codes:
+            held = _("{cards} and {codes}").format(cards=card_text, codes=code_text)
+        else:
+            held = card_text if cards else code_text
+        message = _("The fleet division {division} still holds {held}: move them to another division first, then "
+                    "delete it.").format(division=division.name, held=held)
         final = _count(session, Card, division.id, Card.status.in_(FINAL_CARD_STATUSES))
         if final:
-            message += (f" {final} of the cards {'is' if final == 1 else 'are'} blocked, deleted or expired and "
-                        f"cannot move: they keep this division for their history, so it cannot be deleted.")
+            message += " " + ngettext(
+                "{count} of the cards is blocked, deleted or expired and cannot move: they keep this division for "
+                "their history, so it cannot be deleted.",
+                "{count} of the cards are blocked, deleted or expired and cannot move: they keep this division for "
+                "their history, so it cannot be deleted.", final).format(count=final)
         raise DomainError(message)
     others = session.exec(select(func.count()).select_from(FleetDivision).where(
         FleetDivision.customer_number_id == division.customer_number_id, FleetDivision.id != division.id)).one()
     if not others:
-        raise DomainError(f"{division.name} is the only fleet division of customer number {number.number}: every "
-                          f"card needs one. Create another division first if you want to replace it.")
+        raise DomainError(_("{division} is the only fleet division of customer number {number}: every card needs "
+                            "one. Create another division first if you want to replace it.").format(
+                                division=division.name, number=number.number))
     _record(session, actor, now, number, division.id, "deleted", before={"name": division.name})
     session.delete(division)
 
@@ -234,13 +244,13 @@ def delete_division(session: Session, actor: Actor, now: datetime, division_id: 
 def _target(session: Session, actor: Actor, source: FleetDivision, target_id: int) -> FleetDivision:
     target = session.get(FleetDivision, target_id, populate_existing=True)
     if target is None:
-        raise NotFound("The fleet division to move to does not exist (any more): refresh the list.")
+        raise NotFound(_("The fleet division to move to does not exist (any more): refresh the list."))
     actor.require_customer_number(target.customer_number_id)
     if target.customer_number_id != source.customer_number_id:
-        raise DomainError(f"The division {target.name} belongs to another customer number: cards and driver codes "
-                          f"only move between divisions of the same customer number.")
+        raise DomainError(_("The division {division} belongs to another customer number: cards and driver codes "
+                            "only move between divisions of the same customer number.").format(division=target.name))
     if target.id == source.id:
-        raise DomainError("Choose another division than the one they are in.")
+        raise DomainError(_("Choose another division than the one they are in."))
     return target
 
 
@@ -253,12 +263,12 @@ def move_cards(session: Session, actor: Actor, now: datetime, division_id: int, 
     """
     actor.require(Right.DIVISIONS)
     if not actor.has(Right.CARD_MANAGE):
-        raise PermissionDenied(f"Moving cards needs the right '{Right.CARD_MANAGE.value}' as well. Ask an "
-                               f"administrator to grant it.")
+        raise PermissionDenied(_("Moving cards needs the right '{right}' as well. Ask an administrator to grant "
+                                 "it.").format(right=Right.CARD_MANAGE.value))
     try:
         source = session.get(FleetDivision, division_id, populate_existing=True)
         if source is None:
-            raise NotFound("This fleet division does not exist (any more): refresh the list.")
+            raise NotFound(_("This fleet division does not exist (any more): refresh the list."))
         actor.require_customer_number(source.customer_number_id)
         target = _target(session, actor, source, target_id)
         target_id = target.id
@@ -277,15 +287,15 @@ def move_cards(session: Session, actor: Actor, now: datetime, division_id: int, 
         label = card_label(card) if card is not None else f"#{card_id}"
         if card is not None and card.division_id != division_id:
             session.rollback()
-            results.append(CardActionResult(card_id, False, "This card or OBU is not in this division (any more).",
-                                            label))
+            results.append(CardActionResult(card_id, False,
+                                            _("This card or OBU is not in this division (any more)."), label))
             continue
         try:
             move_to_division(session, actor, now, card_id, target_id)
         except DomainError as exc:
             results.append(CardActionResult(card_id, False, " ".join(exc.problems), label))
         else:
-            results.append(CardActionResult(card_id, True, "Moved.", label))
+            results.append(CardActionResult(card_id, True, _("Moved."), label))
     return MoveResult(moved=sum(1 for r in results if r.ok), results=tuple(results), staying=staying)
 
 
@@ -307,8 +317,12 @@ def move_driver_codes(session: Session, actor: Actor, now: datetime, division_id
         query = query.where(DriverCode.id.in_(sorted(wanted)))
     codes = list(session.exec(query.order_by(DriverCode.id).with_for_update()).all())
     if code_ids is not None and len(codes) != len(wanted):
-        raise DomainError(f"{len(wanted) - len(codes)} of the chosen driver codes are not in the division "
-                          f"{source.name} (any more): refresh the list and choose again.")
+        missing = len(wanted) - len(codes)
+        raise DomainError(ngettext(
+            "{count} of the chosen driver codes is not in the division {division} (any more): refresh the list and "
+            "choose again.",
+            "{count} of the chosen driver codes are not in the division {division} (any more): refresh the list and "
+            "choose again.", missing).format(count=missing, division=source.name))
     number = session.get(CustomerNumber, source.customer_number_id)
     for code in codes:
         code.division_id = target.id

@@ -23,6 +23,7 @@ from sqlalchemy import func, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from ..i18n import N_, _, ngettext
 from ..models import (
     AuditEvent,
     Card,
@@ -41,13 +42,14 @@ from .atomic import atomic
 from .cards import FINAL_CARD_STATUSES, OPEN_REQUEST_STATUSES, card_label
 from .context import ISSUER, Actor
 from .errors import DomainError, NotFound, StaleObject
+from .labels import enum_label
 
 NAME_MAX: int = DriverCode.__table__.c.driver_name.type.length  # 25 (Fiche 16)
 IMMEDIATE_BLOCK_MAX = 5  # Fiche 16: more than 5 codes blocked at once take effect the next morning
 NEXT_MORNING = time(6, 0)  # when the nightly run applies pending blocks, in the customer's time zone
 DRIVER_CODE_PAGE = 50
-BLOCK_DOES_NOT_BLOCK_CARDS = ("A blocked driver code does not block any card: the cards stay active. If a card "
-                              "is lost or stolen, block the card itself.")
+BLOCK_DOES_NOT_BLOCK_CARDS = N_("A blocked driver code does not block any card: the cards stay active. If a card "
+                                "is lost or stolen, block the card itself.")
 # Fiche 13: in these countries the driver types the driver code before the card's code.
 DRIVER_CODE_FIRST_COUNTRIES: tuple[str, ...] = ("DE", "IT", "HU", "CZ", "PL", "SK")
 _FOUR_DIGITS = re.compile(r"[0-9]{4}")
@@ -104,12 +106,14 @@ class BlockPlan:
     @property
     def explanation(self) -> str:
         if self.immediate:
-            return (f"{self.count} driver code{'s' if self.count != 1 else ''} will be blocked immediately "
-                    f"(blocking {IMMEDIATE_BLOCK_MAX} or fewer at once takes effect at once).")
-        return (f"{self.count} driver codes will be block pending and blocked on "
-                f"{self.effective_local:%d/%m/%Y at %H:%M} ({self.timezone}): blocking more than "
-                f"{IMMEDIATE_BLOCK_MAX} codes at once takes effect the next morning. Until then the codes keep "
-                f"working.")
+            return ngettext("{count} driver code will be blocked immediately (blocking {maximum} or fewer at once "
+                            "takes effect at once).",
+                            "{count} driver codes will be blocked immediately (blocking {maximum} or fewer at once "
+                            "takes effect at once).", self.count).format(count=self.count, maximum=IMMEDIATE_BLOCK_MAX)
+        return _("{count} driver codes will be block pending and blocked on {when:%d/%m/%Y at %H:%M} ({zone}): "
+                 "blocking more than {maximum} codes at once takes effect the next morning. Until then the codes "
+                 "keep working.").format(count=self.count, when=self.effective_local, zone=self.timezone,
+                                         maximum=IMMEDIATE_BLOCK_MAX)
 
 
 @dataclass(frozen=True)
@@ -160,16 +164,16 @@ def clean_name(name: str | None) -> str:
 
 def name_problem(name: str) -> str | None:
     if not name:
-        return "Type the driver's name."
+        return _("Type the driver's name.")
     if len(name) > NAME_MAX:
-        return f"A driver's name has at most {NAME_MAX} characters (this one has {len(name)}): shorten it."
+        return _("A driver's name has at most {maximum} characters (this one has {count}): shorten it.").format(
+            maximum=NAME_MAX, count=len(name))
     return None
 
 
 def code_problem(code: str) -> str | None:
     if not _FOUR_DIGITS.fullmatch(code or ""):
-        return ("A driver code is 4 digits (0-9), for example 0042; the issuer's 4 digits are put in front of "
-                "it.")
+        return _("A driver code is 4 digits (0-9), for example 0042; the issuer's 4 digits are put in front of it.")
     return None
 
 
@@ -177,7 +181,7 @@ def _customer_number(session: Session, actor: Actor, customer_number_id: int) ->
     actor.require_customer_number(customer_number_id)
     number = session.get(CustomerNumber, customer_number_id)
     if number is None:
-        raise NotFound("This customer number does not exist.")
+        raise NotFound(_("This customer number does not exist."))
     return number
 
 
@@ -187,13 +191,14 @@ def _customer(session: Session, number: CustomerNumber) -> Customer:
 
 def _division(session: Session, number: CustomerNumber, division_id: int | None) -> FleetDivision:
     if division_id is None:
-        raise DomainError("Choose the fleet division of the driver code.", field="division")
+        raise DomainError(_("Choose the fleet division of the driver code."), field="division")
     division = session.get(FleetDivision, division_id)
     if division is None:
-        raise DomainError("This fleet division does not exist (any more): choose another one.", field="division")
+        raise DomainError(_("This fleet division does not exist (any more): choose another one."), field="division")
     if division.customer_number_id != number.id:
-        raise DomainError(f"The fleet division {division.name} belongs to another customer number: choose a "
-                          f"division of customer number {number.number}.", field="division")
+        raise DomainError(_("The fleet division {division} belongs to another customer number: choose a division "
+                            "of customer number {number}.").format(division=division.name, number=number.number),
+                          field="division")
     return division
 
 
@@ -210,12 +215,15 @@ def _label(customer: Customer, code: DriverCode) -> str:
 def _codes_for_update(session: Session, actor: Actor, code_ids: Iterable[int]) -> list[DriverCode]:
     wanted = sorted(set(code_ids))
     if not wanted:
-        raise DomainError("Select at least one driver code (space bar), then choose the action.")
+        raise DomainError(_("Select at least one driver code (space bar), then choose the action."))
     codes = list(session.exec(select(DriverCode).where(DriverCode.id.in_(wanted)).order_by(DriverCode.id)
                               .with_for_update().execution_options(populate_existing=True)).all())
     if len(codes) != len(wanted):
-        raise NotFound(f"{len(wanted) - len(codes)} of the selected driver codes no longer exist: refresh the list "
-                       f"and select again.")
+        missing = len(wanted) - len(codes)
+        raise NotFound(ngettext("{count} of the selected driver codes no longer exists: refresh the list and select "
+                                "again.",
+                                "{count} of the selected driver codes no longer exist: refresh the list and select "
+                                "again.", missing).format(count=missing))
     for code in codes:
         actor.require_customer_number(code.customer_number_id)
     return codes
@@ -233,9 +241,11 @@ def _check_version(session: Session, code: DriverCode, expected_version: int | N
         select(AuditEvent).where(AuditEvent.object_type == "driver_code", AuditEvent.object_id == str(code.id))
         .order_by(AuditEvent.id.desc())
     ).first()
-    by = f" by {last.actor_label}" if last else ""
-    raise StaleObject(f"The driver code of {code.driver_name} was changed{by} meanwhile; your input is kept — "
-                      f"look at it again and save again.")
+    if last:
+        raise StaleObject(_("The driver code of {driver} was changed by {actor} meanwhile; your input is kept — look "
+                            "at it again and save again.").format(driver=code.driver_name, actor=last.actor_label))
+    raise StaleObject(_("The driver code of {driver} was changed meanwhile; your input is kept — look at it again "
+                        "and save again.").format(driver=code.driver_name))
 
 
 # --- reading ----------------------------------------------------------------------------------------------
@@ -336,19 +346,19 @@ def reissue_card(session: Session, actor: Actor, card_number: str) -> ReissueCar
 def _reissue_card(session: Session, actor: Actor, card_number: str) -> ReissueCard:
     number = "".join((card_number or "").split())
     if not number:
-        raise DomainError("Type the number of the card the driver codes are used with.", field="card_number")
+        raise DomainError(_("Type the number of the card the driver codes are used with."), field="card_number")
     row = session.exec(select(Card, FleetDivision.name).join(FleetDivision, FleetDivision.id == Card.division_id)
                        .where(Card.number == number)).first()
     if row is None or (not actor.is_issuer and row[0].customer_number_id not in actor.customer_number_ids):
-        raise DomainError(f"No card with number {number} in your customer numbers: check the number.",
-                          field="card_number")
+        raise DomainError(_("No card with number {number} in your customer numbers: check the number.").format(
+            number=number), field="card_number")
     card, division = row
     if card.product_type.is_obu:
-        raise DomainError(f"{number} is an OBU: driver codes are used with fleet cards. Type a card number.",
-                          field="card_number")
+        raise DomainError(_("{number} is an OBU: driver codes are used with fleet cards. Type a card number.").format(
+            number=number), field="card_number")
     if card.status in FINAL_CARD_STATUSES:
-        raise DomainError(f"Card {number} is {card.status.value}: choose a card that is still in use.",
-                          field="card_number")
+        raise DomainError(_("Card {number} is {status}: choose a card that is still in use.").format(
+            number=number, status=enum_label(card.status)), field="card_number")
     return ReissueCard(card.id, card.number, card.customer_number_id, card.division_id, division, card.code_type,
                        tuple(card.allowed_countries or ()), driver_code_first(card.allowed_countries))
 
@@ -409,9 +419,11 @@ def create_driver_code(session: Session, actor: Actor, now: datetime, customer_n
 
 
 def _taken(number: CustomerNumber, customer: Customer, code: str, holder: str | None) -> str:
-    whose = f" (driver {holder})" if holder else ""
-    return (f"Customer number {number.number} already has driver code {customer.driver_code_prefix}{code}{whose}: "
-            f"choose 4 other digits.")
+    if holder:
+        return _("Customer number {number} already has driver code {code} (driver {driver}): choose 4 other "
+                 "digits.").format(number=number.number, code=customer.driver_code_prefix + code, driver=holder)
+    return _("Customer number {number} already has driver code {code}: choose 4 other digits.").format(
+        number=number.number, code=customer.driver_code_prefix + code)
 
 
 @atomic
@@ -425,9 +437,9 @@ def modify_driver_code(session: Session, actor: Actor, now: datetime, code_id: i
     _check_version(session, driver_code, expected_version)
     number = session.get(CustomerNumber, driver_code.customer_number_id)
     if code is not None and code.strip() != driver_code.code:
-        raise DomainError("The digits of a driver code cannot change once it is created: only the driver's name "
-                          "and the fleet division can. To give a driver other digits, block this code and create a "
-                          "new one.", field="code")
+        raise DomainError(_("The digits of a driver code cannot change once it is created: only the driver's name "
+                            "and the fleet division can. To give a driver other digits, block this code and create a "
+                            "new one."), field="code")
     before, after = {}, {}
     if driver_name is not None:
         name = clean_name(driver_name)
@@ -452,11 +464,13 @@ def modify_driver_code(session: Session, actor: Actor, now: datetime, code_id: i
 def _require_active(session: Session, codes: list[DriverCode]) -> None:
     not_active = [code for code in codes if code.status is not DriverCodeStatus.ACTIVE]
     if not_active:
-        names = ", ".join(f"{code.driver_name} ({code.status.value})" for code in not_active[:5])
-        more = f" and {len(not_active) - 5} more" if len(not_active) > 5 else ""
-        raise DomainError(f"Only active driver codes can be blocked; {names}{more} "
-                          f"{'is' if len(not_active) == 1 else 'are'} not active: leave "
-                          f"{'it' if len(not_active) == 1 else 'them'} out of the selection.")
+        names = ", ".join(f"{code.driver_name} ({enum_label(code.status)})" for code in not_active[:5])
+        if len(not_active) > 5:
+            names = _("{names} and {count} more").format(names=names, count=len(not_active) - 5)
+        raise DomainError(ngettext("Only active driver codes can be blocked; {names} is not active: leave it out of "
+                                   "the selection.",
+                                   "Only active driver codes can be blocked; {names} are not active: leave them out "
+                                   "of the selection.", len(not_active)).format(names=names))
 
 
 @atomic
@@ -492,9 +506,10 @@ def unblock_driver_codes(session: Session, actor: Actor, now: datetime, code_ids
     active = [code for code in codes if code.status is DriverCodeStatus.ACTIVE]
     if active:
         names = ", ".join(code.driver_name for code in active[:5])
-        raise DomainError(f"Only blocked (or block pending) driver codes can be unblocked; {names} "
-                          f"{'is' if len(active) == 1 else 'are'} active: leave "
-                          f"{'it' if len(active) == 1 else 'them'} out of the selection.")
+        raise DomainError(ngettext("Only blocked (or block pending) driver codes can be unblocked; {names} is "
+                                   "active: leave it out of the selection.",
+                                   "Only blocked (or block pending) driver codes can be unblocked; {names} are "
+                                   "active: leave them out of the selection.", len(active)).format(names=names))
     for code in codes:
         number = session.get(CustomerNumber, code.customer_number_id)
         before = {"status": code.status, "blocked_at": code.blocked_at, "effective_at": code.block_effective_at}
@@ -515,32 +530,40 @@ def reissue_driver_codes(session: Session, actor: Actor, now: datetime, code_ids
     card_info = _reissue_card(session, actor, card_number)
     card = session.get(Card, card_info.card_id)
     if division_id is None:
-        raise DomainError("Choose the fleet division of the card.", field="division")
+        raise DomainError(_("Choose the fleet division of the card."), field="division")
     if division_id != card.division_id:
         division = session.get(FleetDivision, division_id)
-        raise DomainError(f"Card {card.number} is in the fleet division {card_info.division}, not in "
-                          f"{division.name if division else 'this one'}: check the card number and the division.",
-                          field="division")
+        if division:
+            message = _("Card {number} is in the fleet division {division}, not in {chosen}: check the card number "
+                        "and the division.").format(number=card.number, division=card_info.division,
+                                                    chosen=division.name)
+        else:
+            message = _("Card {number} is in the fleet division {division}, not in this one: check the card number "
+                        "and the division.").format(number=card.number, division=card_info.division)
+        raise DomainError(message, field="division")
     if card.code_type is not CodeType.DRIVER_CODE:
-        raise DomainError(f"Card {card.number} is used with a PIN, not with driver codes: type the number of a card "
-                          f"with code type “driver code”.", field="card_number")
+        raise DomainError(_("Card {number} is used with a PIN, not with driver codes: type the number of a card "
+                            "with code type “driver code”.").format(number=card.number), field="card_number")
     others = [code for code in codes if code.customer_number_id != card.customer_number_id]
     if others:
-        raise DomainError(f"Card {card.number} belongs to another customer number than "
-                          f"{', '.join(code.driver_name for code in others[:5])}: reissue codes per customer "
-                          f"number.", field="card_number")
+        raise DomainError(_("Card {number} belongs to another customer number than {drivers}: reissue codes per "
+                            "customer number.").format(number=card.number,
+                                                       drivers=", ".join(code.driver_name for code in others[:5])),
+                          field="card_number")
     not_active = [code for code in codes if code.status is not DriverCodeStatus.ACTIVE]
     if not_active:
-        raise DomainError(f"Only active driver codes can be reissued; "
-                          f"{', '.join(f'{c.driver_name} ({c.status.value})' for c in not_active[:5])}: leave "
-                          f"{'it' if len(not_active) == 1 else 'them'} out of the selection, or unblock first.")
+        names = ", ".join(f"{c.driver_name} ({enum_label(c.status)})" for c in not_active[:5])
+        raise DomainError(ngettext("Only active driver codes can be reissued; {names}: leave it out of the selection, "
+                                   "or unblock first.",
+                                   "Only active driver codes can be reissued; {names}: leave them out of the "
+                                   "selection, or unblock first.", len(not_active)).format(names=names))
     open_request = session.exec(
         select(Request).where(Request.card_id == card.id, Request.kind == RequestKind.DRIVER_CODE_REISSUE,
                               Request.status.in_(list(OPEN_REQUEST_STATUSES)))).first()
     wanted = {code.id for code in codes}
     if open_request is not None and wanted <= set(open_request.details.get("driver_code_ids", [])):
-        raise DomainError(f"These driver codes are already asked again with card {card.number} (request "
-                          f"{open_request.id}): follow it in My requests.")
+        raise DomainError(_("These driver codes are already asked again with card {number} (request {request}): "
+                            "follow it in My requests.").format(number=card.number, request=open_request.id))
     number = session.get(CustomerNumber, card.customer_number_id)
     request = Request(customer_number_id=number.id, card_id=card.id, kind=RequestKind.DRIVER_CODE_REISSUE,
                       details={"driver_code_ids": sorted(wanted), "drivers": [code.driver_name for code in codes],

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import (
     Card,
     Customer,
@@ -75,8 +76,8 @@ def _require_option(session: Session, actor: Actor, customer_number_id: int | No
         return
     customer = _customer(session, actor, customer_number_id)
     if customer is None or CustomerOption.INVOICES_ONLINE.value not in (customer.options or []):
-        raise DomainError("Your company does not have the invoices-online option: invoices are not available in "
-                          "the portal. Ask your contact person at the issuer.")
+        raise DomainError(_("Your company does not have the invoices-online option: invoices are not available in "
+                            "the portal. Ask your contact person at the issuer."))
 
 
 def _zone(session: Session, actor: Actor, customer_number_id: int | None = None) -> ZoneInfo:
@@ -93,7 +94,7 @@ def _invoice(session: Session, actor: Actor, invoice_id: int, *, lock: bool = Fa
         query = query.with_for_update().execution_options(populate_existing=True)
     invoice = session.exec(query).first()
     if invoice is None:
-        raise NotFound("This invoice does not exist (any more). Search again.")
+        raise NotFound(_("This invoice does not exist (any more). Search again."))
     actor.require_customer_number(invoice.customer_number_id)
     _require_option(session, actor, invoice.customer_number_id)
     return invoice
@@ -115,21 +116,21 @@ def reauthenticate(session: Session, actor: Actor, username: str, password: str,
     """
     user = session.get(User, actor.user_id) if actor.user_id is not None else None
     if user is None:
-        raise AuthenticationFailed("Log in again: your session is no longer valid.")
+        raise AuthenticationFailed(_("Log in again: your session is no longer valid."))
     if username.strip() != user.username:
-        raise AuthenticationFailed("Type your own user name, the one you logged in with.")
+        raise AuthenticationFailed(_("Type your own user name, the one you logged in with."))
     try:
         checked, _customer = check_credentials(session, username, password, now, policy)
     except AuthenticationFailed as failure:
         session.refresh(user)
         if user.locked_until is not None and user.locked_until > now:
             until = user.locked_until.astimezone(_zone(session, actor))
-            raise AccountLocked(f"Too many wrong passwords: your account is locked until {until:%H:%M} and you "
-                                f"have been logged out. Try again later or ask an administrator to unlock it."
-                                ) from failure
+            raise AccountLocked(_("Too many wrong passwords: your account is locked until {until:%H:%M} and you "
+                                  "have been logged out. Try again later or ask an administrator to unlock "
+                                  "it.").format(until=until)) from failure
         raise
     if checked.id != user.id:  # cannot happen: the names are equal
-        raise AuthenticationFailed("Type your own user name, the one you logged in with.")
+        raise AuthenticationFailed(_("Type your own user name, the one you logged in with."))
     user.failed_logins = 0  # the right password, as at a login; but no new "last login"
     audit.record(session, actor, now, "user", user.id, "re-authenticated", after={"for": "My invoices"})
     session.commit()
@@ -182,10 +183,10 @@ def _numbers(actor: Actor, customer_number_id: int | None) -> list[int] | None:
 
 def _check_filter(where: InvoiceFilter) -> None:
     if where.date_from and where.date_to and where.date_from > where.date_to:
-        raise DomainError(f"The From date ({where.date_from:%d/%m/%Y}) is after the To date "
-                          f"({where.date_to:%d/%m/%Y}).", field="date_from")
+        raise DomainError(_("The From date ({start:%d/%m/%Y}) is after the To date ({end:%d/%m/%Y}).").format(
+            start=where.date_from, end=where.date_to), field="date_from")
     if where.amount_min is not None and where.amount_max is not None and where.amount_min > where.amount_max:
-        raise DomainError("The lowest amount is above the highest amount.", field="amount_min")
+        raise DomainError(_("The lowest amount is above the highest amount."), field="amount_min")
 
 
 def _search_query(session: Session, actor: Actor, where: InvoiceFilter, columns, right: Right | None):
@@ -324,8 +325,8 @@ def record_download(session: Session, actor: Actor, now: datetime, invoice_id: i
     try:
         invoice = _invoice(session, actor, invoice_id, lock=True)
         if not invoice.pdf or not invoice.signature_p7s:
-            raise DomainError(f"Invoice {invoice.number} has no signed PDF yet, so it cannot be downloaded. "
-                              f"Try again later or ask your contact person at the issuer.")
+            raise DomainError(_("Invoice {number} has no signed PDF yet, so it cannot be downloaded. Try again later "
+                                "or ask your contact person at the issuer.").format(number=invoice.number))
         before = invoice.status
         delivered = deliver(invoice) if deliver is not None else None
         first = False

@@ -23,6 +23,7 @@ from typing import Iterable
 
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import (
     AnomalyRule,
     Customer,
@@ -63,10 +64,10 @@ class NotificationPreferences:
 
 def _own_user(session: Session, actor: Actor) -> User:
     if actor.user_id is None:
-        raise DomainError("Notification settings belong to a portal user; log in as that user.")
+        raise DomainError(_("Notification settings belong to a portal user; log in as that user."))
     user = session.get(User, actor.user_id)
     if user is None:
-        raise NotFound("Your user no longer exists.")
+        raise NotFound(_("Your user no longer exists."))
     return user
 
 
@@ -144,8 +145,8 @@ def set_notification_settings(session: Session, actor: Actor, now: datetime,
     user = _own_user(session, actor)
     unknown = [rule for rule in preferences.anomaly_rules if not isinstance(rule, AnomalyRule)]
     if unknown:
-        raise DomainError(f"Unknown kind of anomaly: {', '.join(map(str, unknown))}. Choose among the listed "
-                          f"kinds.")
+        raise DomainError(_("Unknown kind of anomaly: {kinds}. Choose among the listed kinds.").format(
+            kinds=", ".join(map(str, unknown))))
     before = _preferences(session, user)
     existing = {(row.kind, row.detail): row for row in _settings(session, user.id, OWN_KINDS)}
     if preferences.all_anomalies:
@@ -197,10 +198,10 @@ def _customer_with_invoices(session: Session, actor: Actor) -> Customer:
     actor.require(Right.USERS)
     customer = session.get(Customer, actor.customer_id) if actor.customer_id is not None else None
     if customer is None:
-        raise NotFound("Customer not found.")
+        raise NotFound(_("Customer not found."))
     if CustomerOption.INVOICES_ONLINE.value not in (customer.options or []):
-        raise DomainError("Your company does not have the invoices-online option, so no invoice is announced by "
-                          "e-mail. Ask your contact person at the issuer for the option.")
+        raise DomainError(_("Your company does not have the invoices-online option, so no invoice is announced by "
+                            "e-mail. Ask your contact person at the issuer for the option."))
     return customer
 
 
@@ -242,8 +243,8 @@ def set_invoice_alerts(session: Session, actor: Actor, now: datetime, user_ids: 
     wanted = {int(user_id) for user_id in user_ids}
     strangers = wanted - set(users)
     if strangers:
-        raise DomainError("Only active users of your company can receive invoice alerts: refresh the list and "
-                          "choose again.")
+        raise DomainError(_("Only active users of your company can receive invoice alerts: refresh the list and "
+                            "choose again."))
     before = _alerts(session, customer)
     rows = {row.user_id: row for row in session.exec(select(NotificationSetting).where(
         NotificationSetting.user_id.in_(list(users)), NotificationSetting.kind == NotificationKind.INVOICE_AVAILABLE,

@@ -6,6 +6,8 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from ..i18n import _
+
 MIN_LENGTH = 7
 HISTORY_DEPTH = 4  # a new password differs from the previous 4
 
@@ -43,15 +45,17 @@ def policy_violations(username: str, password: str, previous_hashes: list[str] =
     """Every rule of Fiche 01 that `password` breaks, each named; empty when it is acceptable."""
     problems: list[str] = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"The password must have at least {MIN_LENGTH} characters (it has {len(password)}).")
+        problems.append(_("The password must have at least {minimum} characters (it has {count}).").format(
+            minimum=MIN_LENGTH, count=len(password)))
     if not any(c.isalpha() for c in password):
-        problems.append("The password must contain at least 1 letter.")
+        problems.append(_("The password must contain at least 1 letter."))
     if not any(c.isdigit() for c in password):
-        problems.append("The password must contain at least 1 digit.")
+        problems.append(_("The password must contain at least 1 digit."))
     if not any(not c.isalnum() and not c.isspace() for c in password):
-        problems.append("The password must contain at least 1 special character (such as # ! ? @ %).")
+        problems.append(_("The password must contain at least 1 special character (such as # ! ? @ %)."))
     if username and password.casefold() == username.casefold():
-        problems.append("The password must differ from the user name.")
+        problems.append(_("The password must differ from the user name."))
     if any(verify_password(h, password) for h in list(previous_hashes)[:HISTORY_DEPTH]):
-        problems.append(f"The password must differ from your previous {HISTORY_DEPTH} passwords.")
+        problems.append(_("The password must differ from your previous {count} passwords.").format(
+            count=HISTORY_DEPTH))
     return problems

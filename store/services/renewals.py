@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from ..i18n import N_, _
 from ..models import (
     AuditEvent,
     Card,
@@ -64,6 +65,7 @@ from .cards import (
 )
 from .context import Actor
 from .errors import DomainError, NotFound
+from .labels import enum_label
 
 CAMPAIGN_STATUSES = (RenewalStatus.CANDIDATE, RenewalStatus.CANCELLED, RenewalStatus.IN_RENEWAL)
 EDITABLE_STATUSES = (RenewalStatus.CANDIDATE, RenewalStatus.CANCELLED)
@@ -139,7 +141,7 @@ def local_midnight(customer: Customer, day: date) -> datetime:
 def _customer_of_number(session: Session, customer_number_id: int) -> Customer:
     number = session.get(CustomerNumber, customer_number_id)
     if number is None:
-        raise NotFound("This customer number does not exist.")
+        raise NotFound(_("This customer number does not exist."))
     return session.get(Customer, number.customer_id)
 
 
@@ -173,11 +175,11 @@ def cancelled_reason(card: Card, customer: Customer) -> str:
     if card.renewal_status is not RenewalStatus.CANCELLED:
         return ""
     if card.cancelled_by_user:
-        return "Cancelled by your company: not renewed; it stays active until its expiry date."
+        return _("Cancelled by your company: not renewed; it stays active until its expiry date.")
     if card.last_used_at is None:
-        return "Never used: not renewed unless you choose Renew."
+        return _("Never used: not renewed unless you choose Renew.")
     last = card.last_used_at.astimezone(ZoneInfo(customer.timezone)).date()
-    return f"Not used since {last:%d/%m/%Y}: not renewed unless you choose Renew."
+    return _("Not used since {last:%d/%m/%Y}: not renewed unless you choose Renew.").format(last=last)
 
 
 # --- the status list ----------------------------------------------------------------------------------
@@ -241,25 +243,27 @@ def renewal_status_list(session: Session, actor: Actor, now: datetime, customer_
 def renewal_refusal(card: Card, today: date, action: str) -> str | None:
     """Why `action` ("cancel", "renew", "configure") is not possible on `card` today, or None."""
     if card.product_type.is_obu:
-        return "OBUs are not part of the renewal campaign."
+        return _("OBUs are not part of the renewal campaign.")
     if card.status is not CardStatus.ACTIVE:
-        return f"Only an active card takes part in the renewal; this one is {card.status.value}."
+        return _("Only an active card takes part in the renewal; this one is {status}.").format(
+            status=enum_label(card.status))
     if card.renewal_status not in EDITABLE_STATUSES or not campaign_started(card.expiry_date, today):
-        shown = {RenewalStatus.NONE: "not in a renewal campaign yet",
-                 RenewalStatus.IN_RENEWAL: "already in renewal: the new card is being made",
-                 RenewalStatus.RENEWED: "already renewed"}.get(card.renewal_status, card.renewal_status.value)
-        if card.renewal_status is RenewalStatus.CANCELLED:
-            shown = "not in a renewal campaign yet"
-        return (f"Only cards that are Candidate for renewal or Cancelled can be changed here; this card is "
-                f"{shown}.")
+        if card.renewal_status is RenewalStatus.IN_RENEWAL:
+            return _("Only cards that are Candidate for renewal or Cancelled can be changed here; this card is "
+                     "already in renewal: the new card is being made.")
+        if card.renewal_status is RenewalStatus.RENEWED:
+            return _("Only cards that are Candidate for renewal or Cancelled can be changed here; this card is "
+                     "already renewed.")
+        return _("Only cards that are Candidate for renewal or Cancelled can be changed here; this card is not in "
+                 "a renewal campaign yet.")
     line = timeline(card.expiry_date)
     if today >= line.production:
-        return (f"The update window for the cards expiring in {line.month:%m/%Y} closed on "
-                f"{line.update_until:%d/%m/%Y}: nothing can be changed any more.")
+        return _("The update window for the cards expiring in {month:%m/%Y} closed on {until:%d/%m/%Y}: nothing "
+                 "can be changed any more.").format(month=line.month, until=line.update_until)
     if action == "cancel" and card.renewal_status is not RenewalStatus.CANDIDATE:
-        return "This card is already Cancelled: it will not be renewed. Choose Renew to renew it after all."
+        return _("This card is already Cancelled: it will not be renewed. Choose Renew to renew it after all.")
     if action == "renew" and card.renewal_status is not RenewalStatus.CANCELLED:
-        return "This card is already Candidate for renewal: it will be renewed without any action."
+        return _("This card is already Candidate for renewal: it will be renewed without any action.")
     return None
 
 
@@ -309,8 +313,8 @@ def _configuration_changes(session: Session, card: Card, spec: CardSpec) -> tupl
     changes = _changes(session, card, spec)
     other = [c.label for c in changes if not c.field.startswith(CONFIGURATION_PREFIXES)]
     if other:
-        raise DomainError(f"The renewal only changes fuel/energy, car wash, services, limits and controls; change "
-                          f"{', '.join(other)} in Manage cards and OBUs.")
+        raise DomainError(_("The renewal only changes fuel/energy, car wash, services, limits and controls; change "
+                            "{fields} in Manage cards and OBUs.").format(fields=", ".join(other)))
     return spec, changes
 
 
@@ -320,7 +324,7 @@ def preview_renewal_configuration(session: Session, actor: Actor, now: datetime,
     actor.require(Right.CARD_RENEWAL)
     card = session.get(Card, card_id)
     if card is None:
-        raise NotFound("This card does not exist.")
+        raise NotFound(_("This card does not exist."))
     actor.require_customer_number(card.customer_number_id)
     _require(card, _today(session, card, now), "configure")
     return _configuration_changes(session, card, spec)[1]
@@ -373,14 +377,14 @@ def cancel_renewals(session: Session, actor: Actor, now: datetime, card_ids: Ite
     """Cancel the renewal of each card of a selection; every refused card is listed with its reason."""
     actor.require(Right.CARD_RENEWAL)
     return _each(session, actor, card_ids, lambda card_id: cancel_renewal(session, actor, now, card_id),
-                 "Cancelled: it will not be renewed.")
+                 _("Cancelled: it will not be renewed."))
 
 
 def restore_renewals(session: Session, actor: Actor, now: datetime, card_ids: Iterable[int]) -> list[CardActionResult]:
     """Renew each Cancelled card of a selection after all."""
     actor.require(Right.CARD_RENEWAL)
     return _each(session, actor, card_ids, lambda card_id: restore_renewal(session, actor, now, card_id),
-                 "Candidate for renewal again.")
+                 _("Candidate for renewal again."))
 
 
 def change_renewal_configurations(session: Session, actor: Actor, now: datetime, card_ids: Iterable[int],
@@ -391,7 +395,7 @@ def change_renewal_configurations(session: Session, actor: Actor, now: datetime,
     """
     actor.require(Right.CARD_RENEWAL)
     if not limits and controls is None:
-        raise DomainError("Fill in a product's limit or the controls to apply to the selected cards.")
+        raise DomainError(_("Fill in a product's limit or the controls to apply to the selected cards."))
 
     def one(card_id: int) -> None:
         current = spec_from_card(session, card_id)
@@ -402,7 +406,7 @@ def change_renewal_configurations(session: Session, actor: Actor, now: datetime,
         card = session.get(Card, card_id, populate_existing=True)
         change_renewal_configuration(session, actor, now, card_id, spec, card.version)
 
-    return _each(session, actor, card_ids, one, "Configuration changed: the renewed card carries it.")
+    return _each(session, actor, card_ids, one, _("Configuration changed: the renewed card carries it."))
 
 
 # --- the renewal board --------------------------------------------------------------------------------
@@ -454,8 +458,9 @@ def renewal_board(session: Session, actor: Actor, now: datetime, customer_number
     return board
 
 
-BOARD_HEADERS = ("Month", "Expiring", "Candidate for renewal", "Cancelled", "In renewal", "Not yet reviewed",
-                 "Notice", "Reminder", "End of update", "Activation")
+# Marked only: translated where the board is written (exports/renewal_xlsx.py).
+BOARD_HEADERS = (N_("Month"), N_("Expiring"), N_("Candidate for renewal"), N_("Cancelled"), N_("In renewal"),
+                 N_("Not yet reviewed"), N_("Notice"), N_("Reminder"), N_("End of update"), N_("Activation"))
 
 
 def board_rows(board: list[BoardMonth]) -> Iterable[list]:

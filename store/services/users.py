@@ -34,6 +34,7 @@ from typing import Iterable
 
 from sqlmodel import Session, col, func, or_, select
 
+from ..i18n import N_, _, ngettext
 from ..models import Customer, CustomerNumber, Right, User, UserCustomerNumber, UserRight, UserStatus
 from . import audit
 from .atomic import atomic
@@ -53,8 +54,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9]+$")
 _USERNAME = re.compile(r"^[a-z0-9._-]{3,60}$")
 
-CHALLENGE_FAILED = ("The details do not match the invitation. Type your user name, then NAME, FIRST NAME and "
-                    "phone number exactly as your administrator entered them (capitals, spelling).")
+CHALLENGE_FAILED = N_("The details do not match the invitation. Type your user name, then NAME, FIRST NAME and "
+                      "phone number exactly as your administrator entered them (capitals, spelling).")
 
 
 # Values ---------------------------------------------------------------------------------------------
@@ -114,46 +115,49 @@ def normalise_name(value: str) -> str:
 
 def _check_names(problems, last_name: str, first_name: str) -> None:
     if not last_name:
-        _problem(problems, "last_name", "Type the user's NAME.")
+        _problem(problems, "last_name", _("Type the user's NAME."))
     elif len(last_name) > 80:
-        _problem(problems, "last_name", "The NAME has at most 80 characters.")
+        _problem(problems, "last_name", _("The NAME has at most 80 characters."))
     if not first_name:
-        _problem(problems, "first_name", "Type the user's FIRST NAME.")
+        _problem(problems, "first_name", _("Type the user's FIRST NAME."))
     elif len(first_name) > 80:
-        _problem(problems, "first_name", "The FIRST NAME has at most 80 characters.")
+        _problem(problems, "first_name", _("The FIRST NAME has at most 80 characters."))
 
 
 def _check_email(problems, email: str) -> None:
     if not email:
-        _problem(problems, "email", "Type the user's e-mail address: the invitation is sent there.")
+        _problem(problems, "email", _("Type the user's e-mail address: the invitation is sent there."))
     elif len(email) > 200 or not _EMAIL.match(email):
-        _problem(problems, "email", f"'{email}' is not a valid e-mail address; write it as name@company.com.")
+        _problem(problems, "email",
+                 _("'{email}' is not a valid e-mail address; write it as name@company.com.").format(email=email))
 
 
 def _check_phone(problems, phone: str) -> None:
     if not phone:
-        _problem(problems, "phone", "Type the user's phone number (10 characters, no spaces).")
+        _problem(problems, "phone", _("Type the user's phone number (10 characters, no spaces)."))
     elif any(c.isspace() for c in phone):
-        _problem(problems, "phone", "Write the phone number without spaces (10 characters, e.g. 0470123456).")
+        _problem(problems, "phone", _("Write the phone number without spaces (10 characters, e.g. 0470123456)."))
     elif len(phone) != PHONE_LENGTH:
-        _problem(problems, "phone", f"The phone number must have exactly {PHONE_LENGTH} characters "
-                                    f"(it has {len(phone)}), e.g. 0470123456.")
+        _problem(problems, "phone", _("The phone number must have exactly {length} characters (it has {count}), "
+                                      "e.g. 0470123456.").format(length=PHONE_LENGTH, count=len(phone)))
     elif not _PHONE.match(phone):
-        _problem(problems, "phone", "The phone number may hold only digits (and a leading +).")
+        _problem(problems, "phone", _("The phone number may hold only digits (and a leading +)."))
 
 
 def _check_validity(problems, valid_from: date | None, valid_until: date | None, today: date) -> None:
     if valid_from and valid_until and valid_from > valid_until:
-        _problem(problems, "valid_until", f"The validity ends ({valid_until:%d/%m/%Y}) before it starts "
-                                          f"({valid_from:%d/%m/%Y}); pick an end on or after the start.")
+        _problem(problems, "valid_until", _("The validity ends ({end:%d/%m/%Y}) before it starts ({start:%d/%m/%Y}); "
+                                            "pick an end on or after the start.").format(end=valid_until,
+                                                                                         start=valid_from))
     elif valid_until and valid_until < today:
-        _problem(problems, "valid_until", f"The validity end {valid_until:%d/%m/%Y} is in the past; pick today or "
-                                          "a later day, or leave it empty.")
+        _problem(problems, "valid_until", _("The validity end {end:%d/%m/%Y} is in the past; pick today or a later "
+                                            "day, or leave it empty.").format(end=valid_until))
 
 
 def _check_language(problems, language: str) -> None:
     if language not in LANGUAGES:
-        _problem(problems, "language", f"Choose the language among {', '.join(LANGUAGES)}.")
+        _problem(problems, "language", _("Choose the language among {languages}.").format(
+            languages=", ".join(LANGUAGES)))
 
 
 def _rights_of(values: Iterable[Right | str]) -> set[Right]:
@@ -162,7 +166,8 @@ def _rights_of(values: Iterable[Right | str]) -> set[Right]:
         try:
             rights.add(value if isinstance(value, Right) else Right(value))
         except ValueError as exc:
-            raise DomainError(f"'{value}' is not an application of the portal.", field="rights") from exc
+            raise DomainError(_("'{value}' is not an application of the portal.").format(value=value),
+                              field="rights") from exc
     return rights
 
 
@@ -172,21 +177,22 @@ def _check_grantable_rights(actor: Actor, rights: set[Right], already: set[Right
         return
     extra = sorted(r.value for r in rights - set(actor.rights) - set(already))
     if extra:
-        raise PermissionDenied(f"You cannot grant rights you do not hold yourself: {', '.join(extra)}.")
+        raise PermissionDenied(_("You cannot grant rights you do not hold yourself: {rights}.").format(
+            rights=", ".join(extra)))
 
 
 def _check_numbers(session: Session, actor: Actor, customer_id: int, number_ids: set[int],
                    already: set[int] = frozenset()) -> None:
     if not number_ids:
-        raise DomainError("Tick at least one customer number the user may act for.", field="customer_numbers")
+        raise DomainError(_("Tick at least one customer number the user may act for."), field="customer_numbers")
     rows = session.exec(select(CustomerNumber).where(col(CustomerNumber.id).in_(number_ids))).all()
     found = {n.id for n in rows if n.customer_id == customer_id}
     if found != number_ids:
-        raise PermissionDenied("One of the customer numbers is not yours; choose among your own.")
+        raise PermissionDenied(_("One of the customer numbers is not yours; choose among your own."))
     if not actor.is_issuer:
         foreign = number_ids - set(actor.customer_number_ids) - set(already)
         if foreign:
-            raise PermissionDenied("You may only give access to customer numbers you may act for yourself.")
+            raise PermissionDenied(_("You may only give access to customer numbers you may act for yourself."))
 
 
 def derive_username(session: Session, last_name: str, first_name: str) -> str:
@@ -235,7 +241,7 @@ def _user_of_customer(session: Session, actor: Actor, user_id: int, *, for_updat
         query = query.with_for_update()
     user = session.exec(query).first()
     if user is None or (not actor.is_issuer and user.customer_id != actor.customer_id):
-        raise NotFound("This user does not exist (any more) in your company.")
+        raise NotFound(_("This user does not exist (any more) in your company."))
     return user
 
 
@@ -284,10 +290,10 @@ def _other_active_admins(session: Session, user: User, today: date) -> int:
     return sum(1 for other in others if _is_active_admin(session, other, today, {Right.USERS}))
 
 
-def _guard_last_admin(session: Session, user: User, today: date, what: str) -> None:
+def _guard_last_admin(session: Session, user: User, today: date, message: str) -> None:
+    """`message`: an N_ sentence with {name}, what the last administrator cannot do."""
     if _is_active_admin(session, user, today) and _other_active_admins(session, user, today) == 0:
-        raise DomainError(f"{user.display_name} is the last active administrator of your company: they cannot "
-                          f"{what}. Give another active user the right 'Users' first.")
+        raise DomainError(_(message).format(name=user.display_name))
 
 
 # Mails ----------------------------------------------------------------------------------------------
@@ -397,8 +403,8 @@ def _number_text(session: Session, ids: Iterable[int]) -> str:
 
 def _check_version(user: User, version: int | None) -> None:
     if version is not None and version != user.version:
-        raise StaleObject(f"{user.display_name} was changed by someone else meanwhile. Look at the user again and "
-                          "redo your change.")
+        raise StaleObject(_("{name} was changed by someone else meanwhile. Look at the user again and redo your "
+                            "change.").format(name=user.display_name))
 
 
 def _today(session: Session, customer_id: int, now: datetime) -> date:
@@ -416,7 +422,7 @@ def create_user(session: Session, actor: Actor, now: datetime, *, last_name: str
     """My account -> Create a user; the invitation e-mail is queued in the same transaction."""
     actor.require(Right.USERS)
     if actor.customer_id is None:
-        raise PermissionDenied("Only a user of a customer can create users.")
+        raise PermissionDenied(_("Only a user of a customer can create users."))
     customer = session.get(Customer, actor.customer_id)
     last_name, first_name = normalise_name(last_name), normalise_name(first_name)
     email, phone = (email or "").strip(), (phone or "").strip()
@@ -431,11 +437,11 @@ def create_user(session: Session, actor: Actor, now: datetime, *, last_name: str
     username = (username or "").strip().lower()
     if username:
         if not _USERNAME.match(username):
-            _problem(problems, "username", "A user name has 3 to 60 characters: lower-case letters, digits, "
-                                           "'.', '_' or '-'. Leave it empty to derive it from the names.")
+            _problem(problems, "username", _("A user name has 3 to 60 characters: lower-case letters, digits, "
+                                             "'.', '_' or '-'. Leave it empty to derive it from the names."))
         elif session.exec(select(User.id).where(User.username == username)).first() is not None:
-            _problem(problems, "username", f"The user name '{username}' is taken; choose another one or leave it "
-                                           "empty to derive a free one.")
+            _problem(problems, "username", _("The user name '{username}' is taken; choose another one or leave it "
+                                             "empty to derive a free one.").format(username=username))
     _raise(problems)
     granted = _rights_of(rights)
     _check_grantable_rights(actor, granted)
@@ -468,13 +474,13 @@ def first_login_challenge(session: Session, now: datetime, username: str, last_n
     them. A wrong answer counts (committed here); the third locks the invitation until it is resent."""
     user = session.exec(select(User).where(User.username == (username or "").strip()).with_for_update()).first()
     if user is None:
-        raise AuthenticationFailed(CHALLENGE_FAILED)
+        raise AuthenticationFailed(_(CHALLENGE_FAILED))
     if user.status != UserStatus.INVITED:
-        raise AuthenticationFailed("This user has already completed the first login. Log in with your user name and "
-                                   "password.")
+        raise AuthenticationFailed(_("This user has already completed the first login. Log in with your user name "
+                                     "and password."))
     if user.invitation_failures >= MAX_INVITATION_FAILURES:
-        raise AuthenticationFailed("This invitation is locked after 3 wrong attempts. Ask your administrator to send "
-                                   "it again.")
+        raise AuthenticationFailed(_("This invitation is locked after 3 wrong attempts. Ask your administrator to "
+                                     "send it again."))
     actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
     answers = ((last_name or "").strip(), (first_name or "").strip(), (phone or "").strip())
     if answers != (user.last_name, user.first_name, user.phone):
@@ -485,10 +491,14 @@ def first_login_challenge(session: Session, now: datetime, username: str, last_n
         session.commit()
         left = MAX_INVITATION_FAILURES - user.invitation_failures
         if left <= 0:
-            raise AuthenticationFailed("The details do not match the invitation. It is now locked after 3 wrong "
-                                       "attempts: ask your administrator to send it again.")
-        raise AuthenticationFailed(CHALLENGE_FAILED + (f" {left} attempt left." if left == 1 else
-                                                       f" {left} attempts left."))
+            raise AuthenticationFailed(_("The details do not match the invitation. It is now locked after 3 wrong "
+                                         "attempts: ask your administrator to send it again."))
+        raise AuthenticationFailed(ngettext(
+            "The details do not match the invitation. Type your user name, then NAME, FIRST NAME and phone number "
+            "exactly as your administrator entered them (capitals, spelling). {left} attempt left.",
+            "The details do not match the invitation. Type your user name, then NAME, FIRST NAME and phone number "
+            "exactly as your administrator entered them (capitals, spelling). {left} attempts left.",
+            left).format(left=left))
     session.rollback()  # release the row lock; nothing changed
     return FirstLoginTicket(user_id=user.id, username=user.username, invitation_sent_at=user.invitation_sent_at)
 
@@ -500,10 +510,10 @@ def complete_first_login(session: Session, now: datetime, ticket: FirstLoginTick
     user = session.exec(select(User).where(User.id == ticket.user_id).with_for_update()).first()
     if (user is None or user.status != UserStatus.INVITED or user.invitation_sent_at != ticket.invitation_sent_at
             or user.invitation_failures >= MAX_INVITATION_FAILURES):
-        raise AuthenticationFailed("This invitation is no longer valid. Start the first login again, or ask your "
-                                   "administrator to send the invitation again.")
+        raise AuthenticationFailed(_("This invitation is no longer valid. Start the first login again, or ask your "
+                                     "administrator to send the invitation again."))
     if new_password != confirmation:
-        raise DomainError("The new password and its confirmation differ.", field="confirmation")
+        raise DomainError(_("The new password and its confirmation differ."), field="confirmation")
     problems = policy_violations(user.username, new_password, password_history(session, user.id))
     if problems:
         raise DomainError(" ".join(problems), field="new", problems=problems)
@@ -543,15 +553,19 @@ def update_user(session: Session, actor: Actor, now: datetime, user_id: int, *,
         _raise(problems)
     if Right.USERS in old_rights and Right.USERS not in new_rights:
         if user.id == actor.user_id:
-            raise DomainError("You cannot remove your own right 'Users': ask another administrator to do it.",
+            raise DomainError(_("You cannot remove your own right 'Users': ask another administrator to do it."),
                               field="rights")
-        _guard_last_admin(session, user, today, "lose the right 'Users'")
+        _guard_last_admin(session, user, today, N_(
+            "{name} is the last active administrator of your company: they cannot lose the right 'Users'. Give "
+            "another active user the right 'Users' first."))
     ends = (new_until is not None and new_until < today) or (new_from is not None and new_from > today)
     if ends and (new_from, new_until) != (user.valid_from, user.valid_until):
         if user.id == actor.user_id:
-            raise DomainError("You cannot end your own access: ask another administrator to do it.",
+            raise DomainError(_("You cannot end your own access: ask another administrator to do it."),
                               field="valid_until")
-        _guard_last_admin(session, user, today, "get a validity that excludes today")
+        _guard_last_admin(session, user, today, N_(
+            "{name} is the last active administrator of your company: they cannot get a validity that excludes "
+            "today. Give another active user the right 'Users' first."))
     if new_rights != old_rights:
         _check_grantable_rights(actor, new_rights, old_rights)
         for right in old_rights - new_rights:
@@ -578,7 +592,7 @@ def update_user(session: Session, actor: Actor, now: datetime, user_id: int, *,
         user.valid_from, user.valid_until = new_from, new_until
         changes.append(("validity", _validity_text(user)))
     if not changes:
-        raise DomainError("Nothing changed: change the rights, customer numbers or validity first.")
+        raise DomainError(_("Nothing changed: change the rights, customer numbers or validity first."))
     user.version += 1
     session.add(user)
     audit.record(session, actor, now, "user", user.id, "changed", before=before, after={
@@ -610,8 +624,8 @@ def resend_invitation(session: Session, actor: Actor, now: datetime, user_id: in
     actor.require(Right.USERS)
     user = _user_of_customer(session, actor, user_id)
     if user.status != UserStatus.INVITED:
-        raise DomainError(f"{user.display_name} has already logged in: there is no invitation to resend. Use "
-                          "Unlock if they are locked out.")
+        raise DomainError(_("{name} has already logged in: there is no invitation to resend. Use Unlock if they are "
+                            "locked out.").format(name=user.display_name))
     before = {"invitation_failures": user.invitation_failures, "invitation_sent_at": user.invitation_sent_at}
     user.invitation_failures = 0
     user.invitation_sent_at = now
@@ -631,9 +645,10 @@ def unlock_user(session: Session, actor: Actor, now: datetime, user_id: int) -> 
     user = _user_of_customer(session, actor, user_id)
     locked = user.locked_until is not None and user.locked_until > now
     if not locked and user.failed_logins == 0:
-        raise DomainError(f"{user.display_name} is not locked out: nothing to unlock."
-                          + (" Use Resend invitation for a locked invitation." if user.status == UserStatus.INVITED
-                             else ""))
+        if user.status == UserStatus.INVITED:
+            raise DomainError(_("{name} is not locked out: nothing to unlock. Use Resend invitation for a locked "
+                                "invitation.").format(name=user.display_name))
+        raise DomainError(_("{name} is not locked out: nothing to unlock.").format(name=user.display_name))
     before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
     user.locked_until = None
     user.failed_logins = 0
@@ -651,10 +666,12 @@ def deactivate_user(session: Session, actor: Actor, now: datetime, user_id: int)
     actor.require(Right.USERS)
     user = _user_of_customer(session, actor, user_id)
     if user.id == actor.user_id:
-        raise DomainError("You cannot deactivate yourself: ask another administrator to do it.")
+        raise DomainError(_("You cannot deactivate yourself: ask another administrator to do it."))
     if user.status == UserStatus.DEACTIVATED:
-        raise DomainError(f"{user.display_name} is already deactivated.")
-    _guard_last_admin(session, user, _today(session, user.customer_id, now), "be deactivated")
+        raise DomainError(_("{name} is already deactivated.").format(name=user.display_name))
+    _guard_last_admin(session, user, _today(session, user.customer_id, now), N_(
+        "{name} is the last active administrator of your company: they cannot be deactivated. Give another "
+        "active user the right 'Users' first."))
     before = {"status": user.status}
     user.status = UserStatus.DEACTIVATED
     user.version += 1
@@ -690,14 +707,14 @@ def totp_valid(secret: str | None, code: str, now: datetime) -> bool:
     return pyotp.TOTP(secret).verify(code, for_time=int(now.timestamp()), valid_window=1)
 
 
-WRONG_CODE = ("The code is wrong or has expired. Type the 6-digit code your authenticator app shows now "
-              "(check that the phone's clock is right).")
+WRONG_CODE = N_("The code is wrong or has expired. Type the 6-digit code your authenticator app shows now "
+                "(check that the phone's clock is right).")
 
 
 def _own_user(session: Session, actor: Actor) -> User:
     user = session.exec(select(User).where(User.id == actor.user_id).with_for_update()).first()
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(_("User not found."))
     return user
 
 
@@ -706,9 +723,9 @@ def enable_two_factor(session: Session, actor: Actor, now: datetime, secret: str
     """My account -> Two-factor sign-in: turn it on with the secret shown, confirmed by a first code."""
     user = _own_user(session, actor)
     if user.totp_secret is not None:
-        raise DomainError("Two-factor sign-in is already on. Turn it off first to use a new device.")
+        raise DomainError(_("Two-factor sign-in is already on. Turn it off first to use a new device."))
     if not totp_valid(secret, code, now):
-        raise DomainError(WRONG_CODE, field="code")
+        raise DomainError(_(WRONG_CODE), field="code")
     user.totp_secret = secret
     user.version += 1
     session.add(user)
@@ -720,11 +737,11 @@ def enable_two_factor(session: Session, actor: Actor, now: datetime, secret: str
 def disable_two_factor(session: Session, actor: Actor, now: datetime, code: str) -> None:
     user = _own_user(session, actor)
     if user.totp_secret is None:
-        raise DomainError("Two-factor sign-in is not on.")
+        raise DomainError(_("Two-factor sign-in is not on."))
     if user.totp_required:
-        raise DomainError("Your administrator requires two-factor sign-in for you: it cannot be turned off.")
+        raise DomainError(_("Your administrator requires two-factor sign-in for you: it cannot be turned off."))
     if not totp_valid(user.totp_secret, code, now):
-        raise DomainError(WRONG_CODE, field="code")
+        raise DomainError(_(WRONG_CODE), field="code")
     user.totp_secret = None
     user.version += 1
     session.add(user)
@@ -738,8 +755,9 @@ def require_two_factor(session: Session, actor: Actor, now: datetime, user_id: i
     actor.require(Right.USERS)
     user = _user_of_customer(session, actor, user_id)
     if user.totp_required == required:
-        raise DomainError(f"Two-factor sign-in is already {'required' if required else 'not required'} for "
-                          f"{user.display_name}.")
+        message = (_("Two-factor sign-in is already required for {name}.") if required
+                   else _("Two-factor sign-in is already not required for {name}."))
+        raise DomainError(message.format(name=user.display_name))
     user.totp_required = required
     user.version += 1
     session.add(user)
@@ -757,7 +775,8 @@ def reset_two_factor(session: Session, actor: Actor, now: datetime, user_id: int
     actor.require(Right.USERS)
     user = _user_of_customer(session, actor, user_id)
     if user.totp_secret is None:
-        raise DomainError(f"{user.display_name} has no two-factor sign-in set up: nothing to reset.")
+        raise DomainError(_("{name} has no two-factor sign-in set up: nothing to reset.").format(
+            name=user.display_name))
     user.totp_secret = None
     user.version += 1
     session.add(user)
@@ -772,5 +791,5 @@ def two_factor_status(session: Session, actor: Actor) -> tuple[bool, bool]:
     """(on, required) for the acting user."""
     user = session.get(User, actor.user_id)
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(_("User not found."))
     return user.totp_secret is not None, user.totp_required

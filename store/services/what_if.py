@@ -20,6 +20,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlmodel import Session
 
+from ..i18n import _
 from ..issuer.anomaly_rules import CardConfig, CardHistory, Finding, Limit, Tx, check_transaction
 from ..models import Card, FuelTransaction, LimitAction, Product, Right, TollTransaction
 from .bulk import BulkParams, template_spec
@@ -127,10 +128,11 @@ def what_if(session: Session, actor: Actor, now: datetime, card_id: int, config:
     try:
         card = session.get(Card, card_id)
         if card is None:
-            raise NotFound("This card or OBU does not exist.")
+            raise NotFound(_("This card or OBU does not exist."))
         actor.require_customer_number(card.customer_number_id)
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
-            raise DomainError(f"Replay between 1 and {MAX_MONTHS} months of transactions.", field="months")
+            raise DomainError(_("Replay between 1 and {maximum} months of transactions.").format(maximum=MAX_MONTHS),
+                              field="months")
         spec = template_spec(spec_from_card(session, card_id), config) if isinstance(config, BulkParams) else config
         problems: list[FieldProblem] = []
 
