@@ -41,6 +41,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Coroutine, TypeVar
 
+from store.i18n import _
+
 __all__ = [
     "CA_FILE", "DEMO_PASSPHRASE", "KeyFiles", "KeysExist", "P12_FILE", "SigningConfig", "SigningKeyError",
     "Verification", "init_keys", "load_signer", "load_trust_roots", "sign_invoice", "signing_config",
@@ -377,7 +379,7 @@ def _subject(cert) -> str:
         parts = [attrs.get("common_name"), attrs.get("organization_name")]
         return ", ".join(p for p in parts if p) or cert.subject.human_friendly
     except Exception:  # noqa: BLE001 - a name is only for display
-        return "an unknown signer"
+        return _("an unknown signer")
 
 
 def _validation_context(roots):
@@ -389,9 +391,12 @@ def _validation_context(roots):
 
 def _trust_problem(status, what: str) -> str:
     indication = getattr(status, "trust_problem_indic", None)
-    detail = f" ({indication.name.lower().replace('_', ' ')})" if indication is not None else ""
-    return (f"{what}: the signing certificate is not trusted{detail}: it was not issued by the trusted issuer CA, "
-            f"or it has expired or may not sign documents.")
+    if indication is not None:
+        return _("{what}: the signing certificate is not trusted ({detail}): it was not issued by the trusted "
+                 "issuer CA, or it has expired or may not sign documents.").format(
+            what=what, detail=indication.name.lower().replace("_", " "))
+    return _("{what}: the signing certificate is not trusted: it was not issued by the trusted issuer CA, or it "
+             "has expired or may not sign documents.").format(what=what)
 
 
 def _quiet_pyhanko() -> None:
@@ -416,10 +421,10 @@ async def _verify(pdf: bytes, p7s: bytes | None, trust_roots: list[bytes]) -> Ve
         for root in roots:
             root.native  # noqa: B018 - parse it now, not half-way through a validation
     except Exception:  # noqa: BLE001
-        result.problems.append("The trusted issuer CA certificate cannot be read.")
+        result.problems.append(_("The trusted issuer CA certificate cannot be read."))
         return result
     if not roots:
-        result.problems.append("No trusted issuer CA certificate was given.")
+        result.problems.append(_("No trusted issuer CA certificate was given."))
         return result
     pdf_signer_cert = None
     try:
@@ -428,20 +433,21 @@ async def _verify(pdf: bytes, p7s: bytes | None, trust_roots: list[bytes]) -> Ve
         reader = PdfFileReader(BytesIO(pdf), strict=False)
         signatures = reader.embedded_signatures
     except Exception:  # noqa: BLE001 - any parse error is a broken file
-        result.problems.append("The file is not a readable PDF (damaged, truncated or another kind of file).")
+        result.problems.append(_("The file is not a readable PDF (damaged, truncated or another kind of file)."))
         signatures = None
     if signatures is not None and not signatures:
-        result.problems.append("The PDF has no digital signature.")
+        result.problems.append(_("The PDF has no digital signature."))
     elif signatures:
         ok = True
         for index, embedded in enumerate(signatures):
-            what = "The PDF signature" if len(signatures) == 1 else f"PDF signature {index + 1}"
+            what = (_("The PDF signature") if len(signatures) == 1 else
+                    _("PDF signature {number}").format(number=index + 1))
             try:
                 status = await async_validate_pdf_signature(embedded, signer_validation_context=
                                                              _validation_context(roots))
             except Exception as exc:  # noqa: BLE001
                 ok = False
-                result.problems.append(f"{what} cannot be checked: {exc}.")
+                result.problems.append(_("{what} cannot be checked: {error}.").format(what=what, error=exc))
                 continue
             if index == len(signatures) - 1:
                 pdf_signer_cert = status.signing_cert
@@ -449,18 +455,18 @@ async def _verify(pdf: bytes, p7s: bytes | None, trust_roots: list[bytes]) -> Ve
                 result.signed_at = status.signer_reported_dt
             if not status.intact:
                 ok = False
-                result.problems.append(f"{what} does not match the document: the PDF was changed after it was "
-                                       f"signed.")
+                result.problems.append(_("{what} does not match the document: the PDF was changed after it was "
+                                         "signed.").format(what=what))
             elif not status.valid:
                 ok = False
-                result.problems.append(f"{what} is broken (its cryptographic check fails).")
+                result.problems.append(_("{what} is broken (its cryptographic check fails).").format(what=what))
             elif not status.trusted:
                 ok = False
                 result.problems.append(_trust_problem(status, what))
             if status.intact and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
                 ok = False
-                result.problems.append(f"{what} does not cover the whole file: something was added to the PDF "
-                                       f"after it was signed.")
+                result.problems.append(_("{what} does not cover the whole file: something was added to the PDF "
+                                         "after it was signed.").format(what=what))
         result.pdf_signature_ok = ok
     if p7s is not None:
         try:
@@ -470,29 +476,29 @@ async def _verify(pdf: bytes, p7s: bytes | None, trust_roots: list[bytes]) -> Ve
             signed_data = info["content"]
             signed_data.native  # noqa: B018 - parse everything now
         except Exception:  # noqa: BLE001
-            result.problems.append("The .p7s file is not a CMS signature (damaged, truncated or another kind of "
-                                   "file).")
+            result.problems.append(_("The .p7s file is not a CMS signature (damaged, truncated or another kind of "
+                                     "file)."))
         else:
             try:
                 status = await async_validate_detached_cms(pdf, signed_data,
                                                            signer_validation_context=_validation_context(roots))
             except Exception as exc:  # noqa: BLE001
-                result.problems.append(f"The .p7s signature cannot be checked: {exc}.")
+                result.problems.append(_("The .p7s signature cannot be checked: {error}.").format(error=exc))
             else:
                 if result.signer is None:
                     result.signer = _subject(status.signing_cert)
                 if result.signed_at is None:
                     result.signed_at = status.signer_reported_dt
                 if not status.intact:
-                    result.problems.append("The .p7s signature does not match this PDF: the PDF was changed, or the "
-                                           ".p7s belongs to another file.")
+                    result.problems.append(_("The .p7s signature does not match this PDF: the PDF was changed, or "
+                                             "the .p7s belongs to another file."))
                 elif not status.valid:
-                    result.problems.append("The .p7s signature is broken (its cryptographic check fails).")
+                    result.problems.append(_("The .p7s signature is broken (its cryptographic check fails)."))
                 elif not status.trusted:
-                    result.problems.append(_trust_problem(status, "The .p7s signature"))
+                    result.problems.append(_trust_problem(status, _("The .p7s signature")))
                 elif pdf_signer_cert is not None and status.signing_cert.dump() != pdf_signer_cert.dump():
-                    result.problems.append("The .p7s signature was made by another certificate than the PDF's "
-                                           "signature.")
+                    result.problems.append(_("The .p7s signature was made by another certificate than the PDF's "
+                                             "signature."))
                 else:
                     result.cms_ok = True
     result.valid = result.pdf_signature_ok and result.cms_ok is not False and not result.problems
@@ -509,4 +515,4 @@ def verify_pair(pdf: bytes, p7s: bytes | None, trust_roots: list[bytes]) -> Veri
     except Exception as exc:  # noqa: BLE001 - the promise: a verdict, never an exception
         log.exception("verify_pair failed")
         return Verification(valid=False, pdf_signature_ok=False, cms_ok=None if p7s is None else False,
-                            problems=[f"The files cannot be checked: {exc}."])
+                            problems=[_("The files cannot be checked: {error}.").format(error=exc)])

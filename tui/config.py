@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui.i18n import N_, _
+
 CONFIG_ENV = "CARDSONLINE_CONFIG"
 DOWNLOAD_DIR_ENV = "CARDSONLINE_DOWNLOAD_DIR"  # the same name exports.invoice_files reads
 
@@ -101,12 +103,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     file = config_path(path)
     if not file.exists():
         if explicit:
-            raise ConfigError(f"{file}: no such config file.")
+            raise ConfigError(_("{file}: no such config file.").format(file=file))
         return Config()
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot be read: {exc}") from exc
+        raise ConfigError(_("{file}: cannot be read: {error}").format(file=file, error=exc)) from exc
     return parse_config(text, file)
 
 
@@ -151,7 +153,7 @@ class _Checker:
         line = self.line_of(section, key)
         where = f"{self.file}"
         if line is not None:
-            where += f", line {line}"
+            where = _("{file}, line {line}").format(file=self.file, line=line)
         if section is not None:
             where += f": [{section}]" + (f" {key}" if key is not None else "")
         return ConfigError(f"{where}: {message}")
@@ -160,39 +162,46 @@ class _Checker:
 
     def string(self, section: str, key: str, value: Any, allowed: tuple[str, ...] | None = None) -> str:
         if not isinstance(value, str):
-            raise self.error(section, key, f"must be a string in quotes, not {_type_name(value)}"
-                             + (f" (one of {_choices(allowed)})" if allowed else "") + ".")
+            if allowed:
+                raise self.error(section, key, _("must be a string in quotes, not {type} (one of {choices}).").format(
+                    type=_type_name(value), choices=_choices(allowed)))
+            raise self.error(section, key, _("must be a string in quotes, not {type}.").format(type=_type_name(value)))
         if allowed is not None and value not in allowed:
-            raise self.error(section, key, f"{value!r} is not allowed; use one of {_choices(allowed)}.")
+            raise self.error(section, key, _("{value!r} is not allowed; use one of {choices}.").format(
+                value=value, choices=_choices(allowed)))
         return value
 
     def boolean(self, section: str, key: str, value: Any) -> bool:
         if not isinstance(value, bool):
-            raise self.error(section, key, f"must be true or false, not {_type_name(value)}.")
+            raise self.error(section, key, _("must be true or false, not {type}.").format(type=_type_name(value)))
         return value
 
     def minutes(self, section: str, key: str, value: Any, allow_zero: bool) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(section, key, f"must be a number of minutes, not {_type_name(value)}.")
+            raise self.error(section, key, _("must be a number of minutes, not {type}.").format(
+                type=_type_name(value)))
         if value < 0 or (value == 0 and not allow_zero) or value != value:
-            rule = "0 or more (0: never log out)" if allow_zero else "more than 0 (a kiosk always logs out)"
-            raise self.error(section, key, f"{value!r} is not allowed; use a number of minutes {rule}.")
+            message = (_("{value!r} is not allowed; use a number of minutes 0 or more (0: never log out).")
+                       if allow_zero else
+                       _("{value!r} is not allowed; use a number of minutes more than 0 (a kiosk always logs out)."))
+            raise self.error(section, key, message.format(value=value))
         return float(value)
 
     def folder(self, section: str, key: str, value: Any) -> Path:
         text = self.string(section, key, value)
         path = Path(os.path.expandvars(text)).expanduser()
         if not text.strip() or not path.is_absolute():
-            raise self.error(section, key, f"{text!r} is not allowed; use an absolute folder, e.g. "
-                             f"\"~/Downloads/cards\" or \"/srv/depot/downloads\".")
+            raise self.error(section, key, _("{value!r} is not allowed; use an absolute folder, e.g. "
+                                             "\"~/Downloads/cards\" or \"/srv/depot/downloads\".").format(value=text))
         if path.exists() and not path.is_dir():
-            raise self.error(section, key, f"{str(path)!r} exists and is not a folder.")
+            raise self.error(section, key, _("{path!r} exists and is not a folder.").format(path=str(path)))
         return path
 
     def table(self, data: dict[str, Any], section: str) -> dict[str, Any]:
         value = data.get(section, {})
         if not isinstance(value, dict):
-            raise self.error(None, None, f"{section} must be a section [{section}], not {_type_name(value)}.")
+            raise self.error(None, None, _("{section} must be a section [{section}], not {type}.").format(
+                section=section, type=_type_name(value)))
         return value
 
     # The whole file ------------------------------------------------------------------------------
@@ -201,19 +210,19 @@ class _Checker:
         try:
             data = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{self.file}: not valid TOML: {exc}") from exc
+            raise ConfigError(_("{file}: not valid TOML: {error}").format(file=self.file, error=exc)) from exc
         for section in data:
             if section not in SECTIONS:
-                raise self.error(None, None, f"unknown section [{section}] (line {self.line_of(section)}); "
-                                 f"allowed: {_choices(tuple(SECTIONS), brackets=True)}.")
+                raise self.error(None, None, _("unknown section [{section}] (line {line}); allowed: {allowed}.").format(
+                    section=section, line=self.line_of(section), allowed=_choices(tuple(SECTIONS), brackets=True)))
         general = self.table(data, "general")
         kiosk = self.table(data, "kiosk")
         keys = self.table(data, "keys")
         for section, values in (("general", general), ("kiosk", kiosk)):
             for key in values:
                 if key not in SECTIONS[section]:
-                    raise self.error(section, key, f"unknown key {key!r}; allowed in [{section}]: "
-                                     f"{', '.join(SECTIONS[section])}.")
+                    raise self.error(section, key, _("unknown key {key!r}; allowed in [{section}]: {allowed}.").format(
+                        key=key, section=section, allowed=", ".join(SECTIONS[section])))
         themes = tuple(THEMES)
         config = Config(
             path=self.file,
@@ -241,11 +250,13 @@ class _Checker:
 
         known = tuple(item.id for item in MENU)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error("kiosk", "screens", f"must be a list of menu item ids in quotes, not "
-                             f"{_type_name(value)}; e.g. screens = [\"cards.manage\", \"daily.transactions\"].")
+            raise self.error("kiosk", "screens", _("must be a list of menu item ids in quotes, not {type}; e.g. "
+                                                   "screens = [\"cards.manage\", \"daily.transactions\"].").format(
+                type=_type_name(value)))
         for screen in value:
             if screen not in known:
-                raise self.error("kiosk", "screens", f"unknown menu item id {screen!r}; allowed: {', '.join(known)}.")
+                raise self.error("kiosk", "screens", _("unknown menu item id {id!r}; allowed: {allowed}.").format(
+                    id=screen, allowed=", ".join(known)))
         return tuple(dict.fromkeys(value))
 
     def keys(self, values: dict[str, Any]) -> dict[str, str]:
@@ -258,12 +269,17 @@ class _Checker:
                 import difflib
 
                 close = difflib.get_close_matches(binding_id, sorted(known), n=3)
-                hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-                raise self.error("keys", binding_id, f"unknown binding id {binding_id!r}; {hint}"
-                                 f"`cardsonline config ids` lists the {len(known)} binding ids.")
+                if close:
+                    message = _("unknown binding id {id!r}; did you mean {close}? `cardsonline config ids` lists "
+                                "the {count} binding ids.")
+                else:
+                    message = _("unknown binding id {id!r}; `cardsonline config ids` lists the {count} binding ids.")
+                raise self.error("keys", binding_id, message.format(
+                    id=binding_id, close=_(" or ").join(repr(c) for c in close), count=len(known)))
             if not isinstance(value, str):
-                raise self.error("keys", binding_id, f"must be a key in quotes such as \"f5\" or \"ctrl+r\" "
-                                 f"(several: \"f5,ctrl+r\"), not {_type_name(value)}.")
+                raise self.error("keys", binding_id, _("must be a key in quotes such as \"f5\" or \"ctrl+r\" "
+                                                       "(several: \"f5,ctrl+r\"), not {type}.").format(
+                    type=_type_name(value)))
             keys = [part.strip() for part in value.split(",")]
             for key in keys:
                 problem = key_problem(key)
@@ -276,11 +292,12 @@ class _Checker:
 def key_problem(key: str) -> str | None:
     """Why `key` is not a key Textual understands ("ctrl+r", "f5", "question_mark", "?"), or None."""
     if not key:
-        return "an empty key; write keys such as \"f5\" or \"ctrl+r\", separated by commas."
+        return _("an empty key; write keys such as \"f5\" or \"ctrl+r\", separated by commas.")
     *modifiers, name = key.split("+") if len(key) > 1 else [key]
     for modifier in modifiers:
         if modifier not in KEY_MODIFIERS:
-            return f"{modifier!r} in {key!r} is not a modifier; use {', '.join(sorted(KEY_MODIFIERS))}."
+            return _("{modifier!r} in {key!r} is not a modifier; use {modifiers}.").format(
+                modifier=modifier, key=key, modifiers=", ".join(sorted(KEY_MODIFIERS)))
     if len(name) == 1 and name.isprintable():
         return None
     if name in _key_names():
@@ -290,7 +307,8 @@ def key_problem(key: str) -> str | None:
         return None
     except KeyError:
         pass
-    return f"{name!r} in {key!r} is not a key name; use e.g. f5, ctrl+r, escape, enter, tab, up, home, or a character."
+    return _("{name!r} in {key!r} is not a key name; use e.g. f5, ctrl+r, escape, enter, tab, up, home, or a "
+             "character.").format(name=name, key=key)
 
 
 def _key_names() -> frozenset[str]:
@@ -345,8 +363,9 @@ def imported_binding_ids() -> frozenset[str]:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
+    name = {bool: N_("true/false"), int: N_("a number"), float: N_("a number"), str: N_("a string"),
+            list: N_("a list"), dict: N_("a table")}.get(type(value))
+    return _(name) if name else type(value).__name__
 
 
 def _choices(values: tuple[str, ...] | None, brackets: bool = False) -> str:

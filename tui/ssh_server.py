@@ -32,6 +32,8 @@ from typing import Any
 
 import asyncssh
 
+from tui.i18n import _
+
 log = logging.getLogger("cardsonline.ssh")
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
@@ -189,12 +191,12 @@ class PortalSession(asyncssh.SSHServerSession):
         assert chan is not None
         self.term_type = chan.get_terminal_type() or ""
         if not self.term_type:
-            chan.write(b"Cards Online needs a terminal: connect with ssh -t.\r\n")
+            chan.write((_("Cards Online needs a terminal: connect with ssh -t.") + "\r\n").encode())
             chan.exit(1)
             return
         if not self.server.claim_slot(self):
-            chan.write(f"Cards Online: all {self.server.config.max_sessions} sessions are in use; "
-                       f"please try again later.\r\n".encode())
+            chan.write((_("Cards Online: all {count} sessions are in use; please try again later.").format(
+                count=self.server.config.max_sessions) + "\r\n").encode())
             log.warning("session refused user=%s peer=%s: all %d sessions in use", self.username, self.peer,
                         self.server.config.max_sessions)
             chan.exit(1)

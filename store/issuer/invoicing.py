@@ -39,6 +39,7 @@ from sqlalchemy import and_, func, insert, literal, or_, text, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
+from ..i18n import _, ngettext
 from ..models import (
     Address,
     AddressKind,
@@ -187,10 +188,12 @@ class InvoicingReport:
 
     def __str__(self) -> str:
         total = sum((i.total_incl_vat for i in self.issued), ZERO)
-        head = (f"Invoices for {self.month:%m/%Y}: {len(self.issued)} issued ({total:,.2f} EUR incl. VAT, "
-                f"{sum(i.lines for i in self.issued):,} lines), {self.already_invoiced} already invoiced, "
-                f"{self.nothing_to_invoice} without transactions; {self.mails} e-mails queued.")
-        return "\n".join([head, *(f"  {i.number}  {i.customer_number}  {i.lines:>6,} lines  "
+        head = _("Invoices for {month:%m/%Y}: {issued} issued ({total:,.2f} EUR incl. VAT, {lines:,} lines), "
+                 "{already} already invoiced, {empty} without transactions; {mails} e-mails queued.").format(
+            month=self.month, issued=len(self.issued), total=total, lines=sum(i.lines for i in self.issued),
+            already=self.already_invoiced, empty=self.nothing_to_invoice, mails=self.mails)
+        line = _("{lines:>6,} lines")
+        return "\n".join([head, *(f"  {i.number}  {i.customer_number}  {line.format(lines=i.lines)}  "
                                   f"{i.total_incl_vat:>12,.2f} EUR" for i in self.issued)])
 
 
@@ -202,9 +205,10 @@ class InvoicingFailed(Exception):
     """The run stopped at one customer number; its invoice was rolled back whole, the earlier ones are kept."""
 
     def __init__(self, report: InvoicingReport, customer_number: str, cause: BaseException):
-        super().__init__(f"Invoicing {report.month:%m/%Y} stopped at customer number {customer_number}: {cause}. "
-                         f"{len(report.issued)} invoices were issued before it and are complete; nothing of "
-                         f"{customer_number}'s invoice was kept. Run the command again to complete the month.")
+        super().__init__(_("Invoicing {month:%m/%Y} stopped at customer number {number}: {cause}. {issued} invoices "
+                           "were issued before it and are complete; nothing of {number}'s invoice was kept. Run the "
+                           "command again to complete the month.").format(
+            month=report.month, number=customer_number, cause=cause, issued=len(report.issued)))
         self.report = report
         self.customer_number = customer_number
         self.cause = cause
@@ -628,14 +632,14 @@ def invoice_month(session: Session, month: date, now: datetime, render: Renderer
         unknown = sorted(set(wanted) - {number.number for number, _customer in pairs})
         if unknown:
             session.rollback()
-            raise DomainError(f"Unknown customer number {unknown[0]}.")
+            raise DomainError(_("Unknown customer number {number}.").format(number=unknown[0]))
     for _number, customer in pairs:
         zone = ZoneInfo(customer.timezone or "Europe/Brussels")
         _start, end = month_bounds(month, zone)
         if now < end:
             session.rollback()
-            raise DomainError(f"{month:%m/%Y} is not over yet in {zone.key} (it ends "
-                              f"{end.astimezone(zone):%d/%m/%Y %H:%M}): invoice it from then on.")
+            raise DomainError(_("{month:%m/%Y} is not over yet in {zone} (it ends {end:%d/%m/%Y %H:%M}): invoice it "
+                                "from then on.").format(month=month, zone=zone.key, end=end.astimezone(zone)))
     done = set(session.exec(select(Invoice.customer_number_id).where(Invoice.period_start == month)).all())
     closed = closed_months(session, month)
     session.rollback()  # end the read transaction: each invoice gets its own
@@ -661,10 +665,12 @@ def invoice_month(session: Session, month: date, now: datetime, render: Renderer
     if wanted is None:
         _close_month(session, now, month)
     if not report.issued and report.already_invoiced:
-        raise MonthAlreadyInvoiced(
-            f"{month:%m/%Y} is already invoiced ({report.already_invoiced} customer "
-            f"number{'s' if report.already_invoiced != 1 else ''}); an invoice is never made twice. The others have "
-            f"no transactions in the month.")
+        raise MonthAlreadyInvoiced(ngettext(
+            "{month:%m/%Y} is already invoiced ({count} customer number); an invoice is never made twice. The "
+            "others have no transactions in the month.",
+            "{month:%m/%Y} is already invoiced ({count} customer numbers); an invoice is never made twice. The "
+            "others have no transactions in the month.", report.already_invoiced).format(
+                month=month, count=report.already_invoiced))
     return report
 
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 from sqlmodel import Session
 
+from ..i18n import N_, _
 from ..services.alerts import send_anomaly_alerts
 from ..services.driver_codes import apply_pending_blocks
 from .renewals import run_renewals
@@ -23,8 +24,8 @@ Step = Callable[[Session, datetime], str]
 def pending_driver_code_blocks(session: Session, now: datetime) -> str:
     """Fiche 16: blocks of more than 5 driver codes at once take effect the next morning (06:00 local)."""
     result = apply_pending_blocks(session, now)
-    return (f"Driver codes blocked: {result.applied} (block pending for a later morning: "
-            f"{result.still_pending}).")
+    return _("Driver codes blocked: {applied} (block pending for a later morning: {pending}).").format(
+        applied=result.applied, pending=result.still_pending)
 
 
 def renewal_campaign(session: Session, now: datetime) -> str:
@@ -40,9 +41,9 @@ def anomaly_alerts(session: Session, now: datetime) -> str:
 
 # The nightly work, in order. Add later nightly work here (one step each).
 STEPS: list[tuple[str, Step]] = [
-    ("driver code blocks", pending_driver_code_blocks),
-    ("renewals", renewal_campaign),
-    ("anomaly alerts", anomaly_alerts),
+    (N_("driver code blocks"), pending_driver_code_blocks),
+    (N_("renewals"), renewal_campaign),
+    (N_("anomaly alerts"), anomaly_alerts),
 ]
 
 
@@ -52,8 +53,8 @@ class NightlyReport:
     lines: list[tuple[str, str]] = field(default_factory=list)  # (step name, what it did)
 
     def __str__(self) -> str:
-        head = f"Nightly run at {self.now.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC."
-        return "\n".join([head, *(f"- {name}: {text}" for name, text in self.lines)])
+        head = _("Nightly run at {now:%Y-%m-%d %H:%M} UTC.").format(now=self.now.astimezone(timezone.utc))
+        return "\n".join([head, *(f"- {_(name)}: {text}" for name, text in self.lines)])
 
 
 def run_nightly(db_or_session, now: datetime) -> NightlyReport:

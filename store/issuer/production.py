@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import (
     Card,
     CardStatus,
@@ -131,13 +132,14 @@ class ProcessReport:
         return self.into_production + self.shipped + self.toll_confirmed + self.driver_codes_posted + self.rejected
 
     def __str__(self) -> str:
-        return (
-            f"Issuer run at {self.now:%Y-%m-%d %H:%M} UTC. Requests taken into production: {self.into_production} "
-            f"(new card numbers: {self.numbers_given}); shipped: {self.shipped}; toll conditions confirmed: "
-            f"{self.toll_confirmed}; driver codes posted: {self.driver_codes_posted}; rejected: {self.rejected}; "
-            f"e-mails queued: {self.emails_queued}. Still open: "
-            f"{self.waiting_for_document} waiting for a registration certificate, {self.pending} for a later run."
-        )
+        return _(
+            "Issuer run at {now:%Y-%m-%d %H:%M} UTC. Requests taken into production: {production} (new card "
+            "numbers: {numbers}); shipped: {shipped}; toll conditions confirmed: {toll}; driver codes posted: "
+            "{codes}; rejected: {rejected}; e-mails queued: {mails}. Still open: {waiting} waiting for a "
+            "registration certificate, {pending} for a later run.").format(
+            now=self.now, production=self.into_production, numbers=self.numbers_given, shipped=self.shipped,
+            toll=self.toll_confirmed, codes=self.driver_codes_posted, rejected=self.rejected,
+            mails=self.emails_queued, waiting=self.waiting_for_document, pending=self.pending)
 
 
 @atomic

@@ -25,6 +25,7 @@ from typing import Union
 
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import (
     Address,
     AddressKind,
@@ -145,11 +146,15 @@ class RenewalReport:
                 + self.activated + self.expired + self.notices + self.reminders)
 
     def __str__(self) -> str:
-        return (f"Renewal run at {self.now.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC. New in the campaign: {self.candidates} candidate for "
-                f"renewal, {self.cancelled_unused} cancelled (not used in 3 months), {self.cancelled_by_user} "
-                f"cancelled by the customer; new plastics in production: {self.into_production}; activated: "
-                f"{self.activated}; expired without renewal: {self.expired}; notices: {self.notices} "
-                f"({self.letters} letters); reminders: {self.reminders}; e-mails queued: {self.emails_queued}.")
+        return _("Renewal run at {now:%Y-%m-%d %H:%M} UTC. New in the campaign: {candidates} candidate for "
+                 "renewal, {unused} cancelled (not used in 3 months), {by_customer} cancelled by the customer; new "
+                 "plastics in production: {production}; activated: {activated}; expired without renewal: "
+                 "{expired}; notices: {notices} ({letters} letters); reminders: {reminders}; e-mails queued: "
+                 "{mails}.").format(
+            now=self.now.astimezone(timezone.utc), candidates=self.candidates, unused=self.cancelled_unused,
+            by_customer=self.cancelled_by_user, production=self.into_production, activated=self.activated,
+            expired=self.expired, notices=self.notices, letters=self.letters, reminders=self.reminders,
+            mails=self.emails_queued)
 
 
 def run_renewals(session_or_db: Union[Session, "object"], now: datetime) -> RenewalReport:

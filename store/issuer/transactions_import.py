@@ -55,6 +55,7 @@ from sqlalchemy import String, Text, bindparam, cast, func, insert, or_, select,
 from sqlalchemy.types import NullType
 from sqlmodel import Session
 
+from ..i18n import _
 from ..models import (
     Anomaly,
     AnomalyStatus,
@@ -158,7 +159,7 @@ class Rejection:
     reason: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
+        return _("line {line}: {reason}").format(line=self.line, reason=self.reason)
 
 
 @dataclass
@@ -185,12 +186,15 @@ class ImportReport:
             self.rejections.append(Rejection(line, reason))
 
     def __str__(self) -> str:
-        lines = [f"Read {self.rows:,} rows: {self.imported:,} imported ({self.fuel:,} fuel and services, "
-                 f"{self.toll:,} toll), {self.already_there:,} already there, {self.rejected:,} rejected.",
-                 f"Anomalies: {self.anomalies:,}; products blocked until their period ends: "
-                 f"{self.product_blocks:,}; alert e-mails queued: {self.alert_mails:,}."]
+        lines = [_("Read {rows:,} rows: {imported:,} imported ({fuel:,} fuel and services, {toll:,} toll), "
+                   "{already:,} already there, {rejected:,} rejected.").format(
+                     rows=self.rows, imported=self.imported, fuel=self.fuel, toll=self.toll,
+                     already=self.already_there, rejected=self.rejected),
+                 _("Anomalies: {anomalies:,}; products blocked until their period ends: {blocks:,}; alert e-mails "
+                   "queued: {mails:,}.").format(anomalies=self.anomalies, blocks=self.product_blocks,
+                                                mails=self.alert_mails)]
         for rule, count in sorted(self.by_rule.items(), key=lambda item: (-item[1], item[0].value)):
-            lines.append(f"  {rule.value}: {count:,}")
+            lines.append(f"  {_(rule.value)}: {count:,}")
         return "\n".join(lines)
 
 
@@ -222,8 +226,8 @@ def _header_index(header: Iterable[Any]) -> dict[str, int]:
             index[key] = position
     missing = [name for name in REQUIRED_COLUMNS if name not in index]
     if missing:
-        raise ImportFileError(f"The file has no column {', '.join(missing)}. The first row must name the columns: "
-                              f"{', '.join(COLUMNS)}.")
+        raise ImportFileError(_("The file has no column {missing}. The first row must name the columns: "
+                                "{columns}.").format(missing=", ".join(missing), columns=", ".join(COLUMNS)))
     return index
 
 
@@ -231,7 +235,7 @@ def read_rows(path: Path, report: ImportReport | None = None) -> Iterator[tuple[
     """(line number, column index, raw values) per data row, streamed from a CSV or xlsx file."""
     path = Path(path)
     if not path.is_file():
-        raise ImportFileError(f"There is no file {path}.")
+        raise ImportFileError(_("There is no file {path}.").format(path=path))
     if is_xlsx(path):
         yield from _read_xlsx(path)
         return
@@ -241,7 +245,7 @@ def read_rows(path: Path, report: ImportReport | None = None) -> Iterator[tuple[
     with open(path, newline="", encoding=encoding) as handle:
         first = handle.readline()
         if not first.strip():
-            raise ImportFileError(f"{path.name} is empty: the first row must name the columns.")
+            raise ImportFileError(_("{name} is empty: the first row must name the columns.").format(name=path.name))
         delimiter = max((";", ",", "\t"), key=first.count)
         index = _header_index(next(csv.reader([first], delimiter=delimiter)))
         reader = csv.reader(handle, delimiter=delimiter)
@@ -257,7 +261,8 @@ def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, int], tuple]]:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - a zip that is no workbook
-        raise ImportFileError(f"{path.name} is not an Excel workbook (.xlsx): {exc}") from None
+        raise ImportFileError(_("{name} is not an Excel workbook (.xlsx): {error}").format(name=path.name,
+                                                                                          error=exc)) from None
     try:
         sheet = workbook.worksheets[0]
         index: dict[str, int] | None = None
@@ -269,7 +274,7 @@ def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, int], tuple]]:
                 continue
             yield number, index, values
         if index is None:
-            raise ImportFileError(f"{path.name} is empty: the first row must name the columns.")
+            raise ImportFileError(_("{name} is empty: the first row must name the columns.").format(name=path.name))
     finally:
         workbook.close()
 

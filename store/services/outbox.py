@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
+from ..i18n import _
 from ..models import Channel, OutboxMessage, OutboxStatus, Right, User
 from .context import Actor
 
@@ -89,22 +90,24 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in ("smtp", "smtps"):
-        raise ValueError(f"The SMTP URL must start with smtp:// or smtps://, not {url.split(':', 1)[0]!r}.")
+        raise ValueError(_("The SMTP URL must start with smtp:// or smtps://, not {scheme!r}.").format(
+            scheme=url.split(":", 1)[0]))
     if not parts.hostname:
-        raise ValueError("The SMTP URL has no host, e.g. smtp://mail.example.com:587?starttls=1.")
+        raise ValueError(_("The SMTP URL has no host, e.g. smtp://mail.example.com:587?starttls=1."))
     try:
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"The SMTP URL has an invalid port: {exc}.") from None
+        raise ValueError(_("The SMTP URL has an invalid port: {error}.").format(error=exc)) from None
     query = {key.lower(): values[-1] for key, values in parse_qs(parts.query).items()}
     known = {"starttls", "from", "cafile"}
     unknown = sorted(set(query) - known)
     if unknown:
-        raise ValueError(f"Unknown SMTP URL option {unknown[0]!r}; known: {', '.join(sorted(known))}.")
+        raise ValueError(_("Unknown SMTP URL option {option!r}; known: {known}.").format(
+            option=unknown[0], known=", ".join(sorted(known))))
     implicit = scheme == "smtps"
     starttls = query.get("starttls", "").lower() in _TRUE
     if implicit and starttls:
-        raise ValueError("smtps:// is already encrypted: starttls=1 is only for smtp://.")
+        raise ValueError(_("smtps:// is already encrypted: starttls=1 is only for smtp://."))
     return SmtpSettings(
         host=parts.hostname, port=port or (465 if implicit else 25), implicit_tls=implicit, starttls=starttls,
         username=unquote(parts.username) if parts.username else None,
@@ -123,7 +126,8 @@ class SendReport:
     errors: list[str] = field(default_factory=list)  # one line per failure: "id → address: answer"
 
     def __str__(self) -> str:
-        return f"Outbox: {self.sent} sent, {self.retried} to retry later, {self.failed} failed."
+        return _("Outbox: {sent} sent, {retried} to retry later, {failed} failed.").format(
+            sent=self.sent, retried=self.retried, failed=self.failed)
 
 
 class _Transient(Exception):
