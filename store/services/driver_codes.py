@@ -110,10 +110,11 @@ class BlockPlan:
                             "takes effect at once).",
                             "{count} driver codes will be blocked immediately (blocking {maximum} or fewer at once "
                             "takes effect at once).", self.count).format(count=self.count, maximum=IMMEDIATE_BLOCK_MAX)
-        return _("{count} driver codes will be block pending and blocked on {when:%d/%m/%Y at %H:%M} ({zone}): "
-                 "blocking more than {maximum} codes at once takes effect the next morning. Until then the codes "
-                 "keep working.").format(count=self.count, when=self.effective_local, zone=self.timezone,
-                                         maximum=IMMEDIATE_BLOCK_MAX)
+        return _("{count} driver codes will be block pending and blocked on {day:%d/%m/%Y} at {time:%H:%M} "
+                 "({zone}): blocking more than {maximum} codes at once takes effect the next morning. Until then "
+                 "the codes keep working.").format(count=self.count, day=self.effective_local,
+                                                   time=self.effective_local, zone=self.timezone,
+                                                   maximum=IMMEDIATE_BLOCK_MAX)
 
 
 @dataclass(frozen=True)
