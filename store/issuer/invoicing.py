@@ -666,11 +666,11 @@ def invoice_month(session: Session, month: date, now: datetime, render: Renderer
         _close_month(session, now, month)
     if not report.issued and report.already_invoiced:
         raise MonthAlreadyInvoiced(ngettext(
-            "{month:%m/%Y} is already invoiced ({count} customer number); an invoice is never made twice. The "
-            "others have no transactions in the month.",
-            "{month:%m/%Y} is already invoiced ({count} customer numbers); an invoice is never made twice. The "
-            "others have no transactions in the month.", report.already_invoiced).format(
-                month=month, count=report.already_invoiced))
+            "{month} is already invoiced: {count} customer number has its invoice for it, and an invoice is never "
+            "made twice. Transactions of {month} that arrive late go on the next month's invoice.",
+            "{month} is already invoiced: {count} customer numbers have their invoice for it, and an invoice is "
+            "never made twice. Transactions of {month} that arrive late go on the next month's invoice.",
+            report.already_invoiced).format(month=f"{month:%m/%Y}", count=report.already_invoiced))
     return report
 
 

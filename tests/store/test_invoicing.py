@@ -376,3 +376,34 @@ def test_a_month_run_for_some_customer_numbers_only_keeps_the_others_transaction
         FuelTransaction.issuer_transaction_id == "T-B-OCT10")).one() is None
     report = invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
     assert [(i.customer_number, i.lines, i.total_incl_vat) for i in report.issued] == [("4020002", 2, D("62.32"))]
+
+
+def test_a_rerun_is_refused_with_a_clear_message_and_changes_nothing(session, world):
+    invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    counts = lambda: [session.exec(select(func.count()).select_from(model)).one()  # noqa: E731
+                      for model in (Invoice, InvoiceLine, OutboxMessage, AuditEvent)]
+    before = counts()
+    with pytest.raises(MonthAlreadyInvoiced) as refusal:
+        invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    assert refusal.value.message == (
+        "10/2026 is already invoiced: 2 customer numbers have their invoice for it, and an invoice is never made "
+        "twice. Transactions of 10/2026 that arrive late go on the next month's invoice.")
+    with pytest.raises(MonthAlreadyInvoiced, match="1 customer number has its invoice"):
+        invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer(), customer_numbers=["4020002"])
+    assert counts() == before
+
+
+def test_a_month_without_transactions_and_a_customer_number_without_cards_make_no_invoice(session, world):
+    # Fees are for the cards used in the month: a month without transactions has none, so no invoice, no number
+    # taken, no mail; it is no refusal either, and the next invoice takes the next number.
+    session.add(CustomerNumber(customer_id=world.customer.id, number="4020003", name="Dubois Namur"))  # no card
+    session.commit()
+    report = invoice_month(session, date(2026, 9, 1), utc("2026-10-02T06:00:00"), FakeRenderer(),
+                           customer_numbers=["4020002", "4020003"])
+    assert (report.issued, report.nothing_to_invoice, report.already_invoiced) == ([], 2, 0)
+    assert session.exec(select(func.max(Invoice.sequence)).where(Invoice.year == 2026)).one() == 7
+    report = invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    assert [(i.number, i.customer_number) for i in report.issued] == [("2026-000008", "4020001"),
+                                                                      ("2026-000009", "4020002")]
+    assert report.nothing_to_invoice == 1  # 4020003, without cards
+    assert "0 issued" not in str(report) and "1 without transactions" in str(report)
