@@ -115,6 +115,8 @@ class Database:
     def session(self) -> Session:
         from sqlmodel import Session
 
+        from .services import card_history  # noqa: F401  (registers the configuration history's safety net)
+
         return Session(self.engine, expire_on_commit=False)
 
     def ensure_schema(self) -> None:

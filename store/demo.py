@@ -33,6 +33,7 @@ from .models import (
     Budget,
     BlockReason,
     Card,
+    CardConfigVersion,
     CardLimit,
     CardStatus,
     Channel,
@@ -72,6 +73,7 @@ from .models import (
     UserStatus,
 )
 from .services.auth import set_password
+from .services.card_history import initial_versions
 from .services.renewals import add_months
 from .services.renewals import timeline as renewal_timeline
 
@@ -1116,6 +1118,9 @@ def _write_batch(session: Session, builder: _Builder, plans: list[_Plan]) -> Non
     counts["plastics"] += _insert(connection, Plastic, [p for plan in plans for p in plan.plastics])
     counts["limits"] += _insert(connection, CardLimit,
                                 [dict(limit, card_id=plan.id) for plan in plans for limit in plan.limits])
+    if builder.with_versions:
+        counts["configuration versions"] += _insert(connection, CardConfigVersion, [
+            version for plan in plans for version in initial_versions(plan.row, plan.limits, plan.plastics)])
     counts["toll conditions"] += _insert(connection, TollCondition,
                                          [dict(c, card_id=plan.id) for plan in plans for c in plan.toll_conditions])
     counts["requests"] += _insert(connection, Request, builder.requests)
@@ -1389,6 +1394,8 @@ def build_demo(db: Database, cards: int = 150, seed: int = 2026, force: bool = F
                            {n: a.id for n, a in shipping_addresses.items()}, user_by_name["fleetadmin"].id)
         builder.counts.rows["driver codes"] = _insert(session.connection(), DriverCode, builder.driver_code_rows())
         session.commit()
+        # An older schema (a migration test) has no versions table: migration 0007 backfills them later.
+        builder.with_versions = sa_inspect(session.connection()).has_table("card_config_version")
         for start in range(0, builder.total, BATCH_CARDS):
             stop = min(start + BATCH_CARDS, builder.total)
             _write_batch(session, builder, builder.plans(start, stop))

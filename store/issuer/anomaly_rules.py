@@ -37,8 +37,9 @@ The rules and their boundaries:
 Limits carry their own action; a product the card does not carry (or that is blocked) has the action *block*
 (a terminal refuses it) unless its line says notify; every other rule reports (notify): detection does not block
 the card (Fiche 12). A finding's `action` is what the what-if calls refused (block) or reported (notify).
-The configuration is the card's current one: the issuer has no history of configurations, and the daily file
-is checked the day after.
+The configuration is the one in force at the transaction's time: the import picks, per transaction, the card's
+version (store.services.card_history) whose `valid_from` is at or before it, so a limit lowered this morning does
+not judge yesterday's fuel, and a transaction made while the card was blocked stays an anomaly after an unblock.
 """
 from __future__ import annotations
 

@@ -47,6 +47,7 @@ from ..models import (
 from ..services import audit
 from ..services.atomic import atomic
 from ..services.auth import local_date
+from ..services.card_history import record_card_versions
 from ..services.cards import FINAL_CARD_STATUSES, card_label, what
 from ..services.context import ISSUER
 from ..services.outbox import queue_email
@@ -211,6 +212,7 @@ def _step(session: Session, now: datetime, request: Request, report: ProcessRepo
 
 def _audit(session: Session, now: datetime, object_type: str, object_id: int, action: str, card: Card,
            before: dict, after: dict) -> None:
+    record_card_versions(session, [card.id], now)  # every change of production is audited here: versioned too
     number = session.get(CustomerNumber, card.customer_number_id)
     audit.record(session, ISSUER, now, object_type, object_id, action, before=before, after=after,
                  customer_id=number.customer_id)

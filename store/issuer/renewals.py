@@ -52,6 +52,7 @@ from ..services import audit
 from ..services.atomic import atomic
 from ..services.audit import _jsonable
 from ..services.auth import local_date
+from ..services.card_history import record_card_versions
 from ..services.cards import _flat, card_label
 from ..services.cards import spec_from_card
 from ..services.context import ISSUER
@@ -221,6 +222,7 @@ def _run_number(session: Session, now: datetime, customer: Customer, number: Cus
 
 def _audit_card(session: Session, now: datetime, customer: Customer, card: Card, action: str, before: dict,
                 after: dict) -> None:
+    record_card_versions(session, [card.id], now)  # every change of the campaign is audited here: versioned too
     audit.record(session, ISSUER, now, "card", card.id, action, before=before, after=after, customer_id=customer.id)
 
 

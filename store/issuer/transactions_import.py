@@ -28,9 +28,13 @@ with a comma or a point (`1.234,56` and `1,234.56` are read too). xlsx: the firs
 A row that cannot be booked (a missing or malformed value, an unknown card, a fuel row on an OBU …) is
 rejected with its line number and the reason, and the import goes on.
 
+Each transaction is judged against the card's configuration in force at its time: the card's versions
+(store.services.card_history, `card_config_version`) are loaded with the card, and the one whose `valid_from` is
+at or before the transaction applies (a transaction exactly at a change's instant gets the new version).
+
 Speed and memory: the file streams (csv module, openpyxl read-only) in batches of `BATCH_ROWS`; per batch one
-query finds the rows already imported, three load the cards not yet known (card, limit lines, plastics; kept
-in a bounded cache), and a few load the history the rules need, only for cards with period limits, a daily
+query finds the rows already imported, two load the cards not yet known (the card, all its configuration
+versions; kept in a bounded cache), and a few load the history the rules need, only for cards with period limits, a daily
 maximum or the odometer prompt (`BatchHistory`): from the local midnight of the card's first row in the batch
 its transactions one by one, before that only sums per product (SQL SUM ... GROUP BY) over the spans back to
 its week's and month's start, so a few rows a card instead of a month of transactions; the last odometer
@@ -41,10 +45,12 @@ import is simply run again (it is idempotent).
 """
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
+import json
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -60,6 +66,7 @@ from ..models import (
     Anomaly,
     AnomalyStatus,
     Card,
+    CardConfigVersion,
     CardLimit,
     CardProductBlock,
     CardStatus,
@@ -101,6 +108,7 @@ MAX_REJECTIONS_KEPT = 1_000  # the report keeps the first ones; the count is alw
 HISTORY_KEEP = timedelta(days=40)  # a cached history older than this before what a row needs is dropped
 VAT_TOLERANCE = Decimal("0.05")
 ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 HUNDRED = Decimal(100)
 
 COLUMNS = ("kind", "issuer_transaction_id", "card_number", "rank", "occurred_at", "entry_at", "station", "city",
@@ -585,6 +593,96 @@ def load_card_configs(session: Session, zones: CustomerZones, *, numbers: Iterab
     return configs
 
 
+class CardVersions:
+    """A card's configurations over time (store.services.card_history): `at(moment)` is the one in force then,
+    from its `valid_from` inclusive; a moment before the first version gets the first. `history` is the latest
+    with every version's history periods and odometer prompt, so the history loaded serves them all."""
+
+    __slots__ = ("starts", "configs", "history")
+
+    def __init__(self, starts: list[datetime], configs: list[CardConfig]):
+        self.starts, self.configs = starts, configs
+        latest = configs[-1]
+        if len(configs) == 1:
+            self.history = latest
+        else:
+            history = replace(latest, odometer_prompt=any(c.odometer_prompt for c in configs))
+            history.history_periods = frozenset().union(*(c.history_periods for c in configs))
+            self.history = history
+
+    def at(self, moment: datetime) -> CardConfig:
+        if len(self.starts) == 1:
+            return self.configs[0]
+        index = bisect.bisect_right(self.starts, moment) - 1
+        return self.configs[index if index > 0 else 0]
+
+
+_VERSION = CardConfigVersion.__table__.c
+_VERSION_QUERY = (select(_VERSION.card_id, _VERSION.valid_from, _VERSION.config)
+                  .where(_VERSION.card_id.in_(_IDS)).order_by(_VERSION.card_id, _VERSION.valid_from))
+_FIXED_COLUMNS = (_CARD.id, _CARD.number, _CARD.customer_number_id, type_coerce(_CARD.product_type, String))
+_SNAP_LIMITS = _Memo(lambda key: Limit(Product(key[0]), key[1], None if key[2] is None else Decimal(key[2]),
+                                       None if key[3] is None else Decimal(key[3]), LimitPeriod(key[4]),
+                                       LimitAction(key[5])))
+_SNAP_MOMENTS = _Memo(lambda text: None if text is None else datetime.fromisoformat(text))
+_SNAP_TANKS = _Memo(lambda text: None if text is None else Decimal(text))
+_SNAP_SETS = _Memo(lambda key: frozenset(key))
+
+
+def _config_of(card_id: int, number_id: int, zone: ZoneInfo, is_obu: bool, text: str) -> CardConfig:
+    data = json.loads(text)
+    limit_of = _SNAP_LIMITS
+    limits = {}
+    for line in data["limits"]:
+        limit = limit_of[tuple(line)]
+        limits[limit.product] = limit
+    plastic_of = _PLASTICS
+    hours_from, hours_to = data["hours"]
+    return CardConfig(
+        card_id=card_id, customer_number_id=number_id, zone=zone, is_obu=is_obu, limits=limits,
+        allowed_weekdays=_SNAP_SETS[tuple(data["allowed_weekdays"])], hours_from=_MINUTES[hours_from],
+        hours_to=_MINUTES[hours_to], forbidden_days=_SNAP_SETS[tuple(data["forbidden_days"])],
+        allowed_countries=_SNAP_SETS[tuple(data["allowed_countries"])],
+        tank_capacity_l=_SNAP_TANKS[data["tank_capacity_l"]], odometer_prompt=data["odometer_prompt"],
+        max_transactions_per_day=data["max_transactions_per_day"], code_type=_CODE_TYPES[data["code_type"]],
+        rank=data["rank"], blocked_at=_SNAP_MOMENTS[data["blocked_at"]], cancelled=data["cancelled"],
+        plastics={rank: plastic_of[(rank, status, expiry)] for rank, status, expiry in data["plastics"]})
+
+
+def load_card_versions(session: Session, zones: CustomerZones, numbers: Iterable[str]) -> dict[str, CardVersions]:
+    """Each card's configurations over time, by number: one query for the cards and one for all their versions
+    per IN_CHUNK cards. A card without versions (written before they existed, outside the services) is judged by
+    its current configuration."""
+    numbers = list(numbers)
+    out: dict[str, CardVersions] = {}
+    unversioned: list[int] = []
+    zone_of = zones.zone
+    for first in range(0, len(numbers), IN_CHUNK):
+        cards = {row[0]: row for row in _rows(session, select(*_FIXED_COLUMNS).where(_CARD.number.in_(_IDS)),
+                                                  numbers[first:first + IN_CHUNK])}
+        if not cards:
+            continue
+        versions: dict[int, tuple[list, list]] = {}
+        for card_id, valid_from, text in _rows(session, _VERSION_QUERY, list(cards)):
+            _id, _number, number_id, product_type = cards[card_id]
+            entry = versions.get(card_id)
+            if entry is None:
+                entry = versions[card_id] = ([], [])
+            entry[0].append(valid_from)
+            entry[1].append(_config_of(card_id, number_id, zone_of[number_id], _PRODUCT_TYPES[product_type].is_obu,
+                                       text))
+        for card_id, (_id, number, _number_id, _type) in cards.items():
+            entry = versions.get(card_id)
+            if entry is None:
+                unversioned.append(card_id)
+            else:
+                out[number] = CardVersions(*entry)
+    if unversioned:
+        for number, config in load_card_configs(session, zones, ids=unversioned).values():
+            out[number] = CardVersions([EPOCH], [config])
+    return out
+
+
 def load_driver_codes(session: Session, zones: CustomerZones, customer_number_id: int) -> DriverCodeBook:
     codes = {}
     for code, status, effective_at, blocked_at in session.execute(
@@ -824,7 +922,7 @@ class TransactionIngest:
         self.progress = progress
         self.report = report or ImportReport()
         self.zones = CustomerZones(session)
-        self.cards: OrderedDict[str, CardConfig] = OrderedDict()  # by number
+        self.cards: OrderedDict[str, CardVersions] = OrderedDict()  # by number
         self.histories: OrderedDict[int, CardHistory] = OrderedDict()  # by card id
         self.codes: dict[int, DriverCodeBook] = {}
         self.buffer: list[ParsedTransaction] = []
@@ -862,8 +960,7 @@ class TransactionIngest:
     def _configs(self, numbers: set[str]) -> None:
         missing = [number for number in numbers if number not in self.cards]
         if missing:
-            for number, config in load_card_configs(self.session, self.zones, numbers=missing).values():
-                self.cards[number] = config
+            self.cards.update(load_card_versions(self.session, self.zones, missing))
         for number in numbers:
             if number in self.cards:
                 self.cards.move_to_end(number)
@@ -876,17 +973,19 @@ class TransactionIngest:
             book = self.codes[customer_number_id] = load_driver_codes(self.session, self.zones, customer_number_id)
         return book
 
-    def _prepare_histories(self, items: list[tuple[ParsedTransaction, CardConfig, Tx]]) -> None:
+    def _prepare_histories(self, items: list[tuple[ParsedTransaction, CardConfig, Tx]],
+                           history_configs: dict[int, CardConfig]) -> None:
         """Each card's history for the rules: kept from an earlier batch when it covers the card's rows, else
-        loaded (load_batch_histories) from the local midnight of the earliest row of the cards loaded."""
+        loaded (load_batch_histories) from the local midnight of the earliest row of the cards loaded.
+        `history_configs`: per card, the periods of all its versions (CardVersions.history)."""
         firsts: dict[int, datetime] = {}  # the earliest row of each card with period limits or a daily count
         stale: set[int] = set()
         odometer: dict[int, datetime] = {}
         configs: dict[int, CardConfig] = {}
         histories = self.histories
-        for _row, config, tx in items:
-            card_id = config.card_id
-            configs[card_id] = config
+        for _row, tx_config, tx in items:
+            card_id = tx_config.card_id
+            config = configs[card_id] = history_configs[card_id]
             moment = tx.occurred_at
             if config.history_periods:
                 first = firsts.get(card_id)
@@ -896,7 +995,7 @@ class TransactionIngest:
                     history = histories.get(card_id)
                     if history is None or history.__class__ is not BatchHistory or not history.covers(config, moment):
                         stale.add(card_id)
-            if config.odometer_prompt and not tx.toll and tx.odometer_km is not None and (
+            if tx_config.odometer_prompt and not tx.toll and tx.odometer_km is not None and (
                     card_id not in odometer or moment < odometer[card_id]):
                 odometer[card_id] = moment
         for card_id, first in firsts.items():
@@ -937,15 +1036,17 @@ class TransactionIngest:
         existing |= self._existing(TollTransaction.__table__, [r.issuer_transaction_id for r in rows if r.toll])
         self._configs({row.card_number for row in rows})
         items: list[tuple[ParsedTransaction, CardConfig, Tx]] = []
+        history_configs: dict[int, CardConfig] = {}
         seen: set[str] = set()
         for row in rows:
             if row.issuer_transaction_id in existing or row.issuer_transaction_id in seen:
                 report.already_there += 1
                 continue
-            config = self.cards.get(row.card_number)
-            if config is None:
+            versions = self.cards.get(row.card_number)
+            if versions is None:
                 report.reject(row.line, f"Unknown card number {row.card_number}.")
                 continue
+            config = versions.history
             if row.toll and not config.is_obu:
                 report.reject(row.line, f"Card {row.card_number} is a fleet card, not an OBU: it has no tolls.")
                 continue
@@ -953,7 +1054,7 @@ class TransactionIngest:
                 report.reject(row.line, f"{row.card_number} is an OBU: only toll rows can be booked on it.")
                 continue
             seen.add(row.issuer_transaction_id)
-            zone = config.zone
+            zone = config.zone  # the card's fixed facts (zone, OBU or not) are the same in every version
             if row.occurred_at.tzinfo is None:
                 row.occurred_at = row.occurred_at.replace(tzinfo=zone)
             if row.occurred_at.tzinfo is not timezone.utc:
@@ -966,10 +1067,12 @@ class TransactionIngest:
                     report.reject(row.line, "entry_at is after the exit time (occurred_at).")
                     seen.discard(row.issuer_transaction_id)
                     continue
+            config = versions.at(row.occurred_at)  # the configuration in force at the transaction's time
+            history_configs[config.card_id] = versions.history
             items.append((row, config, Tx(row.occurred_at, row.product, row.amount_incl_vat, row.quantity,
                                           row.country, row.odometer_km, row.driver_code, row.rank, row.toll)))
         items.sort(key=lambda item: item[2].occurred_at)
-        self._prepare_histories(items)
+        self._prepare_histories(items, history_configs)
         fuel_rows, toll_rows, anomalies = [], [], []
         last_use: dict[int, datetime] = {}
         for row, config, tx in items:
@@ -1002,7 +1105,8 @@ class TransactionIngest:
         if toll_rows:
             connection.execute(insert(TollTransaction.__table__), toll_rows)
         # Issue 8: the monthly reports read per-card month totals, kept in this same transaction.
-        add_to_month_totals(connection, fuel_rows, toll_rows)
+        add_to_month_totals(connection, fuel_rows, toll_rows,  # the zones known here: no query for them
+                            {config.card_id: config.zone for _row, config, _tx in items})
         if anomalies:
             self._store_anomalies(connection, anomalies)
         if last_use:

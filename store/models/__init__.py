@@ -17,6 +17,7 @@ from .cards import (  # noqa: F401
     AddressKind,
     BlockReason,
     Card,
+    CardConfigVersion,
     CardLimit,
     CardStatus,
     CodeType,

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import Date, Index, LargeBinary, UniqueConstraint, text
+from sqlalchemy import Date, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .base import enum_field, json_field, money_field, str_field, utc_field, volume_field
@@ -190,6 +190,21 @@ class Plastic(SQLModel, table=True):
     status: CardStatus = enum_field(CardStatus)
     expiry_date: Optional[date] = Field(default=None, sa_type=Date)
     produced_at: Optional[datetime] = utc_field()
+
+
+class CardConfigVersion(SQLModel, table=True):
+    """What the anomaly rules read of a card (limits, controls, status, plastics) from `valid_from` (inclusive)
+    until `valid_to` (exclusive; None: still in force), so a transaction is judged against the configuration in
+    force at its time (issue 8). Written only by store.services.card_history.record_card_versions; `config` is
+    the canonical JSON of store.services.card_history.snapshot (compared as text to skip no-op changes)."""
+
+    __tablename__ = "card_config_version"
+    __table_args__ = (Index("ix_card_config_version_card_from", "card_id", "valid_from"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    card_id: int = Field(foreign_key="card.id")
+    valid_from: datetime = utc_field(nullable=False)
+    valid_to: Optional[datetime] = utc_field()
+    config: str = Field(sa_type=Text, nullable=False)
 
 
 class CardLimit(SQLModel, table=True):

@@ -48,6 +48,7 @@ from ..models import (
     TollOperator,
 )
 from . import audit
+from .card_history import record_card_versions
 from .atomic import atomic
 from .auth import local_date
 from .card_specs import (
@@ -618,6 +619,7 @@ def _create(session: Session, actor: Actor, now: datetime, spec: CardSpec, kind:
     )
     for document in spec.documents:
         _store_document(session, actor, now, card, document, request)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "created", after={**_card_record(card), "request_id": request.id,
                                                         "request_kind": kind})
     return card, request
@@ -813,6 +815,7 @@ def apply_change(session: Session, actor: Actor, now: datetime, card_id: int, ne
         _store_document(session, actor, now, card, document, request)
     card.version += 1
     session.add(card)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "changed",
            before={c.field: c.before for c in changes},
            after={**{c.field: c.after for c in changes},
@@ -853,6 +856,7 @@ def _order_duplicate(session: Session, actor: Actor, now: datetime, blocked: Car
     request = _new_request(session, actor, now, duplicate, RequestKind.DUPLICATE, fee=_total(fees),
                           details={"duplicate_of_id": blocked.id, "duplicate_of_number": blocked.number,
                                    "block_reason": reason.value, **({"toll_fees": fees} if fees else {})})
+    record_card_versions(session, [duplicate.id], now)
     _audit(session, actor, now, duplicate, "created", after={**_card_record(duplicate), "request_id": request.id,
                                                              "request_kind": RequestKind.DUPLICATE})
     return duplicate, request
@@ -880,6 +884,7 @@ def block_card(session: Session, actor: Actor, now: datetime, card_id: int, reas
         session.add(plastic)
     stopped = _stop_open_requests(session, now, card, f"Stopped: the {what(card)} was blocked ({reason.value}).")
     new_card, request = _order_duplicate(session, actor, now, card, reason) if duplicate else (None, None)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "blocked", before=before,
            after={"status": card.status, "block_reason": reason, "blocked_plastics": [p.rank for p in live],
                   "stopped_requests": stopped, "duplicate_card_id": new_card.id if new_card else None})
@@ -896,6 +901,7 @@ def delete_card(session: Session, actor: Actor, now: datetime, card_id: int) -> 
     card.version += 1
     session.add(card)
     stopped = _stop_open_requests(session, now, card, "Deleted by the customer before production.")
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "deleted", before={"status": CardStatus.NEW},
            after={"status": card.status, "stopped_requests": stopped})
     return card
@@ -911,6 +917,7 @@ def cancel_card(session: Session, actor: Actor, now: datetime, card_id: int) -> 
     card.renewal_status, card.cancelled_by_user = RenewalStatus.CANCELLED, True
     card.version += 1
     session.add(card)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "cancelled", before=before,
            after={"renewal_status": card.renewal_status, "cancelled_by_user": True})
     return card
@@ -943,6 +950,7 @@ def renew_card(session: Session, actor: Actor, now: datetime, card_id: int) -> C
     card.cancelled_by_user = False
     card.version += 1
     session.add(card)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "renewal restored", before=before,
            after={"renewal_status": card.renewal_status, "cancelled_by_user": False})
     return card

@@ -48,6 +48,7 @@ from ..models import (
 from .atomic import atomic
 from .auth import local_date
 from .card_specs import CardSpec
+from .card_history import record_card_versions
 from .cards import (
     CardActionResult,
     FieldChange,
@@ -287,6 +288,7 @@ def cancel_renewal(session: Session, actor: Actor, now: datetime, card_id: int) 
     card.renewal_status, card.cancelled_by_user = RenewalStatus.CANCELLED, True
     card.version += 1
     session.add(card)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "renewal cancelled", before=before,
            after={"renewal_status": card.renewal_status, "cancelled_by_user": True})
     return card
@@ -302,6 +304,7 @@ def restore_renewal(session: Session, actor: Actor, now: datetime, card_id: int)
     card.renewal_status, card.cancelled_by_user = RenewalStatus.CANDIDATE, False
     card.version += 1
     session.add(card)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "renewal restored", before=before,
            after={"renewal_status": card.renewal_status, "cancelled_by_user": False})
     return card
@@ -350,6 +353,7 @@ def change_renewal_configuration(session: Session, actor: Actor, now: datetime, 
     _write_limits(session, card, spec)
     card.version += 1
     session.add(card)
+    record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "renewal configuration changed",
            before={c.field: c.before for c in changes},
            after={**{c.field: c.after for c in changes}, "applies_to": "the renewed card"})

@@ -167,6 +167,32 @@ class TestDefaultDemo:
         assert f"{count(Invoice):,} invoices with {count(InvoiceLine):,} lines" in summary
         assert f"{count(Anomaly):,} anomalies" in summary
 
+    def test_every_card_has_its_configuration_versions(self, demo):
+        """One version from the card's creation, two for a blocked card (active until blocked_at), and the open
+        one is exactly what the tables hold: recording them all again writes nothing."""
+        from store.models import CardConfigVersion
+        from store.services.card_history import record_card_versions
+
+        _, session, _ = demo
+        versions: dict[int, list] = {}
+        for version in session.exec(select(CardConfigVersion).order_by(CardConfigVersion.valid_from)).all():
+            versions.setdefault(version.card_id, []).append(version)
+        cards = session.exec(select(Card)).all()
+        assert {card.id for card in cards} == set(versions)
+        for card in cards:
+            found = versions[card.id]
+            assert found[0].valid_from == card.created_at and found[-1].valid_to is None
+            if card.blocked_at is not None:
+                before, after = found
+                assert before.valid_to == after.valid_from == card.blocked_at
+                assert '"status":"active"' in before.config and '"status":"blocked"' in after.config
+            else:
+                assert len(found) == 1
+        try:
+            assert record_card_versions(session, [card.id for card in cards], NOW) == 0
+        finally:
+            session.rollback()
+
     def test_every_status_and_renewal_status_in_plausible_combinations(self, demo):
         _, session, _ = demo
         cards = session.exec(select(Card)).all()
