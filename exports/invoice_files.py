@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.i18n import _
+
 DOWNLOAD_DIR_ENV = "CARDSONLINE_DOWNLOAD_DIR"
 
 
@@ -90,9 +92,9 @@ def write_pair(folder: Path, number: str, pdf: bytes, p7s: bytes, *, overwrite: 
     """Write `<number>.pdf` and `<number>.pdf.p7s` into `folder`, both or neither; returns their paths."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"The folder {folder} does not exist.")
+        raise FileNotFoundError(_("The folder {folder} does not exist.").format(folder=folder))
     if not pdf or not p7s:
-        raise ValueError("An invoice is downloaded with its signature: both files are needed.")
+        raise ValueError(_("An invoice is downloaded with its signature: both files are needed."))
     names = pair_names(number)
     targets = (folder / names.pdf, folder / names.p7s)
     if not overwrite:

@@ -144,14 +144,17 @@ def init_keys(out_dir: Path, passphrase: bytes, now: datetime, organisation: str
     from cryptography.x509.oid import NameOID
 
     if not passphrase:
-        raise SigningKeyError(f"A passphrase is needed to protect the signing key: set {PASSPHRASE_ENV}.")
+        raise SigningKeyError(_("A passphrase is needed to protect the signing key: set {variable}.").format(
+            variable=PASSPHRASE_ENV))
     out_dir = Path(out_dir).expanduser()
     files = KeyFiles(ca_cert=out_dir / CA_FILE, signer_p12=out_dir / P12_FILE)
     existing = [p for p in (files.ca_cert, files.signer_p12) if p.exists()]
     if existing:
-        raise KeysExist(f"{' and '.join(str(p) for p in existing)} already "
-                        f"{'exists' if len(existing) == 1 else 'exist'}: keys are never overwritten. Move "
-                        f"{'it' if len(existing) == 1 else 'them'} away first, or use another folder (--out).")
+        if len(existing) == 1:
+            raise KeysExist(_("{file} already exists: keys are never overwritten. Move it away first, or use another "
+                              "folder (--out).").format(file=existing[0]))
+        raise KeysExist(_("{first} and {second} already exist: keys are never overwritten. Move them away first, or "
+                          "use another folder (--out).").format(first=existing[0], second=existing[1]))
     out_dir.mkdir(parents=True, exist_ok=True)
     now = now.astimezone(timezone.utc)
     start = now - timedelta(days=1)
@@ -197,14 +200,16 @@ def load_signer(p12: Path, passphrase: bytes | None):
     """The signer (a pyhanko SimpleSigner) from a PKCS#12 file; SigningKeyError with the reason otherwise."""
     p12 = Path(p12).expanduser()
     if not passphrase:
-        raise SigningKeyError(f"No passphrase for the signing key {p12}: set {PASSPHRASE_ENV}.")
+        raise SigningKeyError(_("No passphrase for the signing key {file}: set {variable}.").format(
+            file=p12, variable=PASSPHRASE_ENV))
     try:
         data = p12.read_bytes()
     except FileNotFoundError:
-        raise SigningKeyError(f"The signing key {p12} does not exist: run `cardsonline issuer keys init`, or set "
-                              f"{P12_ENV} to the issuer's PKCS#12 file.") from None
+        raise SigningKeyError(_("The signing key {file} does not exist: run `cardsonline issuer keys init`, or set "
+                                "{variable} to the issuer's PKCS#12 file.").format(file=p12, variable=P12_ENV)) from None
     except OSError as exc:
-        raise SigningKeyError(f"Cannot read the signing key {p12}: {exc.strerror or exc}.") from None
+        raise SigningKeyError(_("Cannot read the signing key {file}: {error}.").format(
+            file=p12, error=exc.strerror or exc)) from None
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
     from cryptography.hazmat.primitives import serialization
@@ -214,10 +219,10 @@ def load_signer(p12: Path, passphrase: bytes | None):
     try:
         key, cert, others = pkcs12.load_key_and_certificates(data, passphrase)
     except (ValueError, TypeError):
-        raise SigningKeyError(f"Cannot open the signing key {p12}: wrong passphrase ({PASSPHRASE_ENV}), or not a "
-                              f"PKCS#12 file.") from None
+        raise SigningKeyError(_("Cannot open the signing key {file}: wrong passphrase ({variable}), or not a "
+                                "PKCS#12 file.").format(file=p12, variable=PASSPHRASE_ENV)) from None
     if key is None or cert is None:
-        raise SigningKeyError(f"{p12} does not hold a signing key with its certificate.")
+        raise SigningKeyError(_("{file} does not hold a signing key with its certificate.").format(file=p12))
     der = serialization.Encoding.DER
     registry = SimpleCertificateStore()
     registry.register_multiple([asn1_x509.Certificate.load(c.public_bytes(der)) for c in others])
@@ -276,14 +281,15 @@ def load_trust_roots(ca_file: Path) -> list[bytes]:
     try:
         data = Path(ca_file).expanduser().read_bytes()
     except OSError as exc:
-        raise SigningKeyError(f"Cannot read the issuer CA certificate {ca_file}: {exc.strerror or exc}. Set "
-                              f"{CA_ENV} to the issuer's CA certificate (PEM).") from None
+        raise SigningKeyError(_("Cannot read the issuer CA certificate {file}: {error}. Set {variable} to the "
+                                "issuer's CA certificate (PEM).").format(file=ca_file, error=exc.strerror or exc,
+                                                                          variable=CA_ENV)) from None
     if pem.detect(data):
         roots = [der for kind, _headers, der in pem.unarmor(data, multiple=True) if kind == "CERTIFICATE"]
     else:
         roots = [data]
     if not roots:
-        raise SigningKeyError(f"{ca_file} holds no certificate.")
+        raise SigningKeyError(_("{file} holds no certificate.").format(file=ca_file))
     return roots
 
 

@@ -34,6 +34,7 @@ from exports.invoice_signing import (
     sign_invoice,
     signing_config,
 )
+from store.i18n import _
 from store.issuer.invoicing import (
     DEFAULT_PORTAL_LINK,
     InvoiceDocument,
@@ -78,7 +79,7 @@ def issue_month(session: Session, month: date, now: datetime, signer, *, out_dir
     each invoice's files are written there right after its commit (the TID files from the document just
     rendered, the PDF and .p7s just signed: nothing is read back)."""
     if out_dir is not None and not Path(out_dir).is_dir():
-        raise FileNotFoundError(f"The folder {out_dir} does not exist.")
+        raise FileNotFoundError(_("The folder {folder} does not exist.").format(folder=out_dir))
     sign = make_renderer(signer, now)
     made: dict[str, tuple[InvoiceDocument, bytes, bytes]] = {}  # number -> what render made, until written
 
@@ -117,14 +118,15 @@ def ensure_demo_keys(config: SigningConfig, now: datetime) -> KeyFiles | None:
         return None
     if p12 or ca:
         present, missing = (config.p12, config.ca_cert) if p12 else (config.ca_cert, config.p12)
-        raise SigningKeyError(f"{present} exists but {missing} does not: restore it, or move {present} away to make "
-                              f"new demo keys.")
+        raise SigningKeyError(_("{present} exists but {missing} does not: restore it, or move {present} away to "
+                                "make new demo keys.").format(present=present, missing=missing))
     if config.p12.parent != config.ca_cert.parent or config.p12.name != "issuer-signing.p12" \
             or config.ca_cert.name != "issuer-ca.pem":
-        raise SigningKeyError(f"No signing key at {config.p12}: make one with `cardsonline issuer keys init --out "
-                              f"DIR` and set CARDSONLINE_SIGNING_P12 and CARDSONLINE_ISSUER_CA to its files.")
+        raise SigningKeyError(_("No signing key at {file}: make one with `cardsonline issuer keys init --out DIR` "
+                                "and set CARDSONLINE_SIGNING_P12 and CARDSONLINE_ISSUER_CA to its files.").format(
+            file=config.p12))
     if not config.passphrase:
-        raise SigningKeyError("A passphrase is needed for the demo keys.")
+        raise SigningKeyError(_("A passphrase is needed for the demo keys."))
     return init_keys(config.p12.parent, config.passphrase, now - DEMO_KEYS_BACKDATE)
 
 

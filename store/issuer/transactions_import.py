@@ -302,16 +302,17 @@ def parse_decimal(value: Any, what: str, places: int) -> Decimal:
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise RowError(f"{what} {value!r} is not a number.") from None
+            raise RowError(_("{column} {value!r} is not a number.").format(column=what, value=value)) from None
         dot = text.find(".")
         if "e" not in text and "E" not in text:  # plain notation: count the decimals in the text (cheaper)
             if dot >= 0 and len(text) - dot - 1 > places:
-                raise RowError(f"{what} {value} has more than {places} decimals.")
+                raise RowError(_("{column} {value} has more than {places} decimals.").format(column=what, value=value,
+                                                                                          places=places))
             if not number.is_finite():
-                raise RowError(f"{what} {value!r} is not a number.")
+                raise RowError(_("{column} {value!r} is not a number.").format(column=what, value=value))
             return number
     elif isinstance(value, bool):
-        raise RowError(f"{what} {value!r} is not a number.")
+        raise RowError(_("{column} {value!r} is not a number.").format(column=what, value=value))
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
@@ -319,11 +320,12 @@ def parse_decimal(value: Any, what: str, places: int) -> Decimal:
     elif isinstance(value, float):
         return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places))
     else:
-        raise RowError(f"{what} {value!r} is not a number.")
+        raise RowError(_("{column} {value!r} is not a number.").format(column=what, value=value))
     if not number.is_finite():
-        raise RowError(f"{what} {value!r} is not a number.")
+        raise RowError(_("{column} {value!r} is not a number.").format(column=what, value=value))
     if number.as_tuple().exponent < -places:
-        raise RowError(f"{what} {value} has more than {places} decimals.")
+        raise RowError(_("{column} {value} has more than {places} decimals.").format(column=what, value=value,
+                                                                                          places=places))
     return number
 
 
@@ -340,8 +342,8 @@ def parse_moment(value: Any, what: str) -> datetime:
             return datetime.strptime(text, pattern)
         except ValueError:
             continue
-    raise RowError(f"{what} {value!r} is not a date and time such as 2026-11-25T14:03:00+01:00 or "
-                   f"25/11/2026 14:03.")
+    raise RowError(_("{column} {value!r} is not a date and time such as 2026-11-25T14:03:00+01:00 or "
+                     "25/11/2026 14:03.").format(column=what, value=value))
 
 
 def _integer(value: Any, what: str) -> int:
@@ -351,16 +353,16 @@ def _integer(value: Any, what: str) -> int:
         return int(value)
     text = str(value).replace(" ", "").replace("\u00a0", "")
     if not text.isdigit():
-        raise RowError(f"{what} {value!r} is not a whole number.")
+        raise RowError(_("{column} {value!r} is not a whole number.").format(column=what, value=value))
     return int(text)
 
 
 def _card_number(value: Any) -> str:
     if isinstance(value, float):
-        raise RowError("card_number is a number in the sheet (digits get lost): format the column as text.")
+        raise RowError(_("card_number is a number in the sheet (digits get lost): format the column as text."))
     text = str(value).replace(" ", "")
     if not text.isdigit() or len(text) > 19:
-        raise RowError(f"card_number {value!r} is not a card number (up to 19 digits).")
+        raise RowError(_("card_number {value!r} is not a card number (up to 19 digits).").format(value=value))
     return text
 
 
@@ -388,35 +390,37 @@ def parse_row(line: int, index: dict[str, int], values: tuple) -> ParsedTransact
             if value.__class__ is str:
                 value = value.strip() or None
         if value is None and required:
-            raise RowError(f"{name} is empty.")
+            raise RowError(_("{column} is empty.").format(column=name))
         return value
 
     def text(position: int | None, name: str) -> str:
         value = str(cell(position, name))
         if len(value) > _TEXT_LENGTHS[name]:
-            raise RowError(f"{name} is longer than {_TEXT_LENGTHS[name]} characters.")
+            raise RowError(_("{column} is longer than {maximum} characters.").format(column=name,
+                                                                                   maximum=_TEXT_LENGTHS[name]))
         return value
 
     kind = cell(p_kind, "kind", False)
     kind = "fuel" if kind is None else str(kind).lower()
     if kind != "fuel" and kind != "toll":
-        raise RowError(f"kind {kind!r} is neither fuel nor toll.")
+        raise RowError(_("kind {kind!r} is neither fuel nor toll.").format(kind=kind))
     toll = kind == "toll"
     issuer_id = str(cell(p_id, "issuer_transaction_id"))
     if len(issuer_id) > 40:
-        raise RowError("issuer_transaction_id is longer than 40 characters.")
+        raise RowError(_("issuer_transaction_id is longer than 40 characters."))
     card_number = _card_number(cell(p_card, "card_number"))
     occurred_at = parse_moment(cell(p_occurred, "occurred_at"), "occurred_at")
     country = str(cell(p_country, "country")).upper()
     if len(country) != 2 or not country.isalpha():
-        raise RowError(f"country {country!r} is not an ISO country code such as BE.")
+        raise RowError(_("country {country!r} is not an ISO country code such as BE.").format(country=country))
     excl = parse_decimal(cell(p_excl, "amount_excl_vat"), "amount_excl_vat", 2)
     rate = parse_decimal(cell(p_rate, "vat_rate"), "vat_rate", 2)
     incl = parse_decimal(cell(p_incl, "amount_incl_vat"), "amount_incl_vat", 2)
     if not ZERO <= rate < HUNDRED:
-        raise RowError(f"vat_rate {rate} is not a percentage between 0 and 100.")
+        raise RowError(_("vat_rate {rate} is not a percentage between 0 and 100.").format(rate=rate))
     if abs(incl - excl - excl * rate / HUNDRED) > VAT_TOLERANCE:
-        raise RowError(f"amount_incl_vat {incl} is not amount_excl_vat {excl} plus {rate}% VAT.")
+        raise RowError(_("amount_incl_vat {incl} is not amount_excl_vat {excl} plus {rate}% VAT.").format(
+            incl=incl, excl=excl, rate=rate))
     row = ParsedTransaction(line, toll, issuer_id, card_number, occurred_at, country, excl, rate, incl)
     if toll:
         row.operator = text(p_operator, "operator")
@@ -428,14 +432,14 @@ def parse_row(line: int, index: dict[str, int], values: tuple) -> ParsedTransact
     product_text = str(cell(p_product, "product")).lower()
     product = _PRODUCTS.get(product_text) or _PRODUCTS.get(product_text.replace(" ", "_"))
     if product is None:
-        raise RowError(f"product {product_text!r} is unknown; use one of: "
-                       f"{', '.join(p.value for p in FUEL_PRODUCTS)}.")
+        raise RowError(_("product {product!r} is unknown; use one of: {products}.").format(
+            product=product_text, products=", ".join(p.value for p in FUEL_PRODUCTS)))
     row.product = product
     row.station = text(p_station, "station")
     row.city = text(p_city, "city")
     row.quantity = parse_decimal(cell(p_quantity, "quantity"), "quantity", 3)
     if row.quantity <= ZERO:
-        raise RowError(f"quantity {row.quantity} must be more than 0.")
+        raise RowError(_("quantity {quantity} must be more than 0.").format(quantity=row.quantity))
     row.unit_price = parse_decimal(cell(p_price, "unit_price"), "unit_price", 4)
     rank = cell(p_rank, "rank", False)
     if rank is not None:
@@ -447,7 +451,7 @@ def parse_row(line: int, index: dict[str, int], values: tuple) -> ParsedTransact
     if code is not None:
         code = str(code).replace(" ", "")
         if len(code) != 8 or not code.isdigit():
-            raise RowError(f"driver_code {code!r} is not 8 digits.")
+            raise RowError(_("driver_code {code!r} is not 8 digits.").format(code=code))
         row.driver_code = code
     return row
 
@@ -1044,14 +1048,16 @@ class TransactionIngest:
                 continue
             versions = self.cards.get(row.card_number)
             if versions is None:
-                report.reject(row.line, f"Unknown card number {row.card_number}.")
+                report.reject(row.line, _("Unknown card number {number}.").format(number=row.card_number))
                 continue
             config = versions.history
             if row.toll and not config.is_obu:
-                report.reject(row.line, f"Card {row.card_number} is a fleet card, not an OBU: it has no tolls.")
+                report.reject(row.line, _("Card {number} is a fleet card, not an OBU: it has no tolls.").format(
+                    number=row.card_number))
                 continue
             if not row.toll and config.is_obu:
-                report.reject(row.line, f"{row.card_number} is an OBU: only toll rows can be booked on it.")
+                report.reject(row.line, _("{number} is an OBU: only toll rows can be booked on it.").format(
+                    number=row.card_number))
                 continue
             seen.add(row.issuer_transaction_id)
             zone = config.zone  # the card's fixed facts (zone, OBU or not) are the same in every version
@@ -1064,7 +1070,7 @@ class TransactionIngest:
                     row.entry_at = row.entry_at.replace(tzinfo=zone)
                 row.entry_at = row.entry_at.astimezone(timezone.utc)
                 if row.entry_at > row.occurred_at:
-                    report.reject(row.line, "entry_at is after the exit time (occurred_at).")
+                    report.reject(row.line, _("entry_at is after the exit time (occurred_at)."))
                     seen.discard(row.issuer_transaction_id)
                     continue
             config = versions.at(row.occurred_at)  # the configuration in force at the transaction's time
