@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 
-from tui.i18n import N_, _
+from tui.i18n import LANGUAGES, N_, _, set_language
 from tui.menu import MENU, MenuItem, visible_menu
 from tui.screens.login import LoginScreen
 from tui.session import CustomerNumberInfo, UserSession
@@ -103,18 +103,18 @@ class CardCommands(Provider):
 
 
 class CardsOnlineApp(App[None], inherit_bindings=False):
-    TITLE = _("Cards Online")
+    TITLE = N_("Cards Online")
     # The login screen is the base screen, whose own CSS_PATH Textual does not load: its styles load here.
     CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss", "styles/login.tcss", "styles/kiosk.tcss"]
     COMMANDS = App.COMMANDS | {MenuCommands, CardCommands}
     BINDINGS = [
-        Binding("f1", "help", _("Help"), id="help", priority=True),
-        Binding("f3", "switch_customer", _("Customer no."), id="switch_customer"),
+        Binding("f1", "help", N_("Help"), id="help", priority=True),
+        Binding("f3", "switch_customer", N_("Customer no."), id="switch_customer"),
         # F4, not Ctrl+K: the search fields' Input uses Ctrl+K (delete to the end of the line).
-        Binding("f4", "quick_find", _("Find card"), id="quick_find", priority=True, show=False),
-        Binding("ctrl+l", "logout", _("Log out"), id="logout", priority=True),
-        Binding("ctrl+q", "quit", _("Quit"), id="quit", priority=True),
-        Binding("ctrl+p", "command_palette", _("Commands"), id="command_palette", priority=True, show=False),
+        Binding("f4", "quick_find", N_("Find card"), id="quick_find", priority=True, show=False),
+        Binding("ctrl+l", "logout", N_("Log out"), id="logout", priority=True),
+        Binding("ctrl+q", "quit", N_("Quit"), id="quit", priority=True),
+        Binding("ctrl+p", "command_palette", N_("Commands"), id="command_palette", priority=True, show=False),
         Binding("ctrl+c", "help_quit", show=False, system=True, id="help_quit"),
         # Priority, so focus moves in the order keys arrive (auto-type "user⇥password⏎", fast typing over
         # SSH); a widget that consumes Tab itself (a TextArea that indents) still gets it.
@@ -136,7 +136,9 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         Issue 10 (tui/config.py): `kiosk` leaves no way out of the app (no quit, suspend, theme or quit
         commands; logout returns to the login screen); `kiosk_screens` (menu item ids) limits the main menu to
         those items in kiosk mode; `keymap` remaps keys by binding id; `theme_name` is one of
-        tui.config.THEMES ("dark", "light", "high-contrast"); `language` is kept for the catalogs to come;
+        tui.config.THEMES ("dark", "light", "high-contrast"); `language` (en, nl, fr) is the language before
+        login (the command line resolves --lang, the config file and $LANG into it); once logged in, the
+        user's own language applies, until logout.
         `config_file` is where a theme chosen in the command palette is saved (None: for the session only)."""
         super().__init__(**kwargs)
         self.db = db
@@ -145,7 +147,8 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self.menu: Sequence[MenuItem] = MENU if menu is None else menu
         self.kiosk = kiosk
         self.kiosk_screens = tuple(kiosk_screens) if kiosk else ()
-        self.language = language
+        self.language = language if language in LANGUAGES else "en"  # before login, and again after logout
+        set_language(self.language)
         if kiosk:
             self.add_class("-kiosk")
             if kiosk_screens:
@@ -210,6 +213,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         from tui.screens.home import HomeScreen
 
         self.session = session
+        set_language(session.language)  # the user's choice (My account -> Language) from now on
         self.active_customer_number = session.customer_numbers[0] if session.customer_numbers else None
         self._last_input = monotonic()
         self._arm_idle_timer(self.idle_timeout)
@@ -223,6 +227,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
     def logout(self, notice: str | None = None, warning: bool = False) -> None:
         """Forget everything about the user and show a fresh login screen."""
         self.session = None
+        set_language(self.language)
         self.active_customer_number = None
         if self._idle_timer is not None:
             self._idle_timer.stop()
@@ -234,6 +239,23 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         login = self.screen_stack[0]
         if isinstance(login, LoginScreen):
             login.reset(notice=notice, notice_is_warning=warning)
+        self.refresh_bindings()
+
+    async def change_language(self, language: str) -> None:
+        """The user chose another language (My account -> Language, already saved): everything shown switches
+        at once. Texts are translated when composed, so the screens above the login screen are composed again
+        (the login screen under them keeps the language before login, for after logout)."""
+        from dataclasses import replace
+
+        set_language(language)
+        if self.session is not None:
+            self.session = replace(self.session, language=language)
+        for screen in self.screen_stack[1:]:
+            await screen.recompose()
+            if screen.focused is None and screen.AUTO_FOCUS:  # the focused widget was replaced
+                target = next((w for w in screen.query(screen.AUTO_FOCUS) if w.focusable), None)
+                if target is not None:
+                    screen.set_focus(target)
         self.refresh_bindings()
 
     def open_menu_item(self, item: MenuItem) -> None:
@@ -370,7 +392,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         for _node, binding, enabled, _tooltip in screen.active_bindings.values():
             if binding.show and enabled and binding.action not in seen:
                 seen.add(binding.action)
-                keys.append((self.get_key_display(binding), binding.description))
+                keys.append((self.get_key_display(binding), _(binding.description)))
         if "command_palette" not in seen and self.ENABLE_COMMAND_PALETTE and not screen.is_modal:
             keys.append((self.key_for("command_palette"), _("Open the command palette: find a screen or command")))
         return keys

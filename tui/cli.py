@@ -70,13 +70,20 @@ def _print_demo_logins() -> None:
                    "high-contrast theme (default: [kiosk] enabled in the config file).")
 @click.option("--theme", type=click.Choice(["dark", "light", "high-contrast"]), default=None,
               help="Colour theme (default: the config file's, else dark; high-contrast in kiosk mode).")
+@click.option("--lang", "language", type=click.Choice(["en", "nl", "fr"]), default=None,
+              help="Language before login (default: the config file's, else $LANG, else en); once logged in, "
+                   "the user's own language (My account -> Language).")
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None, idle_minutes: float | None, lock_after: int | None,
-         lock_minutes: int | None, config_file: str | None, kiosk: bool | None, theme: str | None) -> None:
+         lock_minutes: int | None, config_file: str | None, kiosk: bool | None, theme: str | None,
+         language: str | None) -> None:
     """Cards Online in the terminal. Without a subcommand: open the portal."""
+    from store.i18n import set_language, startup_language
+
     ctx.ensure_object(dict)
     ctx.obj["database_url"] = database_url
     ctx.obj["config_file"] = config_file
+    set_language(startup_language(language))  # the subcommands' messages; the portal adds the config file's
     if ctx.invoked_subcommand is not None:
         return
     from tui.config import ConfigError, apply_download_folder, load_config
@@ -108,7 +115,8 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
 
     kwargs = {}
     kwargs["idle_timeout"] = (idle_minutes if idle_minutes is not None else config.effective_idle_minutes(kiosk)) * 60
-    kwargs.update(kiosk=kiosk, kiosk_screens=config.kiosk.screens, keymap=config.keys, language=config.language,
+    kwargs.update(kiosk=kiosk, kiosk_screens=config.kiosk.screens, keymap=config.keys,
+                  language=startup_language(language, config.language),
                   theme_name=theme or config.effective_theme(kiosk))
     import os
 
@@ -157,10 +165,7 @@ def demo(ctx: click.Context, database_url: str | None, cards: int, seed: int, fo
 
 @main.group("config")
 def config_group() -> None:
-    """The config file (TOML): theme, language, download folder, idle timeouts, kiosk mode, keys.
-
-    The language is stored and passed to the portal; the translation catalogs (nl, fr) come in a later
-    version, so the texts stay English for now."""
+    """The config file (TOML): theme, language, download folder, idle timeouts, kiosk mode, keys."""
 
 
 @config_group.command("path")

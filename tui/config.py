@@ -8,8 +8,8 @@ Every mistake is an error, never ignored: an unknown section or key, a wrong typ
 binding id or menu item id. `ConfigError` names the file, the line and the key, and what is allowed; the
 `cardsonline` command prints it and exits with status 2 without opening the portal.
 
-Command-line options override the file (`--kiosk`, `--idle-minutes`, `--theme`). The language is stored and
-passed to the app; the translation catalogs are a later piece of work.
+Command-line options override the file (`--kiosk`, `--idle-minutes`, `--theme`, `--lang`). The language is the
+one before login (else `$LANG`); once logged in, the user's own language applies.
 
 This module imports nothing of Textual at import time, so the command starts fast; the binding ids of `[keys]`
 are checked against the `Binding(…, id=…)` calls in the source of the `tui` package.
@@ -35,7 +35,7 @@ THEMES: dict[str, str] = {
     "light": "textual-light",
     "high-contrast": "cardsonline-high-contrast",
 }
-LANGUAGES = ("en", "nl", "fr")  # the catalogs come later: only English texts for now
+LANGUAGES = ("en", "nl", "fr")
 DEFAULT_IDLE_MINUTES = 15.0
 DEFAULT_KIOSK_IDLE_MINUTES = 2.0
 DEFAULT_KIOSK_THEME = "high-contrast"
@@ -59,7 +59,7 @@ class KioskConfig:
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None  # the file read; None when there was none
-    language: str = "en"
+    language: str | None = None  # None: not in the file ($LANG decides, see store.i18n.startup_language)
     theme: str = "dark"
     download_folder: Path | None = None
     idle_minutes: float = DEFAULT_IDLE_MINUTES
@@ -227,7 +227,7 @@ class _Checker:
         config = Config(
             path=self.file,
             language=self.string("general", "language", general["language"], LANGUAGES)
-            if "language" in general else "en",
+            if "language" in general else None,
             theme=self.string("general", "theme", general["theme"], themes) if "theme" in general else "dark",
             download_folder=self.folder("general", "download_folder", general["download_folder"])
             if "download_folder" in general else None,
@@ -519,7 +519,7 @@ EXAMPLE = """\
 # with a message naming the line. Command-line options win over this file.
 
 [general]
-# Language of the texts: "en", "nl" or "fr" (stored; the translations come in a later version).
+# Language before login: "en", "nl" or "fr" (default: $LANG; --lang wins). Once logged in, each user's own.
 language = "en"
 # Colour theme: "dark", "light" or "high-contrast".
 theme = "dark"

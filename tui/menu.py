@@ -101,6 +101,7 @@ MENU: list[MenuItem] = [
         right=None,  # every logged-in user may change their own password (Fiche 01)
     ),
     MenuItem(id="account.two_factor", group="account", label=N_("Two-factor sign-in"), screen="tui.screens.two_factor:TwoFactorScreen", right=None),  # noqa: E501
+    MenuItem(id="account.language", group="account", label=N_("Language"), screen="tui.screens.language:LanguageScreen", right=None),  # noqa: E501
     MenuItem(id="account.users", group="account", label=N_("Users"), screen="tui.screens.users:UsersScreen", right="account.users"),  # noqa: E501
     MenuItem(id="account.audit", group="account", label=N_("Audit trail"), screen="tui.screens.audit_trail:AuditTrailScreen", right="account.audit"),  # noqa: E501
     MenuItem(id="account.outbox", group="account", label=N_("Outbox"), screen="tui.screens.outbox:OutboxScreen", right="account.users"),  # noqa: E501

@@ -52,6 +52,7 @@ class UserSession:
     rights: frozenset[str]  # usable rights (granted and allowed by the customer's options), as values
     login_at: datetime
     previous_login_at: datetime | None
+    language: str = "en"  # the user's language (User.language): the portal's once logged in
 
     @property
     def is_multipass(self) -> bool:
@@ -133,6 +134,7 @@ def _user_session(result) -> UserSession:
         rights=frozenset(str(r.value) for r in usable_rights(result.actor, customer)),
         login_at=user.last_login_at,
         previous_login_at=result.previous_login_at,
+        language=user.language,
     )
 
 

@@ -41,8 +41,11 @@ HANGUP_GRACE = 5.0  # seconds between SIGHUP and SIGKILL when a client goes away
 DRAIN_AFTER_EXIT = 1.0  # seconds to read the child's last output after it exited
 READ_SIZE = 65536
 WRITE_HIGH_WATER = 256 * 1024  # bytes queued on the channel before we stop reading the pty
-# From the client's environment, only these reach the child (the language work will use LANG/LC_*).
+# From the client's environment, only these reach the child; LANG/LC_* choose the language before login.
 CLIENT_ENV = ("LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LC_CTYPE", "COLORTERM", "NO_COLOR")
+# The variables that choose the language (store.i18n.language_from_environment): when the client sends one,
+# the server's own are dropped, or a server's LC_ALL would win over the client's LANG.
+LANGUAGE_ENV = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 # Never inherited from the server: the child's terminal is the client's. COLUMNS/LINES would freeze the size
 # (shutil.get_terminal_size prefers them over the pty's own size, so resizes would be ignored).
 SERVER_ENV_DROPPED = ("TERM", "COLORTERM", "COLUMNS", "LINES", "NO_COLOR", "TMUX", "STY", "TERM_PROGRAM")
@@ -227,6 +230,9 @@ class PortalSession(asyncssh.SSHServerSession):
         env.update(self.server.config.extra_env)
         env["TERM"] = self.term_type
         client_env = chan.get_environment()
+        if any(client_env.get(name) for name in LANGUAGE_ENV):
+            for name in LANGUAGE_ENV:
+                env.pop(name, None)
         for name in CLIENT_ENV:
             value = client_env.get(name)
             if value is not None and "\0" not in value:

@@ -793,3 +793,25 @@ def two_factor_status(session: Session, actor: Actor) -> tuple[bool, bool]:
     if user is None:
         raise NotFound(_("User not found."))
     return user.totp_secret is not None, user.totp_required
+
+
+@atomic
+def set_own_language(session: Session, actor: Actor, now: datetime, language: str) -> str:
+    """My account -> Language: the language of the user's screens and e-mails (en, nl or fr). Every user may
+    choose their own; it is audited like any change to a user. Returns the language now in force."""
+    from ..i18n import _
+
+    language = (language or "").strip().lower()
+    if language not in LANGUAGES:
+        raise DomainError(_("Choose the language among {languages}.").format(languages=", ".join(LANGUAGES)),
+                          field="language")
+    user = _own_user(session, actor)
+    if user.language != language:
+        before = user.language
+        user.language = language
+        user.version += 1
+        session.add(user)
+        audit.record(session, actor, now, "user", user.id, "language changed", before={"language": before},
+                     after={"language": language}, customer_id=user.customer_id)
+        session.flush()
+    return user.language

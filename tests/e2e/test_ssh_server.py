@@ -119,8 +119,9 @@ def ssh_server(demo_db, database_url, tmp_path):
         assert not left, f"portal processes left running: {left}\n{log}"
 
 
-async def _log_in(session, chan, username: str = "fleetadmin", password: str = "Fleet#2026") -> None:
-    await session.wait_for(LOGIN_TEXT, WAIT)
+async def _log_in(session, chan, username: str = "fleetadmin", password: str = "Fleet#2026",
+                 login_text: str = LOGIN_TEXT) -> None:
+    await session.wait_for(login_text, WAIT)
     start = len(session.output)
     chan.write(username.encode() + KEYS["tab"] + password.encode() + KEYS["enter"])
     await session.wait_for(HOME_TEXT, WAIT, since=start)
@@ -139,7 +140,12 @@ async def test_log_in_read_the_home_screen_and_quit(ssh_server, tmp_path):
     assert key_file.stat().st_mode & 0o777 == 0o600  # generated on first start, private
 
     conn, chan, session = await open_terminal(server.port, username="whoever", env={"LANG": "nl_BE.UTF-8"})
-    await _log_in(session, chan)
+    import tui.i18n  # noqa: F401 - the catalogs, for the Dutch login screen the client's LANG asks for
+    from store.i18n import _, use_language
+
+    with use_language("nl"):
+        login_text = _(LOGIN_TEXT)
+    await _log_in(session, chan, login_text=login_text)  # the demo's fleetadmin reads English once logged in
     home = session.text()
     assert "AN PEETERS (fleetadmin)" in home and "Main menu" in home
     await _quit(conn, chan, session)

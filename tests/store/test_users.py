@@ -413,3 +413,18 @@ def test_required_two_factor_is_set_up_at_the_next_login(session, clock, world):
     # An administrator can reset it (lost phone): next login asks to set it up again.
     users.reset_two_factor(session, world.actor, clock.now(), row.id)
     assert authenticate(session, "jpeeters", "Secret#2026", clock.now()).second_factor == "setup"
+
+
+def test_a_user_sets_their_own_language_audited(session, clock, world):
+    jan = create(session, clock, world, language="fr")
+    actor = actor_for(session, session.get(User, jan.id))
+    assert users.set_own_language(session, actor, clock.now(), " NL ") == "nl"
+    assert session.get(User, jan.id).language == "nl"
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "language changed")).one()
+    assert (event.object_id, event.before, event.after) == (str(jan.id), {"language": "fr"}, {"language": "nl"})
+    assert users.set_own_language(session, actor, clock.now(), "nl") == "nl"  # the same again: no new event
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "language changed")).all()) == 1
+    with pytest.raises(DomainError) as refused:
+        users.set_own_language(session, actor, clock.now(), "de")
+    assert refused.value.field == "language"
+    assert session.get(User, jan.id).language == "nl"

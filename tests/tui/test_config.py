@@ -60,7 +60,7 @@ def test_an_empty_file_and_no_file_are_the_defaults(tmp_path):
     defaults = load_config()  # nothing in the (test's) user config dir
     assert defaults == Config()
     assert defaults.kiosk == KioskConfig(enabled=False, idle_minutes=2.0, theme="high-contrast", screens=())
-    assert defaults.idle_minutes == 15 and defaults.theme == "dark" and defaults.language == "en"
+    assert defaults.idle_minutes == 15 and defaults.theme == "dark" and defaults.language is None
 
 
 def test_the_example_is_a_valid_file():

@@ -133,6 +133,6 @@ async def test_command_palette_lists_menu_items(demo_db, ui):
         provider = MenuCommands(app.screen)
         entries = [text for text, _item in provider._entries()]
         # depot may manage cards but not create them or follow requests
-        assert entries == ["My account: Change my password", "My account: Two-factor sign-in",
+        assert entries == ["My account: Change my password", "My account: Two-factor sign-in", "My account: Language",
                            "My cards and OBUs: Manage cards and OBUs", "My driver codes: Search driver codes",
                            "Daily follow-up: Daily transactions"]

@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from tui.i18n import N_, _
 from tui.widgets.dual_list import DualList
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -38,8 +39,8 @@ class AlertSettingsScreen(Screen[None]):
         (N_("Ctrl+S"), N_("Save")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("ctrl+s", "save", _("Save"), id="alerts_save"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("ctrl+s", "save", N_("Save"), id="alerts_save"),
     ]
 
     class Loaded(Message):

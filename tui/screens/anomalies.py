@@ -19,13 +19,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from tui.i18n import N_, _
 from tui.screens.card_actions import ActionsMenu, CardInfo, load_card_info, start_card_action
 from tui.screens.daily_transactions import card_text, money, product_text, rule_text
 from tui.screens.my_requests import parse_day
 from tui.screens.notification_settings import ANOMALY_LABELS
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 from tui.widgets.paged_table import PagedTable
@@ -89,8 +90,8 @@ class AcknowledgeDialog(ModalScreen["str | None"]):
               "and keep who acknowledged them and when. The comment is optional. Acknowledging never blocks a "
               "card: for that, open the card (c) and block it.")
     BINDINGS = [
-        Binding("escape", "cancel", _("Cancel"), id="anomaly_acknowledge_cancel"),
-        Binding("ctrl+s", "save", _("Acknowledge"), id="anomaly_acknowledge_save"),
+        Binding("escape", "cancel", N_("Cancel"), id="anomaly_acknowledge_cancel"),
+        Binding("ctrl+s", "save", N_("Acknowledge"), id="anomaly_acknowledge_save"),
     ]
 
     class Saved(Message):
@@ -166,14 +167,14 @@ class AnomaliesScreen(Screen[None]):
         (N_("Ctrl+R"), N_("Clear the filters (back to the new ones)")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("space", "mark", _("Mark"), id="anomaly_mark"),
-        Binding("a", "acknowledge", _("Acknowledge"), id="anomaly_acknowledge"),
-        Binding("c", "card('menu')", _("Card"), id="anomaly_card"),
-        Binding("b", "card('block')", _("Block card"), id="anomaly_block_card"),
-        Binding("slash", "search", _("Filter"), id="anomaly_search", show=False),
-        Binding("ctrl+r", "clear_filters", _("Clear filters"), id="anomaly_clear", show=False),
-        Binding("f5", "refresh", _("Refresh"), id="anomaly_refresh", show=False),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("space", "mark", N_("Mark"), id="anomaly_mark"),
+        Binding("a", "acknowledge", N_("Acknowledge"), id="anomaly_acknowledge"),
+        Binding("c", "card('menu')", N_("Card"), id="anomaly_card"),
+        Binding("b", "card('block')", N_("Block card"), id="anomaly_block_card"),
+        Binding("slash", "search", N_("Filter"), id="anomaly_search", show=False),
+        Binding("ctrl+r", "clear_filters", N_("Clear filters"), id="anomaly_clear", show=False),
+        Binding("f5", "refresh", N_("Refresh"), id="anomaly_refresh", show=False),
     ]
 
     class Counted(Message):

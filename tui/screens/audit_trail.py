@@ -18,11 +18,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Select, Static
+from textual.widgets import DataTable, Input, Label, ProgressBar, Select, Static
 
 from tui.i18n import N_, _
 from tui.screens.export_dialog import path_problem
 from tui.screens.my_requests import parse_day
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -51,7 +52,7 @@ class AuditExportDialog(ModalScreen["str | None"]):
     TITLE = N_("Export the audit trail")
     HELP = N_("Every event that matches the current filters is written to an Excel file, not only the rows on "
               "screen. Esc cancels a running export; no file is left behind.")
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="audit_export_cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="audit_export_cancel")]
 
     class Progress(Message):
         def __init__(self, done: int, total: int | None) -> None:
@@ -165,10 +166,10 @@ class AuditTrailScreen(Screen[None]):
         (N_("Ctrl+E"), N_("Export every matching event to Excel")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("f5", "refresh", _("Refresh"), id="audit_refresh"),
-        Binding("ctrl+r", "clear_filters", _("Clear filters"), id="audit_clear"),
-        Binding("ctrl+e", "export", _("Export"), id="audit_export", priority=True),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("f5", "refresh", N_("Refresh"), id="audit_refresh"),
+        Binding("ctrl+r", "clear_filters", N_("Clear filters"), id="audit_clear"),
+        Binding("ctrl+e", "export", N_("Export"), id="audit_export", priority=True),
     ]
 
     class Loaded(Message):

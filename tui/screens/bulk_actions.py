@@ -34,7 +34,6 @@ from textual.widget import Widget
 from textual.widgets import (
     Checkbox,
     DataTable,
-    Footer,
     Label,
     ProgressBar,
     RadioButton,
@@ -47,6 +46,7 @@ from textual.worker import get_current_worker
 from tui.i18n import N_, _
 from tui.screens.card_actions import BLOCK_REASONS
 from tui.widgets.controls_editor import ControlsEditor
+from tui.widgets.footer import Footer
 from tui.widgets.limits_editor import LimitsEditor, show_decimal
 from tui.widgets.message_line import MessageLine
 
@@ -167,9 +167,9 @@ class TemplateDialog(ModalScreen["Template | None"]):
 
     CSS_PATH = CSS
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="template_back"),
-        Binding("ctrl+y", "use", _("Use template"), id="template_use", priority=True),
-        Binding("f8", "what_if", _("What-if"), id="template_what_if"),
+        Binding("escape", "back", N_("Back"), id="template_back"),
+        Binding("ctrl+y", "use", N_("Use template"), id="template_use", priority=True),
+        Binding("f8", "what_if", N_("What-if"), id="template_what_if"),
     ]
     HELP = N_("Fill in the limits of the products to set: only those are changed on each card, its other limits "
               "are kept. Tick Replace the controls to give every card the controls below, as a whole. Ctrl+Y "
@@ -316,13 +316,13 @@ class BulkActionsScreen(ModalScreen[bool]):
 
     CSS_PATH = CSS
     BINDINGS = [
-        Binding("escape", "close", _("Back/Stop"), id="bulk_close"),
-        Binding("ctrl+y", "confirm", _("Apply"), id="bulk_confirm"),
-        Binding("e", "edit_template", _("Template"), id="bulk_template"),
-        Binding("ctrl+r", "recheck", _("Check again"), id="bulk_recheck"),
-        Binding("ctrl+s", "save_csv", _("Save CSV"), id="bulk_save_csv"),
-        Binding("ctrl+c", "stop", _("Stop"), id="bulk_stop"),
-        Binding("f8", "what_if", _("What-if"), id="bulk_what_if"),
+        Binding("escape", "close", N_("Back/Stop"), id="bulk_close"),
+        Binding("ctrl+y", "confirm", N_("Apply"), id="bulk_confirm"),
+        Binding("e", "edit_template", N_("Template"), id="bulk_template"),
+        Binding("ctrl+r", "recheck", N_("Check again"), id="bulk_recheck"),
+        Binding("ctrl+s", "save_csv", N_("Save CSV"), id="bulk_save_csv"),
+        Binding("ctrl+c", "stop", N_("Stop"), id="bulk_stop"),
+        Binding("f8", "what_if", N_("What-if"), id="bulk_what_if"),
     ]
     TITLE = N_("Bulk actions")
     HELP = N_("Choose what to do with the selected cards. The list shows, for each card, what will happen: refused "

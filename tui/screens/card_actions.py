@@ -115,7 +115,7 @@ class ActionsMenu(ModalScreen["str | None"]):
     """The actions of one card: only those its state allows, each with its direct key."""
 
     CSS_PATH = "../styles/card_actions.tcss"
-    BINDINGS = [Binding("escape", "close", _("Back"), id="close")]
+    BINDINGS = [Binding("escape", "close", N_("Back"), id="close")]
     TITLE = N_("Card actions")
     HELP = N_("The actions this card's status allows. Choose one with the arrows and Enter, or press its key.")
 
@@ -157,8 +157,8 @@ class ActionDialog(ModalScreen["str | None"]):
 
     CSS_PATH = "../styles/card_actions.tcss"
     BINDINGS = [
-        Binding("escape", "close", _("Back"), id="close"),
-        Binding("ctrl+y", "confirm", _("Confirm"), id="confirm"),
+        Binding("escape", "close", N_("Back"), id="close"),
+        Binding("ctrl+y", "confirm", N_("Confirm"), id="confirm"),
     ]
     CONFIRM_LABEL = N_("Confirm")
     DIALOG_ID = "action-dialog"
@@ -382,8 +382,8 @@ class PinReissueDialog(ModalScreen[bool]):
 
     CSS_PATH = "../styles/card_actions.tcss"
     BINDINGS = [
-        Binding("escape", "close", _("Back"), id="close"),
-        Binding("ctrl+y", "confirm", _("Reissue PIN"), id="confirm"),
+        Binding("escape", "close", N_("Back"), id="close"),
+        Binding("ctrl+y", "confirm", N_("Reissue PIN"), id="confirm"),
     ]
     TITLE = N_("Reissue PIN")
     HELP = N_("Each selected card gets a new plastic (same number, next rank) with a PIN the issuer computes "
@@ -584,7 +584,7 @@ def card_details(db, actor, card_id: int, local) -> list[tuple[str, str]]:
 
 class CardViewDialog(ModalScreen[None]):
     CSS_PATH = "../styles/card_actions.tcss"
-    BINDINGS = [Binding("escape", "close", _("Close"), id="close")]
+    BINDINGS = [Binding("escape", "close", N_("Close"), id="close")]
     TITLE = N_("Card details")
     HELP = N_("Everything about this card or OBU, read-only. Use Change settings to change it.")
 

@@ -27,7 +27,6 @@ from textual.widget import Widget
 from textual.widgets import (
     Button,
     Checkbox,
-    Footer,
     Input,
     Label,
     OptionList,
@@ -40,6 +39,7 @@ from textual.widgets.option_list import Option
 
 from tui.i18n import N_, _
 from tui.widgets.controls_editor import ControlsEditor, parse_number, widget_id
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.limits_editor import CycleField, LimitsEditor
 from tui.widgets.message_line import MessageLine
@@ -96,7 +96,7 @@ class ProductTypeDialog(ModalScreen["Any | None"]):
     """Create card/OBU, step 1: the type."""
 
     CSS_PATH = CSS
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="cancel")]
     TITLE = N_("Create card/OBU")
     HELP = N_("Choose what to order: a Fleet Card for fuel and services, a PASSango OBU for European tolls or "
               "a Liber-t OBU for French tolls.")
@@ -124,8 +124,8 @@ class ConfirmDialog(ModalScreen[bool]):
 
     CSS_PATH = CSS
     BINDINGS = [
-        Binding("escape,n", "answer(False)", _("No"), id="confirm_no"),
-        Binding("y", "answer(True)", _("Yes"), id="confirm_yes"),
+        Binding("escape,n", "answer(False)", N_("No"), id="confirm_no"),
+        Binding("y", "answer(True)", N_("Yes"), id="confirm_yes"),
     ]
 
     def __init__(self, title: str, text: str, yes: str, no: str) -> None:
@@ -156,8 +156,8 @@ class ChangePreviewDialog(ModalScreen[bool]):
 
     CSS_PATH = CSS
     BINDINGS = [
-        Binding("escape", "answer(False)", _("Back to the form"), id="preview_back"),
-        Binding("ctrl+s", "answer(True)", _("Confirm"), id="preview_confirm"),
+        Binding("escape", "answer(False)", N_("Back to the form"), id="preview_back"),
+        Binding("ctrl+s", "answer(True)", N_("Confirm"), id="preview_confirm"),
     ]
     TITLE = N_("Confirm the changes")
     HELP = N_("Each change is listed with its old and new value and what it does: a reproduction orders a new "
@@ -203,14 +203,14 @@ class ChangePreviewDialog(ModalScreen[bool]):
 class CardFormScreen(Screen[None]):
     CSS_PATH = CSS
     BINDINGS = [
-        Binding("ctrl+s", "validate", _("Validate"), id="card_form.validate", priority=True),
-        Binding("ctrl+n", "validate_copy", _("Validate + copy"), id="card_form.validate_copy", priority=True),
-        Binding("f6", "next_tab", _("Next tab"), id="card_form.next_tab"),
-        Binding("escape", "cancel", _("Cancel"), id="card_form.cancel"),
+        Binding("ctrl+s", "validate", N_("Validate"), id="card_form.validate", priority=True),
+        Binding("ctrl+n", "validate_copy", N_("Validate + copy"), id="card_form.validate_copy", priority=True),
+        Binding("f6", "next_tab", N_("Next tab"), id="card_form.next_tab"),
+        Binding("escape", "cancel", N_("Cancel"), id="card_form.cancel"),
         # F8, not Ctrl+W: an Input deletes the word before the cursor with Ctrl+W.
-        Binding("f8", "what_if", _("What-if"), id="card_form.what_if"),
+        Binding("f8", "what_if", N_("What-if"), id="card_form.what_if"),
         # The same key on a new card only says why there is nothing to replay: not worth a place in the footer.
-        Binding("f8", "what_if_new_card", _("What-if"), id="card_form.what_if_new_card", show=False),
+        Binding("f8", "what_if_new_card", N_("What-if"), id="card_form.what_if_new_card", show=False),
     ]
     TITLE = N_("Create card/OBU")
     HELP = N_("Fill in the tabs; fields marked * are required. Validate sends the request to the issuer, who "

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Label, Select
+from textual.widgets import DataTable, Input, Label, Select
 
 from tui.i18n import N_, _
 from tui.screens.card_actions import (
@@ -30,6 +30,7 @@ from tui.screens.card_actions import (
     start_card_action,
     status_text,
 )
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -246,10 +247,10 @@ class CardTable(DataTable):
     and End go to the first and the last page of the whole result, Shift+arrows mark while moving."""
 
     BINDINGS = [
-        Binding("home,ctrl+home", "first_page", _("First page"), id="card_first_page", show=False),
-        Binding("end,ctrl+end", "last_page", _("Last page"), id="card_last_page", show=False),
-        Binding("shift+down", "mark_down", _("Mark down"), id="card_mark_down", show=False),
-        Binding("shift+up", "mark_up", _("Mark up"), id="card_mark_up", show=False),
+        Binding("home,ctrl+home", "first_page", N_("First page"), id="card_first_page", show=False),
+        Binding("end,ctrl+end", "last_page", N_("Last page"), id="card_last_page", show=False),
+        Binding("shift+down", "mark_down", N_("Mark down"), id="card_mark_down", show=False),
+        Binding("shift+up", "mark_up", N_("Mark up"), id="card_mark_up", show=False),
     ]
 
     @property
@@ -328,28 +329,28 @@ class CardListScreen(Screen[None]):
     # At 80 columns the footer shows what is used most: marking, bulk, sort, views, filters (and F1 Help from
     # the app). The card actions are one Enter away (the actions menu names their keys) and in F1.
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back", show=False),
-        Binding("enter", "actions", _("Actions"), id="card_actions", show=False),
-        Binding("space", "mark", _("Mark"), id="card_mark"),
+        Binding("escape", "back", N_("Back"), id="back", show=False),
+        Binding("enter", "actions", N_("Actions"), id="card_actions", show=False),
+        Binding("space", "mark", N_("Mark"), id="card_mark"),
         # Priority: the search field would otherwise take ctrl+a (line start; Home does it too).
-        Binding("ctrl+a", "mark_all", _("Mark all"), id="card_mark_all", priority=True),
-        Binding("a", "bulk", _("Bulk"), id="card_bulk"),
-        Binding("f7", "sort", _("Sort"), id="card_sort"),
-        Binding("f6", "next_view", _("Views"), id="card_view_switch"),
+        Binding("ctrl+a", "mark_all", N_("Mark all"), id="card_mark_all", priority=True),
+        Binding("a", "bulk", N_("Bulk"), id="card_bulk"),
+        Binding("f7", "sort", N_("Sort"), id="card_sort"),
+        Binding("f6", "next_view", N_("Views"), id="card_view_switch"),
         # Priority: the search field would otherwise take ctrl+f (delete word) and ctrl+e (end; End does it too).
-        Binding("ctrl+f", "advanced", _("Filters"), id="card_advanced_filters", priority=True),
-        Binding("ctrl+e", "export", _("Export"), id="card_export", priority=True, show=False),
-        Binding("v", "card('view')", _("View"), id="card_view", show=False),
-        Binding("c", "card('change')", _("Change"), id="card_change", show=False),
-        Binding("o", "card('copy')", _("Copy"), id="card_copy", show=False),
-        Binding("b", "card('block')", _("Block"), id="card_block", show=False),
-        Binding("d", "card('delete')", _("Delete"), id="card_delete", show=False),
-        Binding("x", "card('cancel')", _("Cancel"), id="card_cancel", show=False),
-        Binding("r", "card('renew')", _("Renew"), id="card_renew", show=False),
-        Binding("p", "pin_reissue", _("PIN"), id="card_pin_reissue", show=False),
-        Binding("slash", "focus_search", _("Search"), id="card_search", show=False),
-        Binding("ctrl+home", "first_page", _("First page"), id="card_list_first_page", show=False),
-        Binding("ctrl+end", "last_page", _("Last page"), id="card_list_last_page", show=False),
+        Binding("ctrl+f", "advanced", N_("Filters"), id="card_advanced_filters", priority=True),
+        Binding("ctrl+e", "export", N_("Export"), id="card_export", priority=True, show=False),
+        Binding("v", "card('view')", N_("View"), id="card_view", show=False),
+        Binding("c", "card('change')", N_("Change"), id="card_change", show=False),
+        Binding("o", "card('copy')", N_("Copy"), id="card_copy", show=False),
+        Binding("b", "card('block')", N_("Block"), id="card_block", show=False),
+        Binding("d", "card('delete')", N_("Delete"), id="card_delete", show=False),
+        Binding("x", "card('cancel')", N_("Cancel"), id="card_cancel", show=False),
+        Binding("r", "card('renew')", N_("Renew"), id="card_renew", show=False),
+        Binding("p", "pin_reissue", N_("PIN"), id="card_pin_reissue", show=False),
+        Binding("slash", "focus_search", N_("Search"), id="card_search", show=False),
+        Binding("ctrl+home", "first_page", N_("First page"), id="card_list_first_page", show=False),
+        Binding("ctrl+end", "last_page", N_("Last page"), id="card_list_last_page", show=False),
     ]
 
     class Loaded(Message):

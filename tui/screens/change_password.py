@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from tui.i18n import N_, _
 from tui.screens.base import FormScreen
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -37,7 +38,7 @@ class ChangePasswordScreen(FormScreen):
     CSS_PATH = "../styles/change_password.tcss"
     AUTO_FOCUS = "#current"
     FORM_FIELDS = FIELDS
-    BINDINGS = [Binding("escape", "back", _("Back"), id="back")]
+    BINDINGS = [Binding("escape", "back", N_("Back"), id="back")]
     TITLE = N_("Change my password")
     HELP = N_("Type your current password, then the new one twice. Every rule the new password breaks is "
               "listed; what you typed stays so you can correct it.")

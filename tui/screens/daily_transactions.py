@@ -20,11 +20,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Input, Label, Select, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from tui.i18n import N_, _
 from tui.screens.my_requests import parse_day
 from tui.screens.notification_settings import ANOMALY_LABELS
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 from tui.widgets.paged_table import PagedTable
@@ -109,15 +110,15 @@ class DailyTransactionsScreen(Screen[None]):
         (N_("Ctrl+R"), N_("Clear the filters")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("left_square_bracket", "previous_day", _("Prev. day"), id="daily_previous_day"),
-        Binding("right_square_bracket", "next_day", _("Next day"), id="daily_next_day"),
-        Binding("ctrl+d", "choose_day", _("Type day"), id="daily_choose_day", priority=True),
-        Binding("a", "toggle_anomalies", _("Anomalies"), id="daily_anomalies_only"),
-        Binding("t", "yesterday", _("Yesterday"), id="daily_yesterday", show=False),
-        Binding("slash", "search", _("Filter"), id="daily_search", show=False),
-        Binding("ctrl+r", "clear_filters", _("Clear filters"), id="daily_clear", show=False),
-        Binding("f5", "refresh", _("Refresh"), id="daily_refresh", show=False),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("left_square_bracket", "previous_day", N_("Prev. day"), id="daily_previous_day"),
+        Binding("right_square_bracket", "next_day", N_("Next day"), id="daily_next_day"),
+        Binding("ctrl+d", "choose_day", N_("Type day"), id="daily_choose_day", priority=True),
+        Binding("a", "toggle_anomalies", N_("Anomalies"), id="daily_anomalies_only"),
+        Binding("t", "yesterday", N_("Yesterday"), id="daily_yesterday", show=False),
+        Binding("slash", "search", N_("Filter"), id="daily_search", show=False),
+        Binding("ctrl+r", "clear_filters", N_("Clear filters"), id="daily_clear", show=False),
+        Binding("f5", "refresh", N_("Refresh"), id="daily_refresh", show=False),
     ]
 
     class TotalsLoaded(Message):

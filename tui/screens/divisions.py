@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets import DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -38,7 +39,7 @@ class NameDialog(ModalScreen[str | None]):
     """Type a division's name; `save(name)` runs in a worker: its refusal shows here and the input stays."""
 
     CSS_PATH = CSS
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="division_name_cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="division_name_cancel")]
 
     class Saved(Message):
         def __init__(self, name: str | None, problem: str | None) -> None:
@@ -100,7 +101,7 @@ class TargetDialog(ModalScreen[int | None]):
     """Choose the division to move to (the other divisions of the same customer number)."""
 
     CSS_PATH = CSS
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="division_target_cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="division_target_cancel")]
 
     def __init__(self, title: str, text: str, targets: list[tuple[int, str]]) -> None:
         super().__init__()
@@ -141,13 +142,13 @@ class DivisionsScreen(Screen[None]):
         (N_("c"), N_("Move its driver codes to another division")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("n", "create", _("New"), id="divisions_create"),
-        Binding("r", "rename", _("Rename"), id="divisions_rename"),
-        Binding("delete", "delete", _("Delete"), id="divisions_delete"),
-        Binding("m", "move_cards", _("Move cards"), id="divisions_move_cards"),
-        Binding("c", "move_codes", _("Move codes"), id="divisions_move_codes"),
-        Binding("f5", "refresh", _("Refresh"), id="divisions_refresh", show=False),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("n", "create", N_("New"), id="divisions_create"),
+        Binding("r", "rename", N_("Rename"), id="divisions_rename"),
+        Binding("delete", "delete", N_("Delete"), id="divisions_delete"),
+        Binding("m", "move_cards", N_("Move cards"), id="divisions_move_cards"),
+        Binding("c", "move_codes", N_("Move codes"), id="divisions_move_codes"),
+        Binding("f5", "refresh", N_("Refresh"), id="divisions_refresh", show=False),
     ]
 
     class Loaded(Message):

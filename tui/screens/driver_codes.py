@@ -17,9 +17,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -81,8 +82,8 @@ class BlockDialog(ModalScreen[bool]):
 
     CSS_PATH = CSS
     BINDINGS = [
-        Binding("escape,n", "answer(False)", _("No"), id="driver_codes_block_no"),
-        Binding("y", "answer(True)", _("Yes"), id="driver_codes_block_yes"),
+        Binding("escape,n", "answer(False)", N_("No"), id="driver_codes_block_no"),
+        Binding("y", "answer(True)", N_("Yes"), id="driver_codes_block_yes"),
     ]
 
     def __init__(self, text: str) -> None:
@@ -113,8 +114,8 @@ class _FormDialog(ModalScreen[str | None]):
 
     CSS_PATH = CSS
     BINDINGS = [
-        Binding("escape", "cancel", _("Cancel"), id="driver_codes_dialog_cancel"),
-        Binding("ctrl+s", "save", _("Save"), id="driver_codes_dialog_save"),
+        Binding("escape", "cancel", N_("Cancel"), id="driver_codes_dialog_cancel"),
+        Binding("ctrl+s", "save", N_("Save"), id="driver_codes_dialog_save"),
     ]
 
     def __init__(self, save: Callable[[dict], str]) -> None:
@@ -296,17 +297,17 @@ class DriverCodesScreen(Screen[None]):
         (N_("PgDn"), N_("Next page")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("space", "mark", _("Mark"), id="driver_codes_mark"),
-        Binding("e", "modify", _("Modify"), id="driver_codes_modify"),
-        Binding("b", "block", _("Block"), id="driver_codes_block"),
-        Binding("u", "unblock", _("Unblock"), id="driver_codes_unblock"),
-        Binding("r", "reissue", _("Reissue"), id="driver_codes_reissue"),
-        Binding("n", "create", _("New"), id="driver_codes_create", show=False),
-        Binding("slash", "search", _("Search"), id="driver_codes_search", show=False),
-        Binding("pagedown", "next_page", _("Next page"), id="driver_codes_next_page", show=False),
-        Binding("pageup", "first_page", _("First page"), id="driver_codes_first_page", show=False),
-        Binding("f5", "refresh", _("Refresh"), id="driver_codes_refresh", show=False),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("space", "mark", N_("Mark"), id="driver_codes_mark"),
+        Binding("e", "modify", N_("Modify"), id="driver_codes_modify"),
+        Binding("b", "block", N_("Block"), id="driver_codes_block"),
+        Binding("u", "unblock", N_("Unblock"), id="driver_codes_unblock"),
+        Binding("r", "reissue", N_("Reissue"), id="driver_codes_reissue"),
+        Binding("n", "create", N_("New"), id="driver_codes_create", show=False),
+        Binding("slash", "search", N_("Search"), id="driver_codes_search", show=False),
+        Binding("pagedown", "next_page", N_("Next page"), id="driver_codes_next_page", show=False),
+        Binding("pageup", "first_page", N_("First page"), id="driver_codes_first_page", show=False),
+        Binding("f5", "refresh", N_("Refresh"), id="driver_codes_refresh", show=False),
     ]
     PAGE = 50
 
@@ -720,8 +721,8 @@ class DriverCodeFormScreen(Screen[bool]):
               "division can change.")
     HELP_KEYS = ((N_("Ctrl+S"), N_("Create the code")), (N_("Esc"), N_("Back")))
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("ctrl+s", "save", _("Create"), id="driver_code_form_save"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("ctrl+s", "save", N_("Create"), id="driver_code_form_save"),
     ]
 
     class Loaded(Message):

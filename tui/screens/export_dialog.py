@@ -52,7 +52,7 @@ class ExportDialog(ModalScreen["str | None"]):
     HELP = N_("Every card and OBU that matches the current search and filters is written to an Excel file, not "
               "only the rows on screen. Esc cancels a running export; no file is left behind.")
     BINDINGS = [
-        Binding("escape", "cancel", _("Cancel"), id="export_cancel"),
+        Binding("escape", "cancel", N_("Cancel"), id="export_cancel"),
     ]
 
     class Progress(Message):

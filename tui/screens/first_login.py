@@ -12,11 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from tui.i18n import N_, _
 from tui.screens.base import FormScreen
 from tui.screens.change_password import policy_text
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -30,7 +31,7 @@ class FirstLoginScreen(FormScreen):
     CSS_PATH = "../styles/first_login.tcss"
     AUTO_FOCUS = "#first-username"
     FORM_FIELDS = CHALLENGE + PASSWORD
-    BINDINGS = [Binding("escape", "back", _("Back"), id="back")]
+    BINDINGS = [Binding("escape", "back", N_("Back"), id="back")]
     TITLE = N_("First login")
     HELP = N_("Your administrator created your user and you received an invitation e-mail with your user name. "
               "Type your NAME, FIRST NAME and phone number exactly as your administrator entered them (capitals, "

@@ -13,7 +13,7 @@ from tui.i18n import N_, _
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,enter,q", "close", _("Close"), id="close")]
+    BINDINGS = [Binding("escape,enter,q", "close", N_("Close"), id="close")]
     HELP = N_("Shows what the screen below is for and the keys it answers to.")
 
     def __init__(self, title: str, text: str, keys: Sequence[tuple[str, str]]) -> None:

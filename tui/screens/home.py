@@ -6,10 +6,11 @@ from datetime import datetime
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from tui.i18n import N_, _
 from tui.menu import visible_menu
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.main_menu import MainMenu
 

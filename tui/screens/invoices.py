@@ -30,10 +30,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from tui.i18n import N_, _
 from tui.screens.my_requests import parse_day
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 from tui.widgets.paged_table import PagedTable
@@ -108,7 +109,7 @@ class ReauthDialog(ModalScreen[bool]):
     HELP = N_("For security, your user name and password are asked every time you enter My invoices. A wrong "
               "password counts as a failed login: too many in a row lock your account.")
     BINDINGS = [
-        Binding("escape", "cancel", _("Back"), id="invoices_reauth_cancel"),
+        Binding("escape", "cancel", N_("Back"), id="invoices_reauth_cancel"),
         # Priority, as on the login screen: keys typed in a burst ("user⏎password⏎", a password manager's
         # auto-type) land in the right field, since Enter is handled in the order the keys arrived.
         Binding("enter", "form_enter", show=False, priority=True, id="invoices_reauth_enter"),
@@ -241,13 +242,13 @@ class InvoicesScreen(InvoiceGroupScreen):
         (N_("Ctrl+R"), N_("Clear the filters")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("v", "verify", _("Verify"), id="invoices_verify"),
-        Binding("t", "data_files", _("TID"), id="invoices_data_files"),
-        Binding("r", "reconcile", _("Reconcile"), id="invoices_reconcile"),
-        Binding("slash", "search", _("Filter"), id="invoices_search", show=False),
-        Binding("ctrl+r", "clear_filters", _("Clear filters"), id="invoices_clear", show=False),
-        Binding("f5", "refresh", _("Refresh"), id="invoices_refresh", show=False),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("v", "verify", N_("Verify"), id="invoices_verify"),
+        Binding("t", "data_files", N_("TID"), id="invoices_data_files"),
+        Binding("r", "reconcile", N_("Reconcile"), id="invoices_reconcile"),
+        Binding("slash", "search", N_("Filter"), id="invoices_search", show=False),
+        Binding("ctrl+r", "clear_filters", N_("Clear filters"), id="invoices_clear", show=False),
+        Binding("f5", "refresh", N_("Refresh"), id="invoices_refresh", show=False),
     ]
 
     class Counted(Message):
@@ -524,7 +525,7 @@ class InvoicePropertiesDialog(ModalScreen["tuple[Path, Path] | None"]):
     HELP = N_("Check the invoice's properties, then download it: the PDF and its signature (.p7s) are written "
               "together to the folder, or neither when something fails. The first download of an original makes "
               "it a duplicate; duplicates can be downloaded without limit. Keep both files.")
-    BINDINGS = [Binding("escape", "close", _("Close"), id="invoice_properties_close")]
+    BINDINGS = [Binding("escape", "close", N_("Close"), id="invoice_properties_close")]
 
     class Loaded(Message):
         def __init__(self, details, problem: str | None = None) -> None:
@@ -715,7 +716,7 @@ class VerifyDialog(ModalScreen[None]):
     HELP = N_("Choose the invoice's PDF; its signature file (.p7s) is looked for beside it unless you type "
               "another one. Both signatures are checked against the issuer's certificate: the result says valid, "
               "or what is wrong.")
-    BINDINGS = [Binding("escape", "close", _("Close"), id="invoice_verify_close")]
+    BINDINGS = [Binding("escape", "close", N_("Close"), id="invoice_verify_close")]
 
     class Verified(Message):
         def __init__(self, valid: bool, lines: list[str]) -> None:
@@ -802,7 +803,7 @@ class BillingDataDialog(ModalScreen[None]):
     TITLE = N_("Billing data files (TID)")
     HELP = N_("The lines of the invoice as data files: a CSV file and an Excel file. Both are written to the "
               "folder you choose, or neither when something fails.")
-    BINDINGS = [Binding("escape", "close", _("Close"), id="invoice_tid_close")]
+    BINDINGS = [Binding("escape", "close", N_("Close"), id="invoice_tid_close")]
 
     class Written(Message):
         def __init__(self, paths: tuple[Path, Path] | None, problem: str | None = None) -> None:
@@ -913,8 +914,8 @@ class ReconciliationScreen(Screen[None]):
         (N_("a"), N_("Show every line of the card, or only the differences")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("a", "toggle_all", _("All lines"), id="recon_all_lines"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("a", "toggle_all", N_("All lines"), id="recon_all_lines"),
     ]
 
     class Loaded(Message):

@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.message import Message
-from textual.widgets import Button, Footer, Input, Label
+from textual.widgets import Button, Input, Label
 
 from tui.i18n import N_, _
 from tui.screens.base import FormScreen
 from tui.session import UserSession
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -25,7 +26,7 @@ class LoginScreen(FormScreen):
     AUTO_FOCUS = "#username"
     FORM_FIELDS = ("username", "password")
     TITLE = N_("Log in")
-    BINDINGS = [Binding("f2", "first_login", _("First login (invitation)"), id="first_login")]
+    BINDINGS = [Binding("f2", "first_login", N_("First login (invitation)"), id="first_login")]
     HELP = N_("Type your user name and password, then press Enter. Repeated failed attempts lock the account "
               "for a while.")
     HELP_KEYS = (

@@ -15,9 +15,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -69,7 +70,7 @@ def parse_day(text: str) -> date | None:
 
 class RequestDetails(ModalScreen[None]):
     CSS_PATH = "../styles/my_requests.tcss"
-    BINDINGS = [Binding("escape", "close", _("Close"), id="close")]
+    BINDINGS = [Binding("escape", "close", N_("Close"), id="close")]
     TITLE = N_("Request details")
 
     def __init__(self, lines: list[tuple[str, str]], title: str) -> None:
@@ -104,9 +105,9 @@ class MyRequestsScreen(Screen[None]):
         (N_("Tab / Shift+Tab"), N_("Move between the filters and the list")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("f5", "refresh", _("Refresh"), id="requests_refresh"),
-        Binding("ctrl+r", "clear_filters", _("Clear filters"), id="requests_clear"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("f5", "refresh", N_("Refresh"), id="requests_refresh"),
+        Binding("ctrl+r", "clear_filters", N_("Clear filters"), id="requests_clear"),
     ]
 
     class Loaded(Message):

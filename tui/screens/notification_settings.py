@@ -13,9 +13,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Label, Static
+from textual.widgets import Checkbox, Label, Static
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -54,8 +55,8 @@ class NotificationSettingsScreen(Screen[None]):
         (N_("Ctrl+S"), N_("Save")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("ctrl+s", "save", _("Save"), id="notifications_save"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("ctrl+s", "save", N_("Save"), id="notifications_save"),
     ]
 
     class Loaded(Message):

@@ -15,9 +15,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Select, Static
+from textual.widgets import DataTable, Label, Select, Static
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -55,8 +56,8 @@ class OutboxScreen(Screen[None]):
         (N_("Tab / Shift+Tab"), N_("Move between the status filter, the list and the mail's text")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("f5", "refresh", _("Refresh"), id="outbox_refresh"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("f5", "refresh", N_("Refresh"), id="outbox_refresh"),
     ]
 
     class Loaded(Message):

@@ -65,7 +65,7 @@ class QuickFindScreen(ModalScreen[None]):
         max-height: 12;
     }
     """
-    BINDINGS = [Binding("escape", "close", _("Back"), id="close")]
+    BINDINGS = [Binding("escape", "close", N_("Back"), id="close")]
     TITLE = N_("Find a card")
     HELP = N_("Type part of a card number or licence plate: the first matches of the active customer number are "
               "listed. Enter opens the actions the card's status allows; ↓ moves to the list.")

@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -47,9 +48,9 @@ class RenewalBoardScreen(Screen[None]):
               "the month, until the update window closes). Ctrl+E exports the board to Excel.")
     HELP_KEYS = ((N_("Ctrl+E"), N_("Export the board to an Excel file in your home folder")),)
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("ctrl+e", "export", _("Export"), id="board_export", priority=True),
-        Binding("f5", "refresh", _("Refresh"), id="board_refresh"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("ctrl+e", "export", N_("Export"), id="board_export", priority=True),
+        Binding("f5", "refresh", N_("Refresh"), id="board_refresh"),
     ]
 
     class Loaded(Message):

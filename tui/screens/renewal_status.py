@@ -19,10 +19,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Checkbox, DataTable, Footer, Label, Static, TabbedContent, TabPane
+from textual.widgets import Checkbox, DataTable, Label, Static, TabbedContent, TabPane
 
 from tui.i18n import N_, _
 from tui.widgets.controls_editor import ControlsEditor
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.limits_editor import LimitsEditor
 from tui.widgets.message_line import MessageLine
@@ -105,8 +106,8 @@ class RenewalConfigDialog(ModalScreen["str | None"]):
 
     CSS_PATH = "../styles/renewal.tcss"
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="renewal_config_back"),
-        Binding("ctrl+s", "save", _("Save"), id="renewal_config_save", priority=True),
+        Binding("escape", "back", N_("Back"), id="renewal_config_back"),
+        Binding("ctrl+s", "save", N_("Save"), id="renewal_config_save", priority=True),
     ]
     HELP = N_("Fuel/energy, car wash and services: tick what the card may buy and set an amount or volume per "
               "period. Controls: days, hours, countries and the technical controls. The renewed card carries the "
@@ -233,12 +234,12 @@ class RenewalStatusScreen(Screen[None]):
         (N_("c"), N_("Change the configuration the renewed card carries")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("space", "mark", _("Mark"), id="renewal_mark"),
-        Binding("x", "cancel_renewal", _("Cancel"), id="renewal_cancel"),
-        Binding("r", "renew", _("Renew"), id="renewal_renew"),
-        Binding("c", "configure", _("Configuration"), id="renewal_configure"),
-        Binding("f5", "refresh", _("Refresh"), id="renewal_refresh"),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("space", "mark", N_("Mark"), id="renewal_mark"),
+        Binding("x", "cancel_renewal", N_("Cancel"), id="renewal_cancel"),
+        Binding("r", "renew", N_("Renew"), id="renewal_renew"),
+        Binding("c", "configure", N_("Configuration"), id="renewal_configure"),
+        Binding("f5", "refresh", N_("Refresh"), id="renewal_refresh"),
     ]
 
     class Loaded(Message):

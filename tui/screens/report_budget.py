@@ -32,7 +32,7 @@ class BudgetDialog(ModalScreen["str | None"]):
 
     CSS_PATH = "../styles/reports.tcss"
     AUTO_FOCUS = "#budget-amount"
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="budget_cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="budget_cancel")]
 
     class Saved(Message):
         def __init__(self, text: str | None, problem: str | None = None, field: str | None = None) -> None:
@@ -135,7 +135,7 @@ class BudgetReportScreen(ReportScreen):
     HELP_KEYS = ReportScreen.HELP_KEYS + ((N_("B"), N_("Set or clear the budget of the highlighted line")),)
     REPORT = "budget"
     VIEWS = (("budget", N_("Divisions and cards")),)
-    BINDINGS = [Binding("b", "set_budget", _("Budget"), id="report_set_budget")]
+    BINDINGS = [Binding("b", "set_budget", N_("Budget"), id="report_set_budget")]
 
     def columns(self, view: str) -> list[tuple[str, str, int]]:
         return [("name", N_("Division / card"), 24), ("budget", N_("Budget"), 11), ("actual", N_("Actual"), 11),

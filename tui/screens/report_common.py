@@ -21,9 +21,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static
+from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -68,7 +69,7 @@ class PeriodDialog(ModalScreen["tuple[date, date] | None"]):
 
     CSS_PATH = "../styles/reports.tcss"
     AUTO_FOCUS = "#period-from"
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="period_cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="period_cancel")]
 
     def __init__(self, first: date, last: date) -> None:
         super().__init__()
@@ -117,14 +118,14 @@ class ReportScreen(Screen[None]):
         (N_("Ctrl+E"), N_("Export the report to Excel (needs the right to export data)")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("c", "toggle_chart", _("Chart"), id="report_chart"),
-        Binding("v", "next_view", _("View"), id="report_view"),
-        Binding("left_square_bracket", "shift(-1)", _("Earlier"), id="report_earlier"),
-        Binding("right_square_bracket", "shift(1)", _("Later"), id="report_later"),
-        Binding("p", "period", _("Period"), id="report_period"),
-        Binding("ctrl+e", "export", _("Export"), id="report_export", priority=True),
-        Binding("f5", "refresh", _("Refresh"), id="report_refresh", show=False),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("c", "toggle_chart", N_("Chart"), id="report_chart"),
+        Binding("v", "next_view", N_("View"), id="report_view"),
+        Binding("left_square_bracket", "shift(-1)", N_("Earlier"), id="report_earlier"),
+        Binding("right_square_bracket", "shift(1)", N_("Later"), id="report_later"),
+        Binding("p", "period", N_("Period"), id="report_period"),
+        Binding("ctrl+e", "export", N_("Export"), id="report_export", priority=True),
+        Binding("f5", "refresh", N_("Refresh"), id="report_refresh", show=False),
     ]
 
     class Loaded(Message):

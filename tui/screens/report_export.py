@@ -18,10 +18,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, ProgressBar, RadioButton, RadioSet
+from textual.widgets import Input, Label, ProgressBar, RadioButton, RadioSet
 
 from tui.i18n import N_, _
 from tui.screens.export_dialog import path_problem
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -46,8 +47,8 @@ class ReportExportScreen(Screen[None]):
               "division) and month, amounts and volumes as numbers. Choose the report, the months and the file, "
               "then press Enter in a field or Ctrl+S. Esc cancels a running export; no file is left behind.")
     BINDINGS = [
-        Binding("escape", "cancel", _("Back/Cancel"), id="report_export_cancel"),
-        Binding("ctrl+s", "start", _("Export"), id="report_export_start", priority=True),
+        Binding("escape", "cancel", N_("Back/Cancel"), id="report_export_cancel"),
+        Binding("ctrl+s", "start", N_("Export"), id="report_export_start", priority=True),
     ]
 
     class Progress(Message):

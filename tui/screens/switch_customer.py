@@ -16,7 +16,7 @@ from tui.session import CustomerNumberInfo
 
 
 class SwitchCustomerScreen(ModalScreen["CustomerNumberInfo | None"]):
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="cancel")]
     TITLE = N_("Customer number")
     HELP = N_("Your login holds several customer numbers (Multipass). Choose the one the next screens act "
               "for; the header shows the active one.")

@@ -17,11 +17,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from tui.i18n import N_, _
 from tui.screens.daily_transactions import card_text, money, rate_text, totals_text
 from tui.screens.my_requests import parse_day
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 from tui.widgets.paged_table import PagedTable
@@ -53,14 +54,14 @@ class TollTransactionsScreen(Screen[None]):
         (N_("Ctrl+R"), N_("Clear the filters")),
     )
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="back"),
-        Binding("left_square_bracket", "shift(-1)", _("Previous"), id="toll_previous_period"),
-        Binding("right_square_bracket", "shift(1)", _("Next"), id="toll_next_period"),
-        Binding("ctrl+d", "choose_day", _("Days"), id="toll_choose_days", priority=True),
-        Binding("t", "yesterday", _("Yesterday"), id="toll_yesterday", show=False),
-        Binding("slash", "search", _("Filter"), id="toll_search", show=False),
-        Binding("ctrl+r", "clear_filters", _("Clear filters"), id="toll_clear", show=False),
-        Binding("f5", "refresh", _("Refresh"), id="toll_refresh", show=False),
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("left_square_bracket", "shift(-1)", N_("Previous"), id="toll_previous_period"),
+        Binding("right_square_bracket", "shift(1)", N_("Next"), id="toll_next_period"),
+        Binding("ctrl+d", "choose_day", N_("Days"), id="toll_choose_days", priority=True),
+        Binding("t", "yesterday", N_("Yesterday"), id="toll_yesterday", show=False),
+        Binding("slash", "search", N_("Filter"), id="toll_search", show=False),
+        Binding("ctrl+r", "clear_filters", N_("Clear filters"), id="toll_clear", show=False),
+        Binding("f5", "refresh", N_("Refresh"), id="toll_refresh", show=False),
     ]
 
     class TotalsLoaded(Message):

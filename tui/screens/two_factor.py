@@ -14,10 +14,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from tui.i18n import N_, _
 from tui.screens.base import FormScreen
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -50,7 +51,7 @@ class SecondFactorScreen(FormScreen):
     CSS_PATH = "../styles/two_factor.tcss"
     AUTO_FOCUS = "#code"
     FORM_FIELDS = ("code",)
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="cancel")]
     TITLE = N_("Two-factor sign-in")
     HELP = N_("Type the 6-digit code your authenticator app shows for Cards Online. Wrong codes count as failed "
               "logins.")
@@ -142,7 +143,7 @@ class TwoFactorScreen(FormScreen):
 
     CSS_PATH = "../styles/two_factor.tcss"
     FORM_FIELDS = ("code",)
-    BINDINGS = [Binding("escape", "back", _("Back"), id="back")]
+    BINDINGS = [Binding("escape", "back", N_("Back"), id="back")]
     TITLE = N_("Two-factor sign-in")
     HELP = N_("With two-factor sign-in the login asks, after your password, a 6-digit code from an authenticator "
               "app on your phone. To turn it on, add the key shown to the app and confirm with a first code. To "

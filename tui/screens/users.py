@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, SelectionList
+from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList
 
 from tui.i18n import N_, _
 from tui.screens.base import FormScreen
 from tui.widgets.dual_list import DualList
+from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
@@ -93,13 +94,13 @@ class UsersScreen(Screen[None]):
     CSS_PATH = "../styles/users.tcss"
     TITLE = N_("Users")
     BINDINGS = [
-        Binding("escape", "back", _("Back"), id="users.back"),
-        Binding("ctrl+n", "create", _("New user"), id="users.create"),
-        Binding("ctrl+e", "change", _("Change"), id="users.change"),
-        Binding("ctrl+r", "resend", _("Resend invitation"), id="users.resend"),
-        Binding("ctrl+u", "unlock", _("Unlock"), id="users.unlock"),
-        Binding("ctrl+d", "deactivate", _("Deactivate"), id="users.deactivate"),
-        Binding("ctrl+t", "require_2fa", _("Require 2FA"), id="users.require_2fa"),
+        Binding("escape", "back", N_("Back"), id="users.back"),
+        Binding("ctrl+n", "create", N_("New user"), id="users.create"),
+        Binding("ctrl+e", "change", N_("Change"), id="users.change"),
+        Binding("ctrl+r", "resend", N_("Resend invitation"), id="users.resend"),
+        Binding("ctrl+u", "unlock", N_("Unlock"), id="users.unlock"),
+        Binding("ctrl+d", "deactivate", N_("Deactivate"), id="users.deactivate"),
+        Binding("ctrl+t", "require_2fa", N_("Require 2FA"), id="users.require_2fa"),
     ]
     HELP = N_("Search the users of your company by name, e-mail, right or status. On the highlighted user: "
               "Ctrl+E changes rights, validity or customer numbers; Ctrl+R sends the invitation again (and unlocks "
@@ -276,8 +277,8 @@ class UserFormScreen(FormScreen):
     FORM_FIELDS = ("user-last-name", "user-first-name", "user-email", "user-phone", "user-username",
                    "user-valid-from", "user-valid-until")
     BINDINGS = [
-        Binding("escape", "cancel", _("Back"), id="user_form.back"),
-        Binding("ctrl+s", "save", _("Validate"), id="user_form.save"),
+        Binding("escape", "cancel", N_("Back"), id="user_form.back"),
+        Binding("ctrl+s", "save", N_("Validate"), id="user_form.save"),
     ]
     HELP = N_("NAME and FIRST NAME are kept in capitals: the new user types them exactly like this at their first "
               "login, with the phone number (10 characters, no spaces). Move rights with → and ← (Ctrl+→ / Ctrl+← "

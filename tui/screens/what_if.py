@@ -22,10 +22,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui.i18n import N_, _
+from tui.widgets.footer import Footer
 from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
@@ -205,12 +206,12 @@ class WhatIfScreen(ModalScreen[None]):
     CSS_PATH = CSS
     AUTO_FOCUS = "#what-if-table"
     BINDINGS = [
-        Binding("escape", "close", _("Back"), id="what_if.close"),
+        Binding("escape", "close", N_("Back"), id="what_if.close"),
         # [ and ] change the months wherever the focus is (the months field takes digits only).
-        Binding("left_square_bracket", "months(-1)", _("Fewer months"), id="what_if.fewer_months", priority=True),
-        Binding("right_square_bracket", "months(1)", _("More months"), id="what_if.more_months", priority=True),
+        Binding("left_square_bracket", "months(-1)", N_("Fewer months"), id="what_if.fewer_months", priority=True),
+        Binding("right_square_bracket", "months(1)", N_("More months"), id="what_if.more_months", priority=True),
         # Priority, or the table's own Enter (hidden) would hide it from the footer.
-        Binding("enter", "card_detail", _("Card's transactions"), id="what_if.card_detail", priority=True),
+        Binding("enter", "card_detail", N_("Card's transactions"), id="what_if.card_detail", priority=True),
     ]
     TITLE = N_("What-if")
     HELP = N_("Replays the last months of transactions against the changed limits and controls, before they are "

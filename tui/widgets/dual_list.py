@@ -27,7 +27,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from tui.i18n import _
+from tui.i18n import N_, _
 
 
 class _SideList(OptionList):
@@ -71,22 +71,22 @@ class _SideList(OptionList):
 
 class _AvailableList(_SideList):
     BINDINGS = [
-        Binding("right", "move_across", _("Grant"), id="dual_list.grant"),
-        Binding("ctrl+right,greater_than_sign", "move_all", _("Grant all"), id="dual_list.grant_all"),
+        Binding("right", "move_across", N_("Grant"), id="dual_list.grant"),
+        Binding("ctrl+right,greater_than_sign", "move_all", N_("Grant all"), id="dual_list.grant_all"),
     ]
 
 
 class _GrantedList(_SideList):
     BINDINGS = [
-        Binding("left", "move_across", _("Remove"), id="dual_list.remove"),
-        Binding("ctrl+left,less_than_sign", "move_all", _("Remove all"), id="dual_list.remove_all"),
+        Binding("left", "move_across", N_("Remove"), id="dual_list.remove"),
+        Binding("ctrl+left,less_than_sign", "move_all", N_("Remove all"), id="dual_list.remove_all"),
     ]
 
 
 class _FilterInput(Input):
     """The filter: Enter or ↓ goes to the left list at once (before the next key is routed: fast typists)."""
 
-    BINDINGS = [Binding("enter,down", "to_list", _("To the list"), show=False, id="dual_list.to_list")]
+    BINDINGS = [Binding("enter,down", "to_list", N_("To the list"), show=False, id="dual_list.to_list")]
 
     def action_to_list(self) -> None:
         dual = next((a for a in self.ancestors if isinstance(a, DualList)), None)

@@ -38,8 +38,8 @@ class CycleField(Static, Generic[T], can_focus=True):
     CycleField.-invalid { background: $error 30%; }
     """
     BINDINGS = [
-        Binding("space,enter,right", "cycle(1)", _("Next choice"), show=False, id="cycle_next"),
-        Binding("left", "cycle(-1)", _("Previous choice"), show=False, id="cycle_previous"),
+        Binding("space,enter,right", "cycle(1)", N_("Next choice"), show=False, id="cycle_next"),
+        Binding("left", "cycle(-1)", N_("Previous choice"), show=False, id="cycle_previous"),
     ]
 
     class Changed(Message):
@@ -126,8 +126,8 @@ class LimitsEditor(Widget, can_focus=False):
     LimitsEditor .limit-error.-shown { display: block; }
     """
     BINDINGS = [
-        Binding("up", "row(-1)", _("Row above"), show=False, id="limits_row_up"),
-        Binding("down", "row(1)", _("Row below"), show=False, id="limits_row_down"),
+        Binding("up", "row(-1)", N_("Row above"), show=False, id="limits_row_up"),
+        Binding("down", "row(1)", N_("Row below"), show=False, id="limits_row_down"),
     ]
     HEADINGS = (N_("Allowed"), N_("Amount €"), N_("Volume"), N_("Per"), N_("When reached"))
 

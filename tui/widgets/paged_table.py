@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from tui.i18n import _
+from tui.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ Fetch = Callable[[Any, Any, int], list]  # (session, after, limit) -> rows, in l
 
 class PagedTable(DataTable):
     BINDINGS = [
-        Binding("home", "first_page", _("First page"), id="paged_first_page", show=False),
+        Binding("home", "first_page", N_("First page"), id="paged_first_page", show=False),
     ]
 
     class Loaded(Message):
