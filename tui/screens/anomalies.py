@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.screens.card_actions import ActionsMenu, CardInfo, load_card_info, start_card_action
 from tui.screens.daily_transactions import card_text, money, product_text, rule_text
 from tui.screens.my_requests import parse_day
@@ -307,7 +307,7 @@ class AnomaliesScreen(Screen[None]):
     def show_count(self) -> None:
         parts = []
         if self.count is not None:
-            parts.append(_("1 anomaly") if self.count == 1 else _("{count} anomalies").format(count=f"{self.count:,}"))
+            parts.append(_("1 anomaly") if self.count == 1 else _("{count} anomalies").format(count=format_number(self.count)))
         if self.marked:
             parts.append(_("{count} marked").format(count=len(self.marked)))
         self.query_one("#anomaly-count", Label).update(" · ".join(parts))

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, ProgressBar, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.screens.export_dialog import path_problem
 from tui.screens.my_requests import parse_day
 from tui.widgets.footer import Footer
@@ -143,7 +143,7 @@ class AuditExportDialog(ModalScreen["str | None"]):
             field.focus()
             return
         text = _("1 event exported to {path}.") if message.rows == 1 else _("{rows} events exported to {path}.")
-        self.dismiss(text.format(rows=f"{message.rows:,}", path=message.path))
+        self.dismiss(text.format(rows=format_number(message.rows), path=message.path))
 
     def action_cancel(self) -> None:
         if self.running:
@@ -325,7 +325,7 @@ class AuditTrailScreen(Screen[None]):
             table.clear()
         if message.total is not None:
             text = _("1 event") if message.total == 1 else _("{count} events")
-            self.query_one("#audit-change").border_subtitle = text.format(count=f"{message.total:,}")
+            self.query_one("#audit-change").border_subtitle = text.format(count=format_number(message.total))
         for row in message.rows[:PAGE]:
             self.rows.append(row)
             table.add_row(*self.cells(row), key=str(row.id))

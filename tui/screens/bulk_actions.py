@@ -43,7 +43,7 @@ from textual.widgets import (
 )
 from textual.worker import get_current_worker
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.screens.card_actions import BLOCK_REASONS
 from tui.widgets.controls_editor import ControlsEditor
 from tui.widgets.footer import Footer
@@ -81,7 +81,7 @@ def load_divisions(db, actor, customer_number_id: int) -> list[tuple[int, str]]:
 
 
 def count(value: int) -> str:
-    return f"{value:,}"
+    return format_number(value)
 
 
 def preview_totals(counts: Counter) -> str:

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.screens.my_requests import parse_day
 from tui.screens.notification_settings import ANOMALY_LABELS
 from tui.widgets.footer import Footer
@@ -50,7 +50,7 @@ UNIT_LABELS = {"l": N_("l"), "kg": N_("kg"), "kWh": N_("kWh"), "pcs": N_("pcs")}
 
 
 def money(amount: Decimal | None) -> str:
-    return "—" if amount is None else f"{amount:,.2f}"
+    return "—" if amount is None else format_number(amount, 2)
 
 
 def rate_text(rate: Decimal) -> str:
@@ -61,8 +61,8 @@ def rate_text(rate: Decimal) -> str:
 
 def quantity_text(quantity: Decimal, unit: str) -> str:
     if unit == "pcs":
-        return f"{quantity:,.0f} {_(UNIT_LABELS[unit])}"
-    return f"{quantity:,.2f} {_(UNIT_LABELS.get(unit, unit))}"
+        return f"{format_number(quantity, 0)} {_(UNIT_LABELS[unit])}"
+    return f"{format_number(quantity, 2)} {_(UNIT_LABELS.get(unit, unit))}"
 
 
 def product_text(product) -> str:
@@ -90,7 +90,7 @@ def totals_text(totals, what: str = "transactions") -> str:
         count = _("1 toll transaction") if totals.count == 1 else _("{count} toll transactions")
     else:
         count = _("1 transaction") if totals.count == 1 else _("{count} transactions")
-    parts = [count.format(count=f"{totals.count:,}")]
+    parts = [count.format(count=format_number(totals.count))]
     parts += [quantity_text(quantity, unit) for unit, quantity in totals.quantities]
     parts.append(_("excl. VAT € {amount}").format(amount=money(totals.amount_excl_vat)))
     parts.append(_("incl. VAT € {amount}").format(amount=money(totals.amount_incl_vat)))
@@ -297,11 +297,11 @@ class DailyTransactionsScreen(Screen[None]):
             + ([_("driver code {code}").format(code=row.driver_code)] if row.driver_code else [])
             + ([row.driver_name] if row.driver_name else []))
         second = [_("card {number} rank {rank}").format(number=row.card_number or "—", rank=row.rank),
-                  _("{price} €/{unit}").format(price=f"{row.unit_price:,.4f}",
+                  _("{price} €/{unit}").format(price=format_number(row.unit_price, 4),
                                                unit=_(UNIT_LABELS.get(row.unit, row.unit))),
                   _("VAT {rate} %").format(rate=rate_text(row.vat_rate))]
         if row.odometer_km is not None:
-            second.append(_("{km} km").format(km=f"{row.odometer_km:,}"))
+            second.append(_("{km} km").format(km=format_number(row.odometer_km)))
         lines = [first, " · ".join(second)]
         if anomalies:
             lines.append("⚠ " + ", ".join(rule_text(rule) for rule, _details, _status in anomalies))

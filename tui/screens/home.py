@@ -8,13 +8,11 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Label
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_datetime
 from tui.menu import visible_menu
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.main_menu import MainMenu
-
-DATE_TIME_FORMAT = "%d/%m/%Y %H:%M"  # the guide's day/month/year
 
 
 class HomeScreen(Screen[None]):
@@ -52,7 +50,7 @@ class HomeScreen(Screen[None]):
     def _format(self, moment: datetime | None) -> str:
         if moment is None:
             return _("none recorded")
-        return self.app.session.local(moment).strftime(DATE_TIME_FORMAT)
+        return format_datetime(self.app.session.local(moment))
 
     def customer_number_text(self) -> str:
         number = self.app.active_customer_number

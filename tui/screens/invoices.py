@@ -32,7 +32,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.screens.my_requests import parse_day
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
@@ -57,7 +57,7 @@ COLUMNS = (
 
 
 def money(amount: Decimal | None) -> str:
-    return "" if amount is None else f"{amount:,.2f}"
+    return "" if amount is None else format_number(amount, 2)
 
 
 def status_text(status) -> str:
@@ -70,7 +70,7 @@ def size_text(size: int | None) -> str:
         return _("not available yet")
     if size < 1024:
         return _("{size} bytes").format(size=size)
-    return _("{size} kB").format(size=f"{size / 1024:,.1f}")
+    return _("{size} kB").format(size=format_number(size / 1024, 1))
 
 
 def parse_amount(text: str) -> Decimal | None:
@@ -380,7 +380,7 @@ class InvoicesScreen(InvoiceGroupScreen):
         number = self.app.active_customer_number
         text = _("1 invoice") if message.count == 1 else _("{count} invoices")
         label.update(_("{count} for customer no. {number}").format(
-            count=text.format(count=f"{message.count:,}"), number=number.number if number else ""))
+            count=text.format(count=format_number(message.count)), number=number.number if number else ""))
 
     def on_paged_table_loaded(self, message: PagedTable.Loaded) -> None:
         line = self.query_one(MessageLine)

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Label, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -148,7 +148,7 @@ class OutboxScreen(Screen[None]):
             table.clear()
         if message.total is not None:
             text = _("1 mail") if message.total == 1 else _("{count} mails")
-            self.query_one("#outbox-count", Label).update(text.format(count=f"{message.total:,}"))
+            self.query_one("#outbox-count", Label).update(text.format(count=format_number(message.total)))
         for row in message.rows[:PAGE]:
             self.rows.append(row)
             table.add_row(*self.cells(row), key=str(row.id))

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -36,11 +36,11 @@ PAGE = 50
 
 def money(value) -> str:
     """1234.5 → "1,234.50" (empty for None)."""
-    return "" if value is None else f"{value:,.2f}"
+    return "" if value is None else format_number(value, 2)
 
 
 def whole(value) -> str:
-    return "" if value is None else f"{value:,.0f}"
+    return "" if value is None else format_number(value, 0)
 
 
 def month_label(month: date) -> str:

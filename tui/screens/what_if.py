@@ -25,7 +25,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import get_current_worker
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, format_number
 from tui.widgets.footer import Footer
 from tui.widgets.message_line import MessageLine
 
@@ -66,7 +66,7 @@ def right(text: str):
 
 
 def money(amount: Decimal) -> str:
-    return f"€ {amount:,.2f}"
+    return _("€ {amount}").format(amount=format_number(amount, 2))  # where the sign goes is the language's
 
 
 def number_text(value: Any) -> str:
@@ -157,11 +157,11 @@ def findings_text(findings, zone=None) -> str:
 def totals_lines(current: Any, changed: Any) -> str:
     """Current and changed configuration side by side: transactions, refused and reported (count · amount)."""
     def both(count: int, amount: Decimal) -> str:
-        return f"{count:,} · {money(amount)}"
+        return f"{format_number(count)} · {money(amount)}"
 
     rows = [
         ("", _("Current configuration"), _("Changed")),
-        (_("Transactions"), f"{current.transactions:,}", f"{changed.transactions:,}"),
+        (_("Transactions"), format_number(current.transactions), format_number(changed.transactions)),
         (_("Refused"), both(current.refused, current.refused_amount), both(changed.refused, changed.refused_amount)),
         (_("Reported"), both(current.reported, current.reported_amount),
          both(changed.reported, changed.reported_amount)),
@@ -411,7 +411,7 @@ class WhatIfScreen(ModalScreen[None]):
         if self.bulk:
             if self.marked > len(self.replays):
                 parts.append(_("Replayed on the first {count} of the {marked} marked cards only.").format(
-                    count=len(self.replays), marked=f"{self.marked:,}"))
+                    count=len(self.replays), marked=format_number(self.marked)))
             else:
                 parts.append(_("Replayed on {count} card(s).").format(count=len(self.replays)))
             refused = len(self.replays) - len(replayed)
@@ -428,9 +428,9 @@ class WhatIfScreen(ModalScreen[None]):
             return _("No transaction in these months: nothing to replay.")
         if not affected:
             return _("None of the {count} transactions would have been refused or reported.").format(
-                count=f"{totals.transactions:,}")
+                count=format_number(totals.transactions))
         return _("{affected} of {count} transactions would have been refused or reported.").format(
-            affected=f"{affected:,}", count=f"{totals.transactions:,}")
+            affected=format_number(affected), count=format_number(totals.transactions))
 
     def show_replays(self, replays: list[CardReplay]) -> None:
         reports = [replay.report for replay in replays if replay.report is not None]
@@ -459,15 +459,15 @@ class WhatIfScreen(ModalScreen[None]):
                     continue
                 t = replay.report.totals
                 table.add_row(replay.label, *(right(text) for text in (
-                    f"{t.transactions:,}", f"{t.refused:,}", f"{t.refused_amount:,.2f}", f"{t.reported:,}",
-                    f"{t.reported_amount:,.2f}")), key=str(replay.card_id))
+                    format_number(t.transactions), format_number(t.refused), format_number(t.refused_amount, 2), format_number(t.reported),
+                    format_number(t.reported_amount, 2))), key=str(replay.card_id))
             return
         from tui.screens.daily_transactions import product_text
 
         zone = self.app.session.zone if self.app.session is not None else None
         for index, item in enumerate(reports[0].items):
             table.add_row(f"{local(item.occurred_at):%d/%m/%y %H:%M}", product_text(item.product),
-                          right("" if item.toll else number_text(item.quantity)), right(f"{item.amount:,.2f}"),
+                          right("" if item.toll else number_text(item.quantity)), right(format_number(item.amount, 2)),
                           _(OUTCOMES.get(item.outcome, item.outcome)), findings_text(item.findings, zone),
                           key=str(index))
 
