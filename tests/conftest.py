@@ -226,3 +226,17 @@ def smtp_tls_server(tls_certificate):
         yield server
     finally:
         controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _english_environment(monkeypatch):
+    """The tests read English whatever the locale of the machine running them: `cardsonline` takes its
+    language from LANG/LC_* (store.i18n.startup_language), and the language is the process's."""
+    from store.i18n import set_language
+
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    set_language("en")
+    yield
+    set_language("en")

@@ -799,8 +799,6 @@ def two_factor_status(session: Session, actor: Actor) -> tuple[bool, bool]:
 def set_own_language(session: Session, actor: Actor, now: datetime, language: str) -> str:
     """My account -> Language: the language of the user's screens and e-mails (en, nl or fr). Every user may
     choose their own; it is audited like any change to a user. Returns the language now in force."""
-    from ..i18n import _
-
     language = (language or "").strip().lower()
     if language not in LANGUAGES:
         raise DomainError(_("Choose the language among {languages}.").format(languages=", ".join(LANGUAGES)),
