@@ -6,7 +6,7 @@ store is imported at start-up: the login check and every query run in workers th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from time import monotonic
@@ -241,21 +241,28 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
             login.reset(notice=notice, notice_is_warning=warning)
         self.refresh_bindings()
 
-    async def change_language(self, language: str) -> None:
+    async def change_language(self, language: str, reopen: Callable[[], Screen] | None = None) -> None:
         """The user chose another language (My account -> Language, already saved): everything shown switches
-        at once. Texts are translated when composed, so the screens above the login screen are composed again
-        (the login screen under them keeps the language before login, for after logout)."""
+        at once. Texts are translated when composed, so the home screen is composed again, the screens above
+        it are closed (a list or a form builds its rows when mounted: recomposing would leave it empty) and
+        `reopen()`, when given, opens the screen to show on top (the language screen, anew). The login screen
+        keeps the language before login, for after logout. Call it from the app's queue (`call_later`): the
+        screen asking for it is closed here."""
         from dataclasses import replace
+
+        from tui.screens.home import HomeScreen
 
         set_language(language)
         if self.session is not None:
             self.session = replace(self.session, language=language)
-        for screen in self.screen_stack[1:]:
-            await screen.recompose()
-            if screen.focused is None and screen.AUTO_FOCUS:  # the focused widget was replaced
-                target = next((w for w in screen.query(screen.AUTO_FOCUS) if w.focusable), None)
-                if target is not None:
-                    screen.set_focus(target)
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        home = self.screen
+        if isinstance(home, HomeScreen):
+            await home.recompose()
+            home.set_focus(next(iter(home.query("MainMenu")), None))
+        if reopen is not None:
+            await self.push_screen(reopen())
         self.refresh_bindings()
 
     def open_menu_item(self, item: MenuItem) -> None:

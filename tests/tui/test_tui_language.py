@@ -132,3 +132,24 @@ async def test_my_account_language_switches_menu_screen_and_footer_at_once(demo_
         assert user.language == "nl"
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "language changed")).one()
         assert (event.before, event.after) == ({"language": "en"}, {"language": "nl"})
+
+
+async def test_a_change_of_language_over_another_screen_closes_it_and_the_home_screen_follows(demo_db, ui):
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        app.open_menu_item(next(item for item in MENU if item.id == "cards.manage"))
+        await ui.settle(pilot)
+        app.open_menu_item(next(item for item in MENU if item.id == "account.language"))  # as from Ctrl+P
+        await ui.settle(pilot)
+        await pilot.press("down", "enter")
+        await ui.settle(pilot)
+        assert [type(screen).__name__ for screen in app.screen_stack] == ["LoginScreen", "HomeScreen",
+                                                                          "LanguageScreen"]
+        await pilot.press("escape")
+        await ui.settle(pilot)
+        assert "Mijn account" in menu_texts(app.screen)
+        app.open_menu_item(next(item for item in MENU if item.id == "cards.manage"))  # opens anew, and works
+        await ui.settle(pilot)
+        assert type(app.screen).__name__ == "CardListScreen" and "Hulp" in footer_descriptions(app)
+        assert app.screen.query_one("DataTable").row_count > 0

@@ -1,11 +1,13 @@
 """My account -> Language: the language of the portal for the logged-in user (English, Nederlands,
 Français), saved with `store.services.users.set_own_language` (audited) and applied at once: the app
-recomposes the screens, so the menu, this screen and the footer's keys change language straight away.
+composes the home screen again and opens this screen anew, so the menu, this screen and the footer's keys
+change language straight away.
 The same language goes into the user's e-mails (the services write them in `User.language`).
 """
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from textual import work
 from textual.app import ComposeResult
@@ -46,10 +48,11 @@ class LanguageScreen(Screen[None]):
             self.language = language
             self.problem = problem
 
-    def __init__(self) -> None:
+    def __init__(self, changed: bool = False) -> None:
+        """`changed`: opened anew right after a change of language, to say so (in the new language)."""
         super().__init__()
         self.busy = False
-        self.notice: str | None = None  # shown again after the screen is recomposed in the new language
+        self.changed = changed
 
     def compose(self) -> ComposeResult:
         language = current_language()
@@ -65,13 +68,11 @@ class LanguageScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._show_state()
-
-    def _show_state(self) -> None:
-        options = self.query_one("#languages", OptionList)
-        options.highlighted = LANGUAGES.index(current_language())
-        if self.notice:
-            self.query_one(MessageLine).show_success(self.notice)
+        language = current_language()
+        self.query_one("#languages", OptionList).highlighted = LANGUAGES.index(language)
+        if self.changed:
+            self.query_one(MessageLine).show_success(
+                _("The portal is now in {language}.").format(language=LANGUAGE_NAMES[language]))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -102,14 +103,13 @@ class LanguageScreen(Screen[None]):
         else:
             self.post_message(self.Saved(saved))
 
-    async def on_language_screen_saved(self, message: Saved) -> None:
+    def on_language_screen_saved(self, message: Saved) -> None:
         self.busy = False
         if message.problem or message.language is None:
             self.query_one(MessageLine).show_error(message.problem or "")
             return
-        await self.app.change_language(message.language)
-        self.notice = _("The portal is now in {language}.").format(language=LANGUAGE_NAMES[message.language])
-        self._show_state()
+        # From the app's queue: this screen is closed and opened anew in the new language.
+        self.app.call_later(self.app.change_language, message.language, partial(LanguageScreen, changed=True))
 
     def action_back(self) -> None:
         self.app.pop_screen()
