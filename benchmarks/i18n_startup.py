@@ -3,6 +3,10 @@ in English, in Dutch (compiled catalogs already in the cache), in Dutch with an 
 after a catalog changed: Babel compiles the .po files), against the same command with no catalogs installed
 (the baseline: every text English, no catalog read). Variants alternate in the same run; medians and ratios.
 
+On a loaded machine the whole start varies by more than the catalogs cost, so the script also times, in
+fresh processes, only the catalog load of a language (both domains) and the first amount formatted (Babel's
+number data), and prints them as a share of the baseline's start.
+
     .venv/bin/python benchmarks/i18n_startup.py [--runs 9]
 """
 from __future__ import annotations
@@ -49,6 +53,28 @@ def timed(url: str, variant: str, cache: str) -> float:
     return time.perf_counter() - start
 
 
+PART = """
+import sys, time
+import tui.app  # noqa: F401 - what the app imports anyway (not timed)
+from store import i18n
+
+language = sys.argv[1]
+start = time.perf_counter()
+i18n.set_language(language)
+i18n._("Help")
+loaded = time.perf_counter()
+i18n.format_amount(1234.5)
+print(f"{loaded - start} {time.perf_counter() - loaded}")
+"""
+
+
+def parts(variant: str, cache: str) -> tuple[float, float]:
+    env = dict(os.environ, XDG_CACHE_HOME=cache, XDG_CONFIG_HOME=cache)
+    out = subprocess.run([sys.executable, "-c", PART, variant], cwd=ROOT, check=True, env=env,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
@@ -66,11 +92,23 @@ def main() -> None:
             times["en"].append(timed(url, "en", warm))
             times["nl"].append(timed(url, "nl", warm))
             times["nl, empty cache"].append(timed(url, "nl", f"{tmp}/cold-{run}"))
+        loads: dict[str, list[tuple[float, float]]] = {"en": [], "nl": [], "fr": [], "nl, empty cache": []}
+        for run in range(args.runs):
+            for variant in ("en", "nl", "fr"):
+                loads[variant].append(parts(variant, warm))
+            loads["nl, empty cache"].append(parts("nl", f"{tmp}/cold-parts-{run}"))
     base = statistics.median(times["none"])
+    print("Cold start to the login screen:")
     for variant, values in times.items():
         median = statistics.median(values)
-        print(f"{variant:<16}: median {median * 1000:7.1f} ms over {args.runs} runs, "
+        print(f"  {variant:<16}: median {median * 1000:7.1f} ms over {args.runs} runs, "
               f"{(median - base) * 1000:+6.1f} ms, ratio {median / base:.3f}x to no catalogs")
+    print("Only the catalogs' part (fresh process each):")
+    for variant, values in loads.items():
+        load = statistics.median(v[0] for v in values)
+        formatting = statistics.median(v[1] for v in values)
+        print(f"  {variant:<16}: catalog load {load * 1000:6.1f} ms, first amount formatted {formatting * 1000:5.1f} ms; "
+              f"together {(load + formatting) / base:.1%} of the start without catalogs")
 
 
 if __name__ == "__main__":
