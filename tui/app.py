@@ -224,10 +224,13 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self.push_screen(HomeScreen())
         self.refresh_bindings()
 
-    def logout(self, notice: str | None = None, warning: bool = False) -> None:
-        """Forget everything about the user and show a fresh login screen."""
+    def logout(self, notice: str | Callable[[], str] | None = None, warning: bool = False) -> None:
+        """Forget everything about the user and show a fresh login screen. A `notice` given as a function is
+        translated after the language went back to the one before login, the login screen's."""
         self.session = None
         set_language(self.language)
+        if callable(notice):
+            notice = notice()
         self.active_customer_number = None
         if self._idle_timer is not None:
             self._idle_timer.stop()
@@ -323,7 +326,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
             return
         idle = monotonic() - self._last_input
         if idle >= self.idle_timeout:
-            self.logout(notice=self.idle_notice(), warning=True)
+            self.logout(notice=self.idle_notice, warning=True)
         else:
             self._arm_idle_timer(self.idle_timeout - idle)
 
@@ -366,7 +369,7 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         self.push_screen(QuickFindScreen(text, card_id))
 
     def action_logout(self) -> None:
-        self.logout(notice=_("You have logged out."))
+        self.logout(notice=lambda: _("You have logged out."))
 
     def action_switch_customer(self) -> None:
         from tui.screens.switch_customer import SwitchCustomerScreen

@@ -35,6 +35,7 @@ DUTCH = {
     "Log in to Cards Online": "Aanmelden bij Cards Online",
     "Language of the portal": "Taal van het portaal",
     "The portal is now in {language}.": "Het portaal is nu in het {language}.",
+    "You have logged out.": "U bent afgemeld.",
 }
 
 
@@ -82,6 +83,7 @@ async def test_the_language_before_login_is_the_apps_and_the_users_own_after(dem
         await pilot.press("ctrl+l")
         await ui.settle(pilot)
         assert i18n.current_language() == "en"  # after logout: the language before login again
+        assert app.screen.query_one("#login-message").text == "You have logged out."  # in that language
         assert "Log out" not in footer_descriptions(app) and "Help" in footer_descriptions(app)
         await ui.login(pilot, "fleetadmin", "Fleet#2026")  # the demo's administrator reads English
         assert "My account" in menu_texts(app.screen)
