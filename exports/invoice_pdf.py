@@ -14,6 +14,7 @@ from pathlib import Path
 
 from reportlab.lib.rl_accel import escapePDF, fp_str
 
+from store.i18n import LANGUAGES, N_, _, use_language
 from store.issuer.invoicing import CardGroup, InvoiceDocument
 
 __all__ = ["FONT", "FONT_BOLD", "LABELS", "money", "render_invoice_pdf"]
@@ -22,33 +23,18 @@ FONT = "CardsOnlineSans"
 FONT_BOLD = "CardsOnlineSans-Bold"
 NNBSP = "\u00a0"  # no-break space: the French thousands separator (Vera has no U+202F)
 
-LABELS = {
-    "en": dict(invoice="INVOICE", number="Invoice number", date="Invoice date", due="Due date", period="Period",
-               customer_number="Customer number", vat_number="VAT number", card="Card", obu="OBU",
-               description="Description", quantity="Quantity", excl="Excl. VAT", rate="VAT %", vat="VAT",
-               incl="Incl. VAT", subtotal="Subtotal", vat_summary="VAT summary", base="Taxable amount",
-               total_excl="Total excl. VAT", total_vat="Total VAT", total_incl="Total to pay",
-               late="Late transactions", page="Page {page}", to="to",
-               note="This invoice is signed electronically. Keep the PDF together with its signature file (.p7s).",
-               pay="Please pay {total} by {due}, mentioning invoice number {number}."),
-    "nl": dict(invoice="FACTUUR", number="Factuurnummer", date="Factuurdatum", due="Vervaldatum", period="Periode",
-               customer_number="Klantennummer", vat_number="Btw-nummer", card="Kaart", obu="OBU",
-               description="Omschrijving", quantity="Hoeveelheid", excl="Excl. btw", rate="Btw %", vat="Btw",
-               incl="Incl. btw", subtotal="Subtotaal", vat_summary="Btw-overzicht", base="Maatstaf van heffing",
-               total_excl="Totaal excl. btw", total_vat="Totaal btw", total_incl="Te betalen",
-               late="Te laat ontvangen", page="Pagina {page}", to="tot",
-               note="Deze factuur is elektronisch ondertekend. Bewaar de PDF samen met het handtekeningbestand (.p7s).",
-               pay="Gelieve {total} te betalen vóór {due}, met vermelding van factuurnummer {number}."),
-    "fr": dict(invoice="FACTURE", number="Numéro de facture", date="Date de facture", due="Échéance",
-               period="Période", customer_number="Numéro client", vat_number="N° TVA", card="Carte", obu="OBU",
-               description="Description", quantity="Quantité", excl="HTVA", rate="TVA %", vat="TVA", incl="TVAC",
-               subtotal="Sous-total", vat_summary="Récapitulatif TVA", base="Base imposable",
-               total_excl="Total hors TVA", total_vat="Total TVA", total_incl="Total à payer",
-               late="Arrivées en retard", page="Page {page}", to="au",
-               note="Cette facture est signée électroniquement. Conservez le PDF avec son fichier de signature "
-                    "(.p7s).",
-               pay="Veuillez payer {total} avant le {due}, en mentionnant le numéro de facture {number}."),
-}
+# The PDF's words in English (the source); `render_invoice_pdf` translates them into the customer's language.
+LABELS = dict(invoice=N_("INVOICE"), number=N_("Invoice number"), date=N_("Invoice date"), due=N_("Due date"),
+              period=N_("Period"), customer_number=N_("Customer number"), vat_number=N_("VAT number"),
+              card=N_("Card"), obu=N_("OBU"), description=N_("Description"), quantity=N_("Quantity"),
+              excl=N_("Excl. VAT"), rate=N_("VAT %"), vat=N_("VAT"), incl=N_("Incl. VAT"), subtotal=N_("Subtotal"),
+              vat_summary=N_("VAT summary"), base=N_("Taxable amount"), total_excl=N_("Total excl. VAT"),
+              total_vat=N_("Total VAT"), total_incl=N_("Total to pay"), late=N_("Late transactions"),
+              page=N_("Page {page}"),
+              period_range=N_("{start} to {end}"),
+              note=N_("This invoice is signed electronically. Keep the PDF together with its signature file "
+                      "(.p7s)."),
+              pay=N_("Please pay {total} by {due}, mentioning invoice number {number}."))
 
 _registered = False
 
@@ -241,12 +227,12 @@ class _Page:
         self.text(self.right, top - 6, labels["invoice"], size=16, bold=True, right=True)
         facts = [(labels["number"], doc.number), (labels["date"], _date(doc.issue_date, language)),
                  (labels["due"], _date(doc.due_date, language)),
-                 (labels["period"], f"{_date(doc.period_start, language)} {labels['to']} "
-                                    f"{_date(doc.period_end, language)}"),
+                 (labels["period"], labels["period_range"].format(start=_date(doc.period_start, language),
+                                                                  end=_date(doc.period_end, language))),
                  (labels["customer_number"], f"{doc.customer_number} ({doc.customer_number_name})")]
         if doc.late_from is not None:  # transactions of earlier months that arrived after those were invoiced
-            facts.insert(4, (labels["late"], f"{_date(doc.late_from, language)} {labels['to']} "
-                                             f"{_date(doc.late_to, language)}"))
+            facts.insert(4, (labels["late"], labels["period_range"].format(start=_date(doc.late_from, language),
+                                                                            end=_date(doc.late_to, language))))
         y = top - 24
         for key, value in facts:
             self.text(middle, y, key, size=8)
@@ -346,8 +332,9 @@ def render_invoice_pdf(document: InvoiceDocument) -> bytes:
     from reportlab.pdfgen.canvas import Canvas
 
     _register_fonts()
-    language = document.language if document.language in LABELS else "en"
-    labels = LABELS[language]
+    language = document.language if document.language in LANGUAGES else "en"
+    with use_language(language):  # the customer's
+        labels = {key: _(text) for key, text in LABELS.items()}
     buffer = BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1, initialFontName=FONT, initialFontSize=8)
     canvas.setTitle(f"{labels['invoice'].title()} {document.number}")

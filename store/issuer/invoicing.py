@@ -39,7 +39,7 @@ from sqlalchemy import and_, func, insert, literal, or_, text, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
-from ..i18n import _, ngettext
+from ..i18n import LANGUAGES, N_, _, ngettext, use_language
 from ..models import (
     Address,
     AddressKind,
@@ -61,6 +61,7 @@ from ..queries.transactions import unit_of
 from ..services import audit
 from ..services.context import ISSUER
 from ..services.errors import DomainError
+from ..services.labels import enum_label
 from ..services.notifications import invoice_recipients
 from ..services.outbox import queue_email
 
@@ -216,20 +217,11 @@ class InvoicingFailed(Exception):
 
 # --- texts -------------------------------------------------------------------------------------------------
 
-_MAIL = {
-    "en": ("Invoice {number} is available",
-           "Hello {name},\n\nInvoice {number} of {company} (customer number {customer_number}) for {period} is "
-           "available: {total} EUR incl. VAT.\n\nDownload it with its digital signature in Cards Online, My "
-           "invoices:\n{link}\n\nKeep both files, the PDF and its signature (.p7s)."),
-    "nl": ("Factuur {number} is beschikbaar",
-           "Beste {name},\n\nFactuur {number} van {company} (klantennummer {customer_number}) voor {period} is "
-           "beschikbaar: {total} EUR incl. btw.\n\nDownload ze met haar digitale handtekening in Cards Online, "
-           "Mijn facturen:\n{link}\n\nBewaar beide bestanden, de PDF en de handtekening (.p7s)."),
-    "fr": ("La facture {number} est disponible",
-           "Bonjour {name},\n\nLa facture {number} de {company} (numéro client {customer_number}) pour {period} "
-           "est disponible : {total} EUR TVA comprise.\n\nTéléchargez-la avec sa signature numérique dans Cards "
-           "Online, Mes factures :\n{link}\n\nConservez les deux fichiers, le PDF et sa signature (.p7s)."),
-}
+# The "invoice available" e-mail in English (the source), translated into each recipient's language.
+_MAIL = (N_("Invoice {number} is available"),
+         N_("Hello {name},\n\nInvoice {number} of {company} (customer number {customer_number}) for {period} is "
+            "available: {total} EUR incl. VAT.\n\nDownload it with its digital signature in Cards Online, My "
+            "invoices:\n{link}\n\nKeep both files, the PDF and its signature (.p7s)."))
 
 
 def _amount(value: Decimal, language: str) -> str:
@@ -376,7 +368,7 @@ def invoice_document(session: Session, invoice_id: int,
         raise ValueError(f"Invoice {invoice.number}: its lines add up to {totals[0]} / {totals[1]} / {totals[2]}, "
                          f"not to its totals {invoice.total_excl_vat} / {invoice.total_vat} / "
                          f"{invoice.total_incl_vat}.")
-    language = customer.language if customer.language in _MAIL else "en"
+    language = customer.language if customer.language in LANGUAGES else "en"
     return InvoiceDocument(
         invoice_id=invoice.id, number=invoice.number, issue_date=invoice.issue_date,
         due_date=invoice.issue_date + timedelta(days=PAYMENT_DAYS), period_start=invoice.period_start,
@@ -410,8 +402,19 @@ def _day(day: date) -> str:
     return f"{day.day:02d}/{day.month:02d}/{day.year}"  # dd/mm/yyyy, without strftime's cost
 
 
-def _toll_description(day: date, row) -> str:
-    return f"{_day(day)} toll {row.operator}, {row.entry_point} - {row.exit_point}"
+class _LineTexts:
+    """The words of the invoice lines in the customer's language, translated once per invoice (the lines are
+    stored with the invoice: its legal text)."""
+
+    def __init__(self, language: str | None) -> None:
+        with use_language(language):
+            self.products = {product: enum_label(product) for product in Product}
+            self.toll = _("{day} toll {operator}, {entry} - {exit}")
+            self.fees = (_("Monthly card fee {month:%m/%Y}"), _("Monthly OBU fee {month:%m/%Y}"))
+
+
+def _toll_description(day: date, row, texts: _LineTexts) -> str:
+    return texts.toll.format(day=_day(day), operator=row.operator, entry=row.entry_point, exit=row.exit_point)
 
 
 def _recipients(session: Session, customer: Customer, number: CustomerNumber) -> list[User]:
@@ -430,14 +433,15 @@ def _queue_mails(session: Session, now: datetime, invoice: Invoice, customer: Cu
                  portal_link: str) -> int:
     sent = 0
     for user in _recipients(session, customer, number):
-        language = user.language if user.language in _MAIL else "en"
-        subject, body = _MAIL[language]
+        language = user.language if user.language in LANGUAGES else "en"
         values = dict(number=invoice.number, name=user.display_name or user.username, company=customer.name,
                       customer_number=number.number, period=f"{invoice.period_start:%m/%Y}",
                       total=_amount(invoice.total_incl_vat, language),
                       link=portal_link.format(number=invoice.number))
-        queue_email(session, now, to_address=user.email, subject=subject.format(**values), body=body.format(**values),
-                    language=language, user_id=user.id)
+        with use_language(language):  # in the recipient's language
+            subject, body = _(_MAIL[0]).format(**values), _(_MAIL[1]).format(**values)
+        queue_email(session, now, to_address=user.email, subject=subject, body=body, language=language,
+                    user_id=user.id)
         sent += 1
     return sent
 
@@ -518,6 +522,7 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
     totals = [ZERO, ZERO, ZERO]
     used: dict[int, tuple] = {}  # card id -> (product type, number, label) of the cards used in the month
     made: list[tuple[InvoiceLineRow, dict]] = []  # each line as the PDF shows it and as it is inserted
+    texts = _LineTexts(customer.language)
 
     def add(values: dict, row: InvoiceLineRow) -> None:
         row.line_id = len(made)  # until inserted: the order made, the last key of line_order
@@ -556,7 +561,7 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
         day = when.astimezone(zone).date()
         product = Product(tx.product)
         unit = units.get(product) or units.setdefault(product, unit_of(product))
-        description = f"{_day(day)} {product.value}, {tx.station}, {tx.city} ({tx.country})"
+        description = f"{_day(day)} {texts.products[product]}, {tx.station}, {tx.city} ({tx.country})"
         add(dict(invoice_id=invoice_id, card_id=tx.card_id, description=description, quantity=tx.quantity,
                  amount_excl_vat=excl, vat_rate=tx.vat_rate, vat_amount=vat, amount_incl_vat=incl,
                  fuel_transaction_id=tx.id, toll_transaction_id=None),
@@ -574,7 +579,7 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
         when = _as_utc(tx.exit_at)
         product_type, card_number, card_label = card_of(tx, when)
         day = when.astimezone(zone).date()
-        description = _toll_description(day, tx)
+        description = _toll_description(day, tx, texts)
         add(dict(invoice_id=invoice_id, card_id=tx.card_id, description=description, quantity=None,
                  amount_excl_vat=excl, vat_rate=tx.vat_rate, vat_amount=vat, amount_incl_vat=incl,
                  fuel_transaction_id=None, toll_transaction_id=tx.id),
@@ -584,8 +589,7 @@ def _issue_one(session: Session, now: datetime, month: date, customer: Customer,
     for card_id, (product_type, card_number, card_label) in sorted(used.items()):
         fee = OBU_FEE if product_type.is_obu else CARD_FEE
         vat = (fee * FEE_VAT_RATE / 100).quantize(CENT, ROUND_HALF_UP)
-        what = "OBU" if product_type.is_obu else "card"
-        description = f"Monthly {what} fee {month:%m/%Y}"
+        description = texts.fees[product_type.is_obu].format(month=month)
         add(dict(invoice_id=invoice_id, card_id=card_id, description=description, quantity=FEE_QUANTITY,
                  amount_excl_vat=fee, vat_rate=FEE_VAT_RATE, vat_amount=vat, amount_incl_vat=fee + vat,
                  fuel_transaction_id=None, toll_transaction_id=None),

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from ..i18n import _
+from ..i18n import N_, _, use_language
 from ..models import (
     Card,
     CardStatus,
@@ -58,60 +58,33 @@ NEW_CARD_KINDS = (RequestKind.CREATE, RequestKind.COPY, RequestKind.DUPLICATE)
 REPRODUCTION_KINDS = (RequestKind.CHANGE, RequestKind.PIN_REISSUE)
 HANDLED_KINDS = (*NEW_CARD_KINDS, *REPRODUCTION_KINDS, RequestKind.TOLL_CONDITIONS, RequestKind.DRIVER_CODE_REISSUE)
 
-_FOOTER = {
-    "en": "Follow your requests in Cards Online: My cards and OBUs > My requests.",
-    "nl": "Volg uw verzoeken in Cards Online: Mijn kaarten en OBU > Mijn verzoeken.",
-    "fr": "Suivez vos demandes dans Cards Online : Mes cartes et OBU > Mes demandes.",
+# The e-mails when a request is done, in English (the source), a sentence for a card and one for an OBU;
+# `_queue_mail` translates them into each recipient's language.
+_FOOTER = N_("Follow your requests in Cards Online: My cards and OBUs > My requests.")
+_MAIL = {  # template -> ((subject, body) for a card, (subject, body) for an OBU)
+    "shipped": (
+        (N_("Your card {label} has been shipped"),
+         N_("Hello {name},\n\nYour request {request} is done: we produced and shipped your card {label} (rank "
+            "{rank}) for {vehicle}.{previous}")),
+        (N_("Your OBU {label} has been shipped"),
+         N_("Hello {name},\n\nYour request {request} is done: we produced and shipped your OBU {label} (rank "
+            "{rank}) for {vehicle}.{previous}"))),
+    "confirmed": ((N_("Toll conditions confirmed for OBU {label}"),
+                   N_("Hello {name},\n\nYour request {request} is done: the toll conditions with connection costs "
+                      "for OBU {label} are confirmed. Connection fee: EUR {fee}.")),) * 2,
+    "codes_posted": ((N_("Driver codes sent by post for card {label}"),
+                      N_("Hello {name},\n\nYour request {request} is done: the driver codes of {drivers} for card "
+                         "{label} have been sent by post.")),) * 2,
+    "rejected": (
+        (N_("Request {request} has been stopped"),
+         N_("Hello {name},\n\nYour request {request} for card {label} has been stopped: this card is blocked, "
+            "deleted or expired and can no longer be produced.")),
+        (N_("Request {request} has been stopped"),
+         N_("Hello {name},\n\nYour request {request} for OBU {label} has been stopped: this OBU is blocked, "
+            "deleted or expired and can no longer be produced."))),
 }
-_PRODUCT = {"en": ("card", "OBU"), "nl": ("kaart", "OBU"), "fr": ("carte", "OBU")}
-_MAIL = {
-    "en": {
-        "shipped": ("Your {product} {label} has been shipped",
-                    "Hello {name},\n\nYour request {request} is done: we produced and shipped your {product} "
-                    "{label} (rank {rank}) for {vehicle}.{previous}"),
-        "previous": "\nThe previous {product} stays valid until {expiry}: destroy it once the new one has arrived.",
-        "confirmed": ("Toll conditions confirmed for OBU {label}",
-                      "Hello {name},\n\nYour request {request} is done: the toll conditions with connection costs "
-                      "for OBU {label} are confirmed. Connection fee: EUR {fee}."),
-        "codes_posted": ("Driver codes sent by post for card {label}",
-                         "Hello {name},\n\nYour request {request} is done: the driver codes of {drivers} for card "
-                         "{label} have been sent by post."),
-        "rejected": ("Request {request} has been stopped",
-                     "Hello {name},\n\nYour request {request} for {product} {label} has been stopped: this "
-                     "{product} is blocked, deleted or expired and can no longer be produced."),
-    },
-    "nl": {
-        "shipped": ("Uw {product} {label} is verzonden",
-                    "Beste {name},\n\nUw verzoek {request} is afgehandeld: we hebben uw {product} {label} "
-                    "(rang {rank}) voor {vehicle} aangemaakt en verzonden.{previous}"),
-        "previous": "\nDe vorige {product} blijft geldig tot {expiry}: vernietig die zodra u de nieuwe ontvangt.",
-        "confirmed": ("Tolvoorwaarden bevestigd voor OBU {label}",
-                      "Beste {name},\n\nUw verzoek {request} is afgehandeld: de tolvoorwaarden met "
-                      "aansluitingskosten voor OBU {label} zijn bevestigd. Aansluitingskosten: EUR {fee}."),
-        "codes_posted": ("Chauffeurscodes per post verstuurd voor kaart {label}",
-                         "Beste {name},\n\nUw verzoek {request} is afgehandeld: de chauffeurscodes van {drivers} "
-                         "voor kaart {label} zijn per post verstuurd."),
-        "rejected": ("Verzoek {request} is stopgezet",
-                     "Beste {name},\n\nUw verzoek {request} voor {product} {label} is stopgezet: deze {product} "
-                     "is geblokkeerd, verwijderd of vervallen en kan niet meer worden aangemaakt."),
-    },
-    "fr": {
-        "shipped": ("Expédition de votre {product} {label}",
-                    "Bonjour {name},\n\nVotre demande {request} est traitée : nous avons produit et expédié "
-                    "votre {product} {label} (rang {rank}) pour {vehicle}.{previous}"),
-        "previous": "\nL'exemplaire précédent reste valable jusqu'au {expiry} : détruisez-le dès réception du "
-                    "nouveau.",
-        "confirmed": ("Conditions de péage confirmées pour l'OBU {label}",
-                      "Bonjour {name},\n\nVotre demande {request} est traitée : les conditions de péage avec frais "
-                      "de raccordement pour l'OBU {label} sont confirmées. Frais de raccordement : EUR {fee}."),
-        "codes_posted": ("Codes chauffeur envoyés par la poste pour la carte {label}",
-                         "Bonjour {name},\n\nVotre demande {request} est traitée : les codes chauffeur de {drivers} "
-                         "pour la carte {label} ont été envoyés par la poste."),
-        "rejected": ("Arrêt de la demande {request}",
-                     "Bonjour {name},\n\nVotre demande {request} pour {product} {label} est arrêtée : ce produit "
-                     "est bloqué, supprimé ou expiré et ne peut plus être fabriqué."),
-    },
-}
+_PREVIOUS = (N_("\nThe previous card stays valid until {expiry}: destroy it once the new one has arrived."),
+             N_("\nThe previous OBU stays valid until {expiry}: destroy it once the new one has arrived."))
 
 
 @dataclass
@@ -313,18 +286,19 @@ def _queue_mail(session: Session, now: datetime, request: Request, card: Card) -
     if template is None:
         return 0  # taken into production: the customer hears when it ships
     users = recipients(session, card.customer_number_id)
+    obu = card.product_type.is_obu
+    subject_id, body_id = _MAIL[template][obu]
     for user in users:
-        language = user.language if user.language in _MAIL else "en"
-        texts = _MAIL[language]
-        product = _PRODUCT[language][card.product_type.is_obu]
-        previous = ""
-        if request.kind in REPRODUCTION_KINDS and card.expiry_date:
-            previous = texts["previous"].format(product=product, expiry=f"{card.expiry_date:%d/%m/%Y}")
-        values = dict(name=user.display_name, request=request.id, product=product, label=card_label(card),
-                      rank=request.details.get("rank", card.rank), fee=request.fee,
-                      vehicle=card.license_plate or card.embossed_name, previous=previous,
-                      drivers=", ".join(request.details.get("drivers", [])))
-        subject, body = texts[template]
-        queue_email(session, now, to_address=user.email, subject=subject.format(**values),
-                    body=f"{body.format(**values)}\n\n{_FOOTER[language]}", language=language, user_id=user.id)
+        with use_language(user.language):  # in the recipient's language
+            previous = ""
+            if request.kind in REPRODUCTION_KINDS and card.expiry_date:
+                previous = _(_PREVIOUS[obu]).format(expiry=f"{card.expiry_date:%d/%m/%Y}")
+            values = dict(name=user.display_name, request=request.id, label=card_label(card),
+                          rank=request.details.get("rank", card.rank), fee=request.fee,
+                          vehicle=card.license_plate or card.embossed_name, previous=previous,
+                          drivers=", ".join(request.details.get("drivers", [])))
+            subject = _(subject_id).format(**values)
+            body = f"{_(body_id).format(**values)}\n\n{_(_FOOTER)}"
+        queue_email(session, now, to_address=user.email, subject=subject, body=body, language=user.language,
+                    user_id=user.id)
     return len(users)

@@ -25,7 +25,7 @@ from typing import Union
 
 from sqlmodel import Session, select
 
-from ..i18n import _
+from ..i18n import N_, _, use_language
 from ..models import (
     Address,
     AddressKind,
@@ -70,61 +70,25 @@ from .production import VALIDITY_YEARS
 
 CAMPAIGN_OBJECT = "renewal campaign"  # audit object of the notices and reminders: "<customer number id>:<YYYY-MM>"
 
-_MAIL = {
-    "en": {
-        "notice": ("Your fleet cards expiring in {month} will be renewed",
-                   "Hello {name},\n\n{total} fleet cards of customer number {number} expire in {month}.\n\n"
-                   "Renewed automatically with the same configuration ({count_renew}):\n{renew}\n\n"
-                   "NOT renewed, because they were not used in the last 3 months or were cancelled "
-                   "({count_cancelled}):\n{cancelled}\n\nUntil {until} you can cancel a card, renew a cancelled "
-                   "one, or change the fuel/energy, car wash, services, limits and controls of the new card in "
-                   "Cards Online: My cards and OBUs > Renewal status. The new cards are active from {activation}."),
-        "reminder": ("Reminder: review your fleet cards expiring in {month}",
-                     "Hello {name},\n\nThese {count} fleet cards of customer number {number} expire in {month} and "
-                     "nobody has reviewed them yet:\n{cards}\n\nYou can change them until {until} in Cards Online: "
-                     "My cards and OBUs > Renewal status. Without action, Candidates are renewed as they are and "
-                     "Cancelled cards are not renewed."),
-        "none": "(none)",
-        "candidate": "candidate for renewal",
-        "cancelled": "cancelled",
-    },
-    "nl": {
-        "notice": ("Uw tankpassen die vervallen in {month} worden vernieuwd",
-                   "Beste {name},\n\n{total} tankpassen van klantennummer {number} vervallen in {month}.\n\n"
-                   "Automatisch vernieuwd met dezelfde configuratie ({count_renew}):\n{renew}\n\n"
-                   "NIET vernieuwd, omdat ze de voorbije 3 maanden niet gebruikt werden of geannuleerd zijn "
-                   "({count_cancelled}):\n{cancelled}\n\nTot {until} kunt u een kaart annuleren, een geannuleerde "
-                   "kaart toch vernieuwen, of brandstof/energie, car wash, diensten, limieten en controles van de "
-                   "nieuwe kaart aanpassen in Cards Online: Mijn kaarten en OBU > Status vernieuwing. De nieuwe "
-                   "kaarten zijn actief vanaf {activation}."),
-        "reminder": ("Herinnering: controleer uw tankpassen die vervallen in {month}",
-                     "Beste {name},\n\nDeze {count} tankpassen van klantennummer {number} vervallen in {month} en "
-                     "werden nog niet nagekeken:\n{cards}\n\nU kunt ze aanpassen tot {until} in Cards Online: Mijn "
-                     "kaarten en OBU > Status vernieuwing. Zonder actie worden kaarten 'Te vernieuwen' vernieuwd "
-                     "zoals ze zijn en geannuleerde kaarten niet."),
-        "none": "(geen)",
-        "candidate": "te vernieuwen",
-        "cancelled": "geannuleerd",
-    },
-    "fr": {
-        "notice": ("Vos cartes carburant qui expirent en {month} seront renouvelées",
-                   "Bonjour {name},\n\n{total} cartes du numéro client {number} expirent en {month}.\n\n"
-                   "Renouvelées automatiquement avec la même configuration ({count_renew}) :\n{renew}\n\n"
-                   "NON renouvelées, car non utilisées ces 3 derniers mois ou annulées ({count_cancelled}) :\n"
-                   "{cancelled}\n\nJusqu'au {until}, vous pouvez annuler une carte, renouveler une carte annulée "
-                   "ou modifier carburant/énergie, car wash, services, plafonds et contrôles de la nouvelle carte "
-                   "dans Cards Online : Mes cartes et OBU > Statut du renouvellement. Les nouvelles cartes sont "
-                   "actives à partir du {activation}."),
-        "reminder": ("Rappel : vérifiez vos cartes qui expirent en {month}",
-                     "Bonjour {name},\n\nCes {count} cartes du numéro client {number} expirent en {month} et n'ont "
-                     "pas encore été vérifiées :\n{cards}\n\nVous pouvez les modifier jusqu'au {until} dans Cards "
-                     "Online : Mes cartes et OBU > Statut du renouvellement. Sans action, les cartes candidates sont "
-                     "renouvelées telles quelles et les cartes annulées ne le sont pas."),
-        "none": "(aucune)",
-        "candidate": "candidate au renouvellement",
-        "cancelled": "annulée",
-    },
-}
+# The notice (e-mail and letter) and the reminder, in English (the source); translated into each
+# recipient's language when composed.
+_NOTICE = (
+    N_("Your fleet cards expiring in {month} will be renewed"),
+    N_("Hello {name},\n\n{total} fleet cards of customer number {number} expire in {month}.\n\n"
+       "Renewed automatically with the same configuration ({count_renew}):\n{renew}\n\n"
+       "NOT renewed, because they were not used in the last 3 months or were cancelled "
+       "({count_cancelled}):\n{cancelled}\n\nUntil {until} you can cancel a card, renew a cancelled "
+       "one, or change the fuel/energy, car wash, services, limits and controls of the new card in "
+       "Cards Online: My cards and OBUs > Renewal status. The new cards are active from {activation}."))
+_REMINDER = (
+    N_("Reminder: review your fleet cards expiring in {month}"),
+    N_("Hello {name},\n\nThese {count} fleet cards of customer number {number} expire in {month} and "
+       "nobody has reviewed them yet:\n{cards}\n\nYou can change them until {until} in Cards Online: "
+       "My cards and OBUs > Renewal status. Without action, Candidates are renewed as they are and "
+       "Cancelled cards are not renewed."))
+_NONE = N_("(none)")
+_CANDIDATE = N_("candidate for renewal")
+_CANCELLED = N_("cancelled")
 
 
 @dataclass
@@ -347,10 +311,11 @@ def renewal_recipients(session: Session, customer_number_id: int) -> list[User]:
 
 def _line(card: Card) -> str:
     vehicle = card.license_plate or card.embossed_name or ""
-    return f"  {card_label(card)}  {vehicle}  (expires {card.expiry_date:%d/%m/%Y})"
+    return "  " + _("{card}  {vehicle}  (expires {expiry:%d/%m/%Y})").format(card=card_label(card), vehicle=vehicle,
+                                                                           expiry=card.expiry_date)
 
 
-def _values(texts: dict, number: CustomerNumber, line: Timeline) -> dict:
+def _values(number: CustomerNumber, line: Timeline) -> dict:
     return dict(number=number.number, month=f"{line.month:%m/%Y}", until=f"{line.update_until:%d/%m/%Y}",
                 activation=f"{line.activation:%d/%m/%Y}")
 
@@ -361,25 +326,23 @@ def _notice(session: Session, now: datetime, customer: Customer, number: Custome
     cancelled = [c for c in cards if c.renewal_status is RenewalStatus.CANCELLED]
 
     def texts_for(language: str, name: str) -> tuple[str, str]:
-        texts = _MAIL.get(language, _MAIL["en"])
-        subject, body = texts["notice"]
-        values = dict(_values(texts, number, line), name=name, total=len(cards), count_renew=len(renew),
-                      count_cancelled=len(cancelled),
-                      renew="\n".join(_line(c) for c in renew) or texts["none"],
-                      cancelled="\n".join(_line(c) for c in cancelled) or texts["none"])
-        return subject.format(**values), body.format(**values)
+        with use_language(language):  # in the recipient's language
+            values = dict(_values(number, line), name=name, total=len(cards), count_renew=len(renew),
+                          count_cancelled=len(cancelled),
+                          renew="\n".join(_line(c) for c in renew) or _(_NONE),
+                          cancelled="\n".join(_line(c) for c in cancelled) or _(_NONE))
+            return _(_NOTICE[0]).format(**values), _(_NOTICE[1]).format(**values)
 
     users = renewal_recipients(session, number.id)
     for user in users:
-        language = user.language if user.language in _MAIL else "en"
-        subject, body = texts_for(language, user.display_name)
-        queue_email(session, now, to_address=user.email, subject=subject, body=body, language=language,
+        subject, body = texts_for(user.language, user.display_name)
+        queue_email(session, now, to_address=user.email, subject=subject, body=body, language=user.language,
                     user_id=user.id)
     # The letter to the fleet manager, whatever the e-mail settings (the issuer's post room prints it).
     address = session.exec(select(Address).where(Address.customer_number_id == number.id)
                            .order_by((Address.kind == AddressKind.BILLING).desc(), Address.id)).first()
     manager = customer.contact_name or customer.name
-    language = customer.language if customer.language in _MAIL else "en"
+    language = customer.language
     subject, body = texts_for(language, manager)
     postal = (f"{manager}, {customer.name}, {address.street}, {address.postal_code} {address.city}, {address.country}"
               if address else f"{manager}, {customer.name}")
@@ -401,14 +364,14 @@ def _reminder(session: Session, now: datetime, customer: Customer, number: Custo
         return
     users = renewal_recipients(session, number.id)
     for user in users:
-        language = user.language if user.language in _MAIL else "en"
-        texts = _MAIL[language]
-        subject, body = texts["reminder"]
-        lines = "\n".join(f"{_line(c)}  {texts['candidate'] if c.renewal_status is RenewalStatus.CANDIDATE else texts['cancelled']}"
-                          for c in open_cards)
-        values = dict(_values(texts, number, line), name=user.display_name, count=len(open_cards), cards=lines)
-        queue_email(session, now, to_address=user.email, subject=subject.format(**values),
-                    body=body.format(**values), language=language, user_id=user.id)
+        with use_language(user.language):  # in the recipient's language
+            candidate, cancelled = _(_CANDIDATE), _(_CANCELLED)
+            lines = "\n".join(f"{_line(c)}  {candidate if c.renewal_status is RenewalStatus.CANDIDATE else cancelled}"
+                              for c in open_cards)
+            values = dict(_values(number, line), name=user.display_name, count=len(open_cards), cards=lines)
+            subject, body = _(_REMINDER[0]).format(**values), _(_REMINDER[1]).format(**values)
+        queue_email(session, now, to_address=user.email, subject=subject, body=body, language=user.language,
+                    user_id=user.id)
     report.reminders += 1
     report.emails_queued += len(users)
     audit.record(session, ISSUER, now, CAMPAIGN_OBJECT, key, "renewal reminder sent", after={

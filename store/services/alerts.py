@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from ..i18n import N_, _, ngettext, use_language
 from ..models import (
     Anomaly,
     AnomalyRule,
@@ -45,69 +46,19 @@ from .outbox import queue_email
 MAX_LINES = 50  # anomalies listed in one digest; the rest are counted ("… and 12 more")
 IN_CHUNK = 500
 
+# How a mail names each rule (English, marked; translated into the recipient's language when composed).
 RULE_LABELS = {
-    "en": {
-        AnomalyRule.PRODUCT_NOT_ALLOWED: "product not allowed",
-        AnomalyRule.LIMIT_AMOUNT: "amount limit exceeded",
-        AnomalyRule.LIMIT_VOLUME: "volume limit exceeded",
-        AnomalyRule.FORBIDDEN_DAY: "forbidden day",
-        AnomalyRule.OUTSIDE_HOURS: "outside the allowed hours",
-        AnomalyRule.COUNTRY_NOT_ALLOWED: "country not allowed",
-        AnomalyRule.ABOVE_TANK_CAPACITY: "more than the tank capacity",
-        AnomalyRule.ODOMETER: "implausible odometer",
-        AnomalyRule.TOO_MANY_TRANSACTIONS: "too many transactions in a day",
-        AnomalyRule.PLASTIC_NOT_VALID: "blocked or expired card",
-        AnomalyRule.DRIVER_CODE: "unknown or blocked driver code",
-    },
-    "nl": {
-        AnomalyRule.PRODUCT_NOT_ALLOWED: "product niet toegestaan",
-        AnomalyRule.LIMIT_AMOUNT: "bedraglimiet overschreden",
-        AnomalyRule.LIMIT_VOLUME: "volumelimiet overschreden",
-        AnomalyRule.FORBIDDEN_DAY: "verboden dag",
-        AnomalyRule.OUTSIDE_HOURS: "buiten de toegestane uren",
-        AnomalyRule.COUNTRY_NOT_ALLOWED: "land niet toegestaan",
-        AnomalyRule.ABOVE_TANK_CAPACITY: "meer dan de tankinhoud",
-        AnomalyRule.ODOMETER: "onwaarschijnlijke kilometerstand",
-        AnomalyRule.TOO_MANY_TRANSACTIONS: "te veel transacties op een dag",
-        AnomalyRule.PLASTIC_NOT_VALID: "geblokkeerde of vervallen kaart",
-        AnomalyRule.DRIVER_CODE: "onbekende of geblokkeerde chauffeurscode",
-    },
-    "fr": {
-        AnomalyRule.PRODUCT_NOT_ALLOWED: "produit non autorisé",
-        AnomalyRule.LIMIT_AMOUNT: "plafond de montant dépassé",
-        AnomalyRule.LIMIT_VOLUME: "plafond de volume dépassé",
-        AnomalyRule.FORBIDDEN_DAY: "jour interdit",
-        AnomalyRule.OUTSIDE_HOURS: "en dehors des heures autorisées",
-        AnomalyRule.COUNTRY_NOT_ALLOWED: "pays non autorisé",
-        AnomalyRule.ABOVE_TANK_CAPACITY: "plus que la capacité du réservoir",
-        AnomalyRule.ODOMETER: "kilométrage invraisemblable",
-        AnomalyRule.TOO_MANY_TRANSACTIONS: "trop de transactions en un jour",
-        AnomalyRule.PLASTIC_NOT_VALID: "carte bloquée ou expirée",
-        AnomalyRule.DRIVER_CODE: "code chauffeur inconnu ou bloqué",
-    },
-}
-_MAIL = {
-    "en": {
-        "subject": ("1 anomaly on your cards", "{count} anomalies on your cards"),
-        "intro": "Hello {name},\n\nThe latest transactions deviate from your cards' configuration:",
-        "block": "product blocked until the period ends",
-        "more": "… and {more} more.",
-        "footer": "See them in Cards Online: Daily follow-up > Anomalies.",
-    },
-    "nl": {
-        "subject": ("1 afwijking op uw kaarten", "{count} afwijkingen op uw kaarten"),
-        "intro": "Beste {name},\n\nDe laatste transacties wijken af van de instellingen van uw kaarten:",
-        "block": "product geblokkeerd tot het einde van de periode",
-        "more": "… en nog {more}.",
-        "footer": "Bekijk ze in Cards Online: Dagelijkse opvolging > Afwijkingen.",
-    },
-    "fr": {
-        "subject": ("1 anomalie sur vos cartes", "{count} anomalies sur vos cartes"),
-        "intro": "Bonjour {name},\n\nLes dernières transactions s'écartent de la configuration de vos cartes :",
-        "block": "produit bloqué jusqu'à la fin de la période",
-        "more": "… et {more} de plus.",
-        "footer": "Consultez-les dans Cards Online : Suivi quotidien > Anomalies.",
-    },
+    AnomalyRule.PRODUCT_NOT_ALLOWED: N_("product not allowed"),
+    AnomalyRule.LIMIT_AMOUNT: N_("amount limit exceeded"),
+    AnomalyRule.LIMIT_VOLUME: N_("volume limit exceeded"),
+    AnomalyRule.FORBIDDEN_DAY: N_("forbidden day"),
+    AnomalyRule.OUTSIDE_HOURS: N_("outside the allowed hours"),
+    AnomalyRule.COUNTRY_NOT_ALLOWED: N_("country not allowed"),
+    AnomalyRule.ABOVE_TANK_CAPACITY: N_("more than the tank capacity"),
+    AnomalyRule.ODOMETER: N_("implausible odometer"),
+    AnomalyRule.TOO_MANY_TRANSACTIONS: N_("too many transactions in a day"),
+    AnomalyRule.PLASTIC_NOT_VALID: N_("blocked or expired card"),
+    AnomalyRule.DRIVER_CODE: N_("unknown or blocked driver code"),
 }
 # The values of an anomaly's details worth a line in a mail, in this order.
 _DETAIL_KEYS = ("product", "reason", "total", "limit", "quantity", "tank_capacity_l", "time", "date", "country",
@@ -213,28 +164,30 @@ def send_anomaly_alerts(session: Session, now: datetime) -> AlertReport:
 
 
 def _queue_digest(session: Session, now: datetime, user: User, rows: list, zone: ZoneInfo) -> None:
-    language = user.language if user.language in _MAIL else "en"
-    texts, labels = _MAIL[language], RULE_LABELS[language]
     rows = sorted(rows, key=lambda r: ((r.occurred_at or r.exit_at or now), r.id))
-    one, many = texts["subject"]
-    subject = one if len(rows) == 1 else many.format(count=len(rows))
-    body = [texts["intro"].format(name=user.display_name or user.username), ""]
-    for row in rows[:MAX_LINES]:
-        moment = row.occurred_at or row.exit_at
-        when = f"{moment.astimezone(zone):%d/%m/%Y %H:%M}" if moment else ""
-        card = row.number or ""
-        vehicle = row.license_plate or row.embossed_name
-        if vehicle:
-            card = f"{card} ({vehicle})"
-        line = f"- {when}  {card}: {labels.get(row.rule, row.rule.value)}"
-        details = _details(row.details or {})
-        if details:
-            line += f" ({details})"
-        if row.action is not None and row.action.value == "block":
-            line += f"; {texts['block']}"
-        body.append(line)
-    if len(rows) > MAX_LINES:
-        body.append(texts["more"].format(more=len(rows) - MAX_LINES))
-    body += ["", texts["footer"]]
-    queue_email(session, now, to_address=user.email, subject=subject, body="\n".join(body), language=language,
+    with use_language(user.language):  # the digest is written in its recipient's language
+        subject = ngettext("{count} anomaly on your cards", "{count} anomalies on your cards", len(rows)).format(
+            count=len(rows))
+        body = [_("Hello {name},\n\nThe latest transactions deviate from your cards' configuration:").format(
+            name=user.display_name or user.username), ""]
+        blocked = _("product blocked until the period ends")
+        for row in rows[:MAX_LINES]:
+            moment = row.occurred_at or row.exit_at
+            when = f"{moment.astimezone(zone):%d/%m/%Y %H:%M}" if moment else ""
+            card = row.number or ""
+            vehicle = row.license_plate or row.embossed_name
+            if vehicle:
+                card = f"{card} ({vehicle})"
+            label = RULE_LABELS.get(row.rule)
+            line = f"- {when}  {card}: {_(label) if label else row.rule.value}"
+            details = _details(row.details or {})
+            if details:
+                line += f" ({details})"
+            if row.action is not None and row.action.value == "block":
+                line += f"; {blocked}"
+            body.append(line)
+        if len(rows) > MAX_LINES:
+            body.append(_("… and {more} more.").format(more=len(rows) - MAX_LINES))
+        body += ["", _("See them in Cards Online: Daily follow-up > Anomalies.")]
+    queue_email(session, now, to_address=user.email, subject=subject, body="\n".join(body), language=user.language,
                 user_id=user.id)

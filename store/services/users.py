@@ -34,7 +34,7 @@ from typing import Iterable
 
 from sqlmodel import Session, col, func, or_, select
 
-from ..i18n import N_, _, ngettext
+from ..i18n import N_, _, ngettext, use_language
 from ..models import Customer, CustomerNumber, Right, User, UserCustomerNumber, UserRight, UserStatus
 from . import audit
 from .atomic import atomic
@@ -298,79 +298,31 @@ def _guard_last_admin(session: Session, user: User, today: date, message: str) -
 
 # Mails ----------------------------------------------------------------------------------------------
 
-_TEXTS = {
-    "invitation_subject": {
-        "en": "Your access to Cards Online",
-        "nl": "Uw toegang tot Cards Online",
-        "fr": "Votre accès à Cards Online",
-    },
-    "invitation_body": {
-        "en": ("Hello,\n\n{admin} has given you access to Cards Online for {customer}.\n\n"
-               "Your user name: {username}\n\n"
-               "To log in the first time, choose \"First login with an invitation\" on the login screen and type "
-               "your NAME, FIRST NAME and phone number exactly as your administrator entered them (in capitals). "
-               "Then choose your password.\n\n"
-               "After three wrong attempts the invitation is locked; your administrator can send it again.\n"),
-        "nl": ("Beste,\n\n{admin} heeft u toegang gegeven tot Cards Online voor {customer}.\n\n"
-               "Uw gebruikersnaam: {username}\n\n"
-               "Kies bij uw eerste aanmelding \"Eerste aanmelding met een uitnodiging\" op het aanmeldscherm en "
-               "geef uw NAAM, VOORNAAM en telefoonnummer op exact dezelfde manier in als uw beheerder "
-               "(in hoofdletters). Kies daarna uw paswoord.\n\n"
-               "Na drie foute pogingen wordt de uitnodiging geblokkeerd; uw beheerder kan ze opnieuw sturen.\n"),
-        "fr": ("Bonjour,\n\n{admin} vous a donné accès à Cards Online pour {customer}.\n\n"
-               "Votre nom d'utilisateur : {username}\n\n"
-               "Pour votre première connexion, choisissez \"Première connexion avec une invitation\" sur l'écran "
-               "de connexion et tapez votre NOM, PRÉNOM et numéro de téléphone exactement comme votre "
-               "administrateur les a saisis (en majuscules). Choisissez ensuite votre mot de passe.\n\n"
-               "Après trois essais erronés l'invitation est bloquée ; votre administrateur peut la renvoyer.\n"),
-    },
-    "changed_subject": {
-        "en": "Your Cards Online profile has changed",
-        "nl": "Uw profiel op Cards Online is gewijzigd",
-        "fr": "Votre profil Cards Online a été modifié",
-    },
-    "changed_body": {
-        "en": "Hello,\n\n{actor} changed your Cards Online profile ({username}):\n\n{changes}\n\n"
-              "If you did not expect this, contact your administrator.\n",
-        "nl": "Beste,\n\n{actor} heeft uw profiel op Cards Online ({username}) gewijzigd:\n\n{changes}\n\n"
-              "Had u dit niet verwacht, neem dan contact op met uw beheerder.\n",
-        "fr": "Bonjour,\n\n{actor} a modifié votre profil Cards Online ({username}) :\n\n{changes}\n\n"
-              "Si vous ne vous y attendiez pas, contactez votre administrateur.\n",
-    },
-}
+# The e-mails, in English (the source); `_mail_*` translate them into the recipient's language.
+INVITATION_SUBJECT = N_("Your access to Cards Online")
+INVITATION_BODY = N_(
+    "Hello,\n\n{admin} has given you access to Cards Online for {customer}.\n\n"
+    "Your user name: {username}\n\n"
+    "To log in the first time, choose \"First login with an invitation\" on the login screen and type "
+    "your NAME, FIRST NAME and phone number exactly as your administrator entered them (in capitals). "
+    "Then choose your password.\n\n"
+    "After three wrong attempts the invitation is locked; your administrator can send it again.\n")
+CHANGED_SUBJECT = N_("Your Cards Online profile has changed")
+CHANGED_BODY = N_("Hello,\n\n{actor} changed your Cards Online profile ({username}):\n\n{changes}\n\n"
+                  "If you did not expect this, contact your administrator.\n")
 
 _CHANGES = {
-    "rights": {"en": "Your applications: {value}", "nl": "Uw toepassingen: {value}", "fr": "Vos applications : {value}"},
-    "validity": {"en": "Your access: {value}", "nl": "Uw toegang: {value}", "fr": "Votre accès : {value}"},
-    "customer_numbers": {"en": "Your customer numbers: {value}", "nl": "Uw klantennummers: {value}",
-                         "fr": "Vos numéros de client : {value}"},
-    "deactivated": {"en": "Your access has been deactivated.", "nl": "Uw toegang is gedeactiveerd.",
-                    "fr": "Votre accès a été désactivé."},
-    "unlocked": {"en": "Your account has been unlocked; you can log in again.",
-                 "nl": "Uw account is ontgrendeld; u kunt zich opnieuw aanmelden.",
-                 "fr": "Votre compte a été débloqué ; vous pouvez vous reconnecter."},
-    "2fa_required": {"en": "Two-factor sign-in is now required: you will set it up at your next login.",
-                     "nl": "Aanmelden in twee stappen is nu verplicht: u stelt het in bij uw volgende aanmelding.",
-                     "fr": "La connexion en deux étapes est désormais obligatoire : vous la configurerez à votre "
-                           "prochaine connexion."},
-    "2fa_not_required": {"en": "Two-factor sign-in is no longer required.",
-                         "nl": "Aanmelden in twee stappen is niet langer verplicht.",
-                         "fr": "La connexion en deux étapes n'est plus obligatoire."},
-    "2fa_on": {"en": "Two-factor sign-in has been turned on.", "nl": "Aanmelden in twee stappen is ingeschakeld.",
-               "fr": "La connexion en deux étapes a été activée."},
-    "2fa_off": {"en": "Two-factor sign-in has been turned off.", "nl": "Aanmelden in twee stappen is uitgeschakeld.",
-                "fr": "La connexion en deux étapes a été désactivée."},
-    "2fa_reset": {"en": "Your two-factor sign-in has been reset; set it up again at your next login if required.",
-                  "nl": "Uw aanmelding in twee stappen is gewist; stel ze opnieuw in bij uw volgende aanmelding "
-                        "indien verplicht.",
-                  "fr": "Votre connexion en deux étapes a été réinitialisée ; configurez-la à nouveau à votre "
-                        "prochaine connexion si elle est obligatoire."},
+    "rights": N_("Your applications: {value}"),
+    "validity": N_("Your access: {value}"),
+    "customer_numbers": N_("Your customer numbers: {value}"),
+    "deactivated": N_("Your access has been deactivated."),
+    "unlocked": N_("Your account has been unlocked; you can log in again."),
+    "2fa_required": N_("Two-factor sign-in is now required: you will set it up at your next login."),
+    "2fa_not_required": N_("Two-factor sign-in is no longer required."),
+    "2fa_on": N_("Two-factor sign-in has been turned on."),
+    "2fa_off": N_("Two-factor sign-in has been turned off."),
+    "2fa_reset": N_("Your two-factor sign-in has been reset; set it up again at your next login if required."),
 }
-
-
-def _text(key: str, language: str, table=_TEXTS) -> str:
-    texts = table[key]
-    return texts.get(language) or texts["en"]
 
 
 def _validity_text(user: User) -> str:
@@ -381,18 +333,21 @@ def _validity_text(user: User) -> str:
 
 def _mail_invitation(session: Session, actor: Actor, now: datetime, user: User) -> None:
     customer = session.get(Customer, user.customer_id)
-    body = _text("invitation_body", user.language).format(admin=actor.label, customer=customer.name if customer else "",
-                                                          username=user.username)
-    queue_email(session, now, to_address=user.email, subject=_text("invitation_subject", user.language), body=body,
-                language=user.language, user_id=user.id)
+    with use_language(user.language):  # in the recipient's language
+        subject = _(INVITATION_SUBJECT)
+        body = _(INVITATION_BODY).format(admin=actor.label, customer=customer.name if customer else "",
+                                         username=user.username)
+    queue_email(session, now, to_address=user.email, subject=subject, body=body, language=user.language,
+                user_id=user.id)
 
 
 def _mail_change(session: Session, actor: Actor, now: datetime, user: User, changes: list[tuple[str, str]]) -> None:
-    lines = [_text(key, user.language, _CHANGES).format(value=value) for key, value in changes]
-    body = _text("changed_body", user.language).format(actor=actor.label,
-                                                       username=user.username, changes="\n".join(lines))
-    queue_email(session, now, to_address=user.email, subject=_text("changed_subject", user.language), body=body,
-                language=user.language, user_id=user.id)
+    with use_language(user.language):  # in the recipient's language
+        lines = [_(_CHANGES[key]).format(value=value) for key, value in changes]
+        subject = _(CHANGED_SUBJECT)
+        body = _(CHANGED_BODY).format(actor=actor.label, username=user.username, changes="\n".join(lines))
+    queue_email(session, now, to_address=user.email, subject=subject, body=body, language=user.language,
+                user_id=user.id)
 
 
 def _number_text(session: Session, ids: Iterable[int]) -> str:
