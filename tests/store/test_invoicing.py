@@ -194,10 +194,11 @@ def test_invoices_add_up_to_the_figures_computed_by_hand(session, world):
     assert [(g.card_number, g.card_label, len(g.lines), g.total_incl_vat) for g in doc_a.groups] == [
         ("700614020001000018", "1-ABC-123", 6, D("354.14")), ("700614020001000083", "1-OBU-001", 3, D("40.44"))]
     card_lines = doc_a.groups[0].lines
+    # The customer speaks French: the invoice's lines (stored with it) are written in French.
     assert [line.description for line in card_lines] == [
         "01/10/2026 diesel, Q8 Antwerpen, Antwerpen (BE)", "05/10/2026 diesel, Q8 Antwerpen, Antwerpen (BE)",
-        "12/10/2026 diesel, Q8 Antwerpen, Antwerpen (FR)", "20/10/2026 car wash, Q8 Antwerpen, Antwerpen (BE)",
-        "31/10/2026 diesel, Q8 Antwerpen, Antwerpen (BE)", "Monthly card fee 10/2026"]
+        "12/10/2026 diesel, Q8 Antwerpen, Antwerpen (FR)", "20/10/2026 lavage, Q8 Antwerpen, Antwerpen (BE)",
+        "31/10/2026 diesel, Q8 Antwerpen, Antwerpen (BE)", "Redevance mensuelle carte 10/2026"]
     fee = card_lines[-1]
     assert (fee.kind, fee.amount_excl_vat, fee.vat_amount, fee.amount_incl_vat) == ("fee", D("1.50"), D("0.32"),
                                                                                       D("1.82"))
@@ -343,7 +344,7 @@ def test_a_late_transaction_goes_on_the_next_invoice_exactly_once(session, world
     assert [line.description for group in doc_a.groups for line in group.lines] == [
         "25/10/2026 diesel, Q8 Antwerpen, Antwerpen (BE)", "01/11/2026 diesel, Q8 Antwerpen, Antwerpen (BE)",
         "10/11/2026 diesel, Q8 Antwerpen, Antwerpen (BE)",
-        "Monthly card fee 11/2026", "20/10/2026 toll viapass (BE), E313 Antwerpen-Oost - E313 Hasselt-West"]
+        "Redevance mensuelle carte 11/2026", "20/10/2026 péage viapass (BE), E313 Antwerpen-Oost - E313 Hasselt-West"]
     assert (doc_a.late_from, doc_a.late_to) == (date(2026, 10, 20), date(2026, 10, 25))
     assert (doc_b.late_from, doc_b.late_to) == (date(2026, 10, 28), date(2026, 10, 28))
     assert invoice_document(session, a.id) == doc_a
