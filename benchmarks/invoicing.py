@@ -3,10 +3,11 @@ signing the same PDFs.
 
 The whole invoice: store.issuer.invoicing.invoice_month with the real renderer (the data: number, lines, VAT,
 totals, transactions marked, e-mails; the PDF; the PAdES signature and the detached .p7s; the commit), then the
-billing data files (TID CSV and xlsx) written for it from its document, as `issue_month` does. Measured per invoice, from the end of one to the end of
-the next. The baseline: pyhanko alone, its stock `SimpleSigner.load_pkcs12` and `signers.sign_pdf` with
-default settings (PAdES, SHA-256), signing each of the very same unsigned PDFs the run rendered (kept in memory,
-not timed). Goal (issue 9): the whole invoice at most 2x the signing alone.
+billing data files (TID CSV and xlsx) written for it from its document, as `issue_month` does. Measured per
+invoice, from the end of one to the end of the next. The baseline: pyhanko alone, its stock
+`SimpleSigner.load_pkcs12` and `signers.sign_pdf` with default settings (PAdES, SHA-256), signing each of the
+very same unsigned PDFs the run rendered (kept in memory, not timed). Goal (issue 9): the whole invoice at most
+2x the signing alone.
 
 The data: `--numbers` customer numbers (one customer each), each with 4 fleet cards (25 fuel/service
 transactions each in October 2026) and an OBU (20 tolls): about 125 lines per invoice. Keys: demo ECDSA P-256
