@@ -15,13 +15,22 @@ makes only the missing ones. A customer number is never invoiced twice for a mon
 exists; the unique constraint (customer_number_id, period_start) enforces it); a run that finds the whole
 month already invoiced is refused (`MonthAlreadyInvoiced`).
 
+**Late transactions.** A transaction dated in an earlier month that is *closed* for its customer number, and
+not invoiced yet, goes on the customer number's next invoice (its line shows its real date; the document's
+`late_from`/`late_to` let the PDF say so beside the period; it brings no fee). A month is closed once a run
+without a customer number filter went through it (`_close_month` records an audit event), or for one customer
+number once it has that month's invoice. A month not closed (never run, or a run stopped half-way) keeps its
+transactions for its own run, so running months out of order moves nothing to the wrong invoice. The link
+transaction → invoice (invoice_id) makes each transaction be invoiced once.
+
 **Amounts.** Each transaction is one line with the amounts of the issuer's file (excl. VAT, rate, incl. VAT;
 the line's VAT is incl. − excl.). The VAT summary per rate adds up the lines of that rate, so the lines, the
 summary, the totals and the billing data file (TID) agree to the cent.
 
 **Fees.** The store has no fee data of its own, so the issuer's monthly fee is a constant: `CARD_FEE` per fleet
-card and `OBU_FEE` per OBU that was used in the month (at least one invoiced transaction), excl. VAT at
-`FEE_VAT_RATE`, one line per card under that card. Connection fees of toll conditions are not invoiced here.
+card and `OBU_FEE` per OBU that was used in the month (at least one transaction dated in it), excl. VAT at
+`FEE_VAT_RATE`, one line per card under that card (a card with only late transactions pays none); a month
+without transactions has no fee and makes no invoice. Connection fees of toll conditions are not invoiced here.
 
 `render(document) -> (signed PDF, DER .p7s)` comes from exports.invoicing (store never imports exports).
 """
