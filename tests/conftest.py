@@ -228,6 +228,15 @@ def smtp_tls_server(tls_certificate):
         controller.stop()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _catalogs():
+    """The message catalogs, installed as the portal and the commands install them (importing tui.i18n does it),
+    whatever runs first: `pytest tests/store` alone (CI on PostgreSQL) translates as the whole suite does."""
+    from store.i18n import install_catalogs
+
+    install_catalogs(Path(__file__).resolve().parent.parent / "tui" / "i18n" / "locale")
+
+
 @pytest.fixture(autouse=True)
 def _english_environment(monkeypatch):
     """The tests read English whatever the locale of the machine running them: `cardsonline` takes its
