@@ -900,7 +900,8 @@ def delete_card(session: Session, actor: Actor, now: datetime, card_id: int) -> 
     card.status = CardStatus.DELETED
     card.version += 1
     session.add(card)
-    stopped = _stop_open_requests(session, now, card, "Deleted by the customer before production.")
+    # Stored English (a database value), marked: the requests screen translates it when shown.
+    stopped = _stop_open_requests(session, now, card, N_("Deleted by the customer before production."))
     record_card_versions(session, [card.id], now)
     _audit(session, actor, now, card, "deleted", before={"status": CardStatus.NEW},
            after={"status": card.status, "stopped_requests": stopped})

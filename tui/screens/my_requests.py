@@ -235,7 +235,7 @@ class MyRequestsScreen(Screen[None]):
             label_of(KIND_LABELS, row.kind.value),
             label_of(STATUS_LABELS, row.status.value),
             row.card_number or row.license_plate or row.embossed_name or "—",
-            row.reason or "",
+            _(row.reason) if row.reason else "",  # a stored reason the catalog knows shows translated
         ]
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -273,7 +273,7 @@ class MyRequestsScreen(Screen[None]):
             (_("Sent"), f"{local(row.created_at):%d/%m/%Y %H:%M}"),
             (_("Updated"), f"{local(row.updated_at):%d/%m/%Y %H:%M}" if row.updated_at else "—"),
             (_("Fee"), _("€ {fee}").format(fee=row.fee) if row.fee is not None else _("none")),
-            (_("Reason"), row.reason or "—"),
+            (_("Reason"), _(row.reason) if row.reason else "—"),
         ]
         for key, value in (row.details or {}).items():
             shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
