@@ -226,9 +226,14 @@ class CardHistory:
 
     def add(self, moment: datetime, product: Product, quantity: Decimal, amount: Decimal,
             odometer_km: int | None = None) -> None:
-        index = bisect.bisect_right(self.times, moment)
-        self.times.insert(index, moment)
-        self.events.insert(index, (product, quantity, amount))
+        times = self.times
+        if not times or moment >= times[-1]:  # the usual case (loaded and judged in time order): no search
+            times.append(moment)
+            self.events.append((product, quantity, amount))
+        else:
+            index = bisect.bisect_right(times, moment)
+            times.insert(index, moment)
+            self.events.insert(index, (product, quantity, amount))
         if odometer_km is not None:
             index = bisect.bisect_right(self.odometer_times, moment)
             self.odometer_times.insert(index, moment)

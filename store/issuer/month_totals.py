@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from ..models import Card, CardMonthTotal, Customer, CustomerNumber, FuelTransaction, Product, TollTransaction
 from ..queries.reports import CONSUMPTION_PRODUCTS, LITRE_PRODUCTS
+from .bulk_sql import executemany
 
 TABLE = CardMonthTotal.__table__
 SUMS = ("fuel_count", "fuel_litres", "fuel_excl", "fuel_incl", "toll_count", "toll_excl", "toll_incl",
@@ -154,7 +155,8 @@ def add_to_month_totals(connection: Connection, fuel_rows: Iterable[Any] = (), t
         zones = card_zones(connection, [_get(r, "card_id") for r in fuel_rows + toll_rows])
     lines = month_lines(fuel_rows, toll_rows, zones)
     lines.sort(key=lambda line: (line["card_id"], line["month"]))  # the same lock order in concurrent imports
-    connection.execute(_upsert(connection.dialect.name), lines)
+    dialect = connection.dialect.name
+    executemany(connection, "month totals upsert", lambda: _upsert(dialect), lines)
     return len(lines)
 
 

@@ -53,6 +53,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
@@ -97,6 +98,7 @@ from .anomaly_rules import (
     minutes_of,
     period_bounds,
 )
+from .bulk_sql import executemany
 from .month_totals import add_to_month_totals
 
 BATCH_ROWS = 5_000
@@ -906,6 +908,17 @@ def load_odometers(session: Session, card_ids: Iterable[int], moment: datetime,
 
 # --- the ingest -----------------------------------------------------------------------------------------
 
+_BY_CARD_FUEL = itemgetter("card_id", "occurred_at")
+_BY_CARD_TOLL = itemgetter("card_id", "exit_at")
+_FUEL_INSERT = insert(FuelTransaction.__table__)
+_TOLL_INSERT = insert(TollTransaction.__table__)
+_ANOMALY_INSERT = insert(Anomaly.__table__)
+_CARD_TABLE = Card.__table__
+_LAST_USE_UPDATE = (update(_CARD_TABLE)
+                    .where(_CARD_TABLE.c.id == bindparam("b_id"),
+                           or_(_CARD_TABLE.c.last_used_at.is_(None), _CARD_TABLE.c.last_used_at < bindparam("b_at")))
+                    .values(last_used_at=bindparam("b_at")))
+
 Progress = Callable[[ImportReport], None]
 
 
@@ -1106,22 +1119,19 @@ class TransactionIngest:
             if config.card_id not in last_use or last_use[config.card_id] < row.occurred_at:
                 last_use[config.card_id] = row.occurred_at
         connection = session.connection()
-        if fuel_rows:
-            connection.execute(insert(FuelTransaction.__table__), fuel_rows)
-        if toll_rows:
-            connection.execute(insert(TollTransaction.__table__), toll_rows)
+        # Inserted per card (the file's usual order), not in time order: the card indexes then take their new
+        # entries page after page instead of all over the tree (fewer pages read, dirtied and spilled).
+        fuel_rows.sort(key=_BY_CARD_FUEL)
+        toll_rows.sort(key=_BY_CARD_TOLL)
+        executemany(connection, "import fuel", _FUEL_INSERT, fuel_rows)
+        executemany(connection, "import toll", _TOLL_INSERT, toll_rows)
         # Issue 8: the monthly reports read per-card month totals, kept in this same transaction.
         add_to_month_totals(connection, fuel_rows, toll_rows,  # the zones known here: no query for them
                             {config.card_id: config.zone for _row, config, _tx in items})
         if anomalies:
             self._store_anomalies(connection, anomalies)
-        if last_use:
-            card = Card.__table__
-            connection.execute(
-                update(card).where(card.c.id == bindparam("b_id"),
-                                   or_(card.c.last_used_at.is_(None), card.c.last_used_at < bindparam("b_at")))
-                .values(last_used_at=bindparam("b_at")),
-                [{"b_id": card_id, "b_at": moment} for card_id, moment in last_use.items()])
+        executemany(connection, "import last use", _LAST_USE_UPDATE,  # in id order: the table's pages in turn
+                    [{"b_id": card_id, "b_at": last_use[card_id]} for card_id in sorted(last_use)])
         session.commit()
         report.fuel += len(fuel_rows)
         report.toll += len(toll_rows)
@@ -1157,8 +1167,7 @@ class TransactionIngest:
                 anomaly_id = connection.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
                 blocks.append(dict(card_id=config.card_id, product=block.product, blocked_from=block.blocked_from,
                                    until=block.until, anomaly_id=anomaly_id, created_at=self.now))
-        if plain:
-            connection.execute(insert(table), plain)
+        executemany(connection, "import anomalies", _ANOMALY_INSERT, plain)
         if blocks:
             connection.execute(insert(CardProductBlock.__table__), blocks)
             self.report.product_blocks += len(blocks)

@@ -1,0 +1,49 @@
+"""An executemany without SQLAlchemy's per-row parameter work, for the import's big batches (issue 8).
+
+`connection.execute(statement, rows)` builds each row's parameters through the compiled statement
+(construct_params: about a sixth of a daily import's CPU). On SQLite the statement is compiled once per set of
+keys here, and each row becomes a tuple through the same bind processors SQLAlchemy would apply (enums to their
+value, UTC datetimes to naive UTC, Numeric to float), sent with the driver's executemany: the same SQL and the
+same values. Other databases take the ordinary path.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any, Callable
+
+from sqlalchemy.engine import Connection
+
+_COMPILED: dict[tuple, tuple] = {}  # (key, dialect, row keys): (SQL, row getter, (position, processor)...)
+
+
+def executemany(connection: Connection, key: str, statement: Any | Callable[[], Any], rows: list[dict]) -> None:
+    """Run `statement` once per row of `rows` (dicts with the same keys). `key` names the statement (it is
+    compiled once per key, dialect and set of row keys); `statement` may be a callable that makes it."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        connection.execute(statement() if callable(statement) else statement, rows)
+        return
+    names = tuple(rows[0])
+    cache_key = (key, dialect.name, names)
+    entry = _COMPILED.get(cache_key)
+    if entry is None:
+        compiled = (statement() if callable(statement) else statement).compile(dialect=dialect,
+                                                                               column_keys=list(names))
+        processors, order = compiled._bind_processors, compiled.positiontup
+        # itemgetter of one name returns the value, not a 1-tuple: wrap it.
+        getter = itemgetter(*order) if len(order) > 1 else (lambda row, name=order[0]: (row[name],))
+        entry = _COMPILED[cache_key] = (compiled.string, getter, tuple(
+            (index, processors[name]) for index, name in enumerate(order) if processors.get(name) is not None))
+    sql, getter, processed = entry
+    if not processed:
+        params = [getter(row) for row in rows]
+    else:
+        params = []
+        for row in rows:
+            values = list(getter(row))
+            for index, processor in processed:
+                values[index] = processor(values[index])
+            params.append(tuple(values))
+    connection.exec_driver_sql(sql, params)
