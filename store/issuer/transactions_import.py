@@ -40,7 +40,8 @@ its transactions one by one, before that only sums per product (SQL SUM ... GROU
 its week's and month's start, so a few rows a card instead of a month of transactions; the last odometer
 reading by one index seek per card; the product blocks still running. A card's history stays in a bounded
 cache for the later batches as long as it covers their rows. All per 500 cards, one statement per query (the
-chunk is an expanding IN). Rows are inserted with executemany and each batch is committed: an interrupted
+chunk is an expanding IN). Rows are inserted (in card order) with executemany, on SQLite without SQLAlchemy's
+per-row parameter work (store.issuer.bulk_sql), and each batch is committed: an interrupted
 import is simply run again (it is idempotent).
 """
 from __future__ import annotations
