@@ -29,7 +29,7 @@ clean:
 
 # Translations: two gettext domains, so the screens' catalog and the messages' catalog can be translated apart.
 #   cardsonline: the screens and widgets (tui/ but the commands);  messages: services, e-mails, exports, commands.
-BABEL_KEYWORDS := -k N_ -k ngettext:1,2
+BABEL_KEYWORDS := -k N_ -k NP_:1c,2 -k ngettext:1,2 -k pgettext:1c,2
 SCREEN_SOURCES := tui/app.py tui/menu.py tui/session.py tui/themes.py tui/i18n tui/screens tui/widgets
 MESSAGE_SOURCES := store exports tui/cli.py tui/config.py tui/ssh_server.py
 

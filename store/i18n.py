@@ -244,6 +244,15 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return _translations(current_language()).ngettext(singular, plural, count)
 
 
+def pgettext(context: str, message: str) -> str:
+    """Translate `message` said in `context`: one English word that other languages say differently by sense
+    ("To" a date bound, "To" an e-mail's recipient). The catalogs key it "context\x04message", as gettext does;
+    without a translation in that context, the English message."""
+    if not message:
+        return message
+    return _translations(current_language()).pgettext(context, message)
+
+
 # Formatting --------------------------------------------------------------------------------------
 
 def _locale(language: str | None = None) -> str:
@@ -317,7 +326,7 @@ def format_date_long(day: date | datetime | None) -> str:
     return babel_format_date(day, format="long", locale=_locale())
 
 
-__all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "LANGUAGE_NAMES", "LOCALES", "DOMAINS", "_", "N_", "ngettext",
+__all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "LANGUAGE_NAMES", "LOCALES", "DOMAINS", "_", "N_", "ngettext", "pgettext",
            "current_language", "set_language", "use_language", "install_catalogs", "language_from_locale",
            "language_from_environment", "startup_language", "usable_translation", "format_number", "format_count", "format_amount",
            "format_money", "format_date", "format_datetime", "format_month", "format_date_long"]

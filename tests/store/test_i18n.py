@@ -23,6 +23,7 @@ from store.i18n import (
     language_from_environment,
     language_from_locale,
     ngettext,
+    pgettext,
     startup_language,
     use_language,
 )
@@ -69,6 +70,17 @@ msgid "{count} code"
 msgid_plural "{count} codes"
 msgstr[0] "{count} code"
 msgstr[1] ""
+
+msgid "To"
+msgstr "Tot"
+
+msgctxt "e-mail recipient"
+msgid "To"
+msgstr "Aan"
+
+msgctxt "request kind"
+msgid "Copy"
+msgstr ""
 """
 
 NL_MESSAGES = """
@@ -147,6 +159,16 @@ def test_plural_forms_follow_the_catalogs_rule(catalogs):
         assert [ngettext("{count} card", "{count} cards", n).format(count=n) for n in (0, 1, 2)] == [
             "0 carte", "1 carte", "2 cartes"]
     assert [ngettext("{count} card", "{count} cards", n).format(count=n) for n in (0, 1)] == ["0 cards", "1 card"]
+
+
+def test_contexts_are_looked_up_apart_from_the_plain_message(catalogs):
+    with use_language("nl"):
+        assert pgettext("e-mail recipient", "To") == "Aan"
+        assert _("To") == "Tot"  # the message without context keeps its own translation
+        assert pgettext("date bound", "To") == "To"  # no entry in that context: English, not the plain one
+        assert pgettext("request kind", "Copy") == "Copy"  # empty translation: English
+        assert pgettext("e-mail recipient", "") == ""
+    assert pgettext("e-mail recipient", "To") == "To"  # English
 
 
 def test_catalogs_are_compiled_once_into_the_cache_and_recompiled_when_changed(catalogs):

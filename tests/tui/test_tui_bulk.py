@@ -206,7 +206,7 @@ async def test_bulk_on_a_filter_totals_bounded_rows_and_csv(demo_db, ui, monkeyp
             expected = list(s.exec(select(Card.id).where(
                 Card.customer_number_id == app.active_customer_number.id).order_by(Card.id)).all())
         assert screen.card_ids == expected
-        assert f"{len(expected)} card(s)" in str(screen.query_one("#bulk-title", Label).content)
+        assert f"{len(expected)} cards" in str(screen.query_one("#bulk-title", Label).content)
         refused = [row for row in screen.all_rows if row.outcome == "refused"]
         immediate = [row for row in screen.all_rows if row.outcome == "immediate"]
         totals = str(screen.query_one("#bulk-totals", Label).content)

@@ -148,7 +148,7 @@ async def test_move_cards_and_driver_codes_then_delete_what_is_left(demo_db, ui)
         assert after["Long haul"].movable_cards == 0
         assert after["Distribution"].cards == before["Distribution"].cards + before["Long haul"].movable_cards
         message = screen.query_one(MessageLine).text
-        assert message.startswith(f"{before['Long haul'].movable_cards} card(s)/OBU(s) moved to Distribution.")
+        assert message.startswith(f"{before['Long haul'].movable_cards} cards and OBUs moved to Distribution.")
         assert screen.current().name == "Distribution"  # the cursor follows the cards
 
         await highlight(pilot, screen, "Long haul")

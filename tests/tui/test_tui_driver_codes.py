@@ -56,14 +56,14 @@ async def test_block_five_marked_codes_now_after_the_confirmation(demo_db, ui):
         dialog = app.screen
         assert isinstance(dialog, BlockDialog)
         text = str(dialog.query_one("#block-text").content)
-        assert "5 driver code(s) will be blocked immediately" in text
+        assert "5 driver codes will be blocked immediately" in text
         assert "does not block any card" in text
         await pilot.press("y")
         await ui.settle(pilot)
         assert app.screen is screen
         after = statuses(demo_db)
         assert {after[i] for i in chosen} == {DriverCodeStatus.BLOCKED}
-        assert "5 driver code(s) blocked. The cards stay active." in screen.query_one(MessageLine).text
+        assert "5 driver codes blocked. The cards stay active." in screen.query_one(MessageLine).text
         assert not screen.marked
 
 
@@ -121,7 +121,7 @@ async def test_unblock_from_the_list_of_blocked_codes(demo_db, ui):
         await pilot.press("u")
         await ui.settle(pilot)
         assert {statuses(demo_db)[i] for i in chosen} == {DriverCodeStatus.ACTIVE}
-        assert "3 driver code(s) unblocked." in screen.query_one(MessageLine).text
+        assert "3 driver codes unblocked." in screen.query_one(MessageLine).text
         assert len(screen.rows) == before - 3  # they left the list of blocked codes
 
 

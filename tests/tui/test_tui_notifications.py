@@ -114,7 +114,7 @@ async def test_alert_settings_move_users_with_the_keyboard_and_save(demo_db, ui)
         assert len(dual.selected) == 3
         await pilot.press("ctrl+s")
         await ui.settle(pilot)
-        assert screen.query_one(MessageLine).text == "Saved: 3 user(s) get the new-invoice e-mail."
+        assert screen.query_one(MessageLine).text == "Saved: 3 users get the new-invoice e-mail."
         chosen = set(dual.selected)
 
     with demo_db.session() as session:

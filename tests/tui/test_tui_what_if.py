@@ -256,7 +256,7 @@ async def test_bulk_template_what_if_per_card_then_one_cards_detail(demo_db, ui)
         ]
         assert totals(screen) == {"Transactions": ["6", "6"], "Refused": ["0 · € 0.00", "3 · € 277.44"],
                                   "Reported": ["0 · € 0.00", "1 · € 24.20"]}
-        assert screen.query_one(MessageLine).text == "Replayed on 2 card(s). Enter: a card's transactions."
+        assert screen.query_one(MessageLine).text == "Replayed on 2 cards. Enter: a card's transactions."
 
         await pilot.press("enter")  # the highlighted card's transactions
         await ui.settle(pilot)

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Label
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
 from tui.widgets.dual_list import DualList
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
@@ -104,7 +104,8 @@ class AlertSettingsScreen(Screen[None]):
             self.query_one("#dual-available").focus()
         if message.saved:
             count = len(selected)
-            line.show_success(_("Saved: {count} user(s) get the new-invoice e-mail.").format(count=count))
+            line.show_success(ngettext("Saved: {count} user gets the new-invoice e-mail.",
+                                       "Saved: {count} users get the new-invoice e-mail.", count).format(count=count))
 
     def on_dual_list_changed(self, event: DualList.Changed) -> None:
         event.stop()

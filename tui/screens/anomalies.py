@@ -21,7 +21,8 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select, Static
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext, pgettext
+from tui.i18n.labels import NP_, tr
 from tui.screens.card_actions import ActionsMenu, CardInfo, load_card_info, start_card_action
 from tui.screens.daily_transactions import card_text, money, product_text, rule_text
 from tui.screens.my_requests import parse_day
@@ -36,19 +37,19 @@ log = logging.getLogger(__name__)
 CSS = "../styles/daily_followup.tcss"
 ALL = "all"
 STATUS_FILTERS = (
-    ("new", N_("New")),
+    ("new", NP_("anomaly status", "New")),
     ("acknowledged", N_("Acknowledged")),
     (ALL, N_("Every status")),
 )
 COLUMNS = (
     ("mark", "", 1),
     ("detected", N_("Detected"), 11),
-    ("card", N_("Card/plate"), 10),
+    ("card", N_("Card/plate"), 11),  # nl "Kaart/plaat"
     ("rule", N_("Anomaly"), 26),
     ("amount", N_("Amount"), 8),
-    ("status", N_("Status"), 6),
+    ("status", N_("Status"), 7),  # fr "Nouveau"
 )
-SHORT_STATUS = {"new": N_("New"), "acknowledged": N_("Ack.")}  # the list's narrow column
+SHORT_STATUS = {"new": NP_("anomaly status, short", "New"), "acknowledged": N_("Ack.")}  # the list's narrow column
 UNAVAILABLE = N_("This could not be done right now; nothing was changed. Try again in a moment.")
 
 
@@ -66,16 +67,16 @@ def acknowledged_text(result) -> str:
     """What acknowledging did, in one sentence per kind of outcome."""
     parts = []
     if result.acknowledged:
-        parts.append(_("1 anomaly acknowledged.") if result.acknowledged == 1 else
-                     _("{count} anomalies acknowledged.").format(count=result.acknowledged))
+        parts.append(ngettext("{count} anomaly acknowledged.", "{count} anomalies acknowledged.",
+                              result.acknowledged).format(count=result.acknowledged))
     if result.comments_changed:
-        parts.append(_("The comment of 1 anomaly acknowledged earlier was changed.") if result.comments_changed == 1
-                     else _("The comment of {count} anomalies acknowledged earlier was changed.").format(
-                         count=result.comments_changed))
+        parts.append(ngettext("The comment of {count} anomaly acknowledged earlier was changed.",
+                              "The comment of {count} anomalies acknowledged earlier was changed.",
+                              result.comments_changed).format(count=result.comments_changed))
     if result.unchanged:
-        parts.append(_("1 anomaly was acknowledged already: left as it was.") if result.unchanged == 1 else
-                     _("{count} anomalies were acknowledged already: left as they were.").format(
-                         count=result.unchanged))
+        parts.append(ngettext("{count} anomaly was acknowledged already: left as it was.",
+                              "{count} anomalies were acknowledged already: left as they were.",
+                              result.unchanged).format(count=result.unchanged))
     return " ".join(parts)
 
 
@@ -111,8 +112,8 @@ class AcknowledgeDialog(ModalScreen["str | None"]):
         count = len(self.names)
         shown = ", ".join(self.names[:4]) + ("…" if count > 4 else "")
         with Vertical(id="acknowledge-dialog", classes="dialog"):
-            yield Label(_("Acknowledge 1 anomaly") if count == 1 else
-                        _("Acknowledge {count} anomalies").format(count=count), classes="dialog-title", markup=False)
+            yield Label(ngettext("Acknowledge {count} anomaly", "Acknowledge {count} anomalies", count).format(
+                count=count), classes="dialog-title", markup=False)
             yield Static(shown, markup=False, classes="dialog-note")
             yield Label(_("Comment (optional, at most {count} characters)").format(count=COMMENT_MAX),
                         classes="field-label")
@@ -198,15 +199,15 @@ class AnomaliesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield SessionHeader()
         with Horizontal(id="anomaly-filters", classes="followup-bar"):
-            yield Select([(_(label), value) for value, label in STATUS_FILTERS], value="new", allow_blank=False,
+            yield Select([(tr(label), value) for value, label in STATUS_FILTERS], value="new", allow_blank=False,
                          id="anomaly-status", compact=True)
             yield Select([(_("Every kind"), ALL)] + [(_(label), value) for value, label in ANOMALY_LABELS],
                          value=ALL, allow_blank=False, id="anomaly-rule", compact=True)
             yield Input(placeholder=_("Card or plate"), id="anomaly-text", compact=True)
         with Horizontal(id="anomaly-dates", classes="followup-bar"):
-            yield Label(_("Detected from"), classes="followup-label")
+            yield Label(_("From"), classes="followup-label")
             yield Input(id="anomaly-from", max_length=10, compact=True, placeholder=_("dd/mm/yyyy"))
-            yield Label(_("to"), classes="followup-label")
+            yield Label(pgettext("date bound", "To"), classes="followup-label")
             yield Input(id="anomaly-to", max_length=10, compact=True, placeholder=_("dd/mm/yyyy"))
             yield Label("", id="anomaly-count", classes="followup-hint", markup=False)
         table = PagedTable(id="anomaly-table", classes="followup-table",
@@ -235,7 +236,7 @@ class AnomaliesScreen(Screen[None]):
         from store.queries.transactions import AnomalyFilter
 
         problems, days = [], {}
-        for field, name in (("anomaly-from", _("From")), ("anomaly-to", _("To"))):
+        for field, name in (("anomaly-from", _("From")), ("anomaly-to", pgettext("date bound", "To"))):
             text = self.query_one(f"#{field}", Input).value
             try:
                 days[field] = parse_day(text)
@@ -307,7 +308,8 @@ class AnomaliesScreen(Screen[None]):
     def show_count(self) -> None:
         parts = []
         if self.count is not None:
-            parts.append(_("1 anomaly") if self.count == 1 else _("{count} anomalies").format(count=format_number(self.count)))
+            parts.append(ngettext("{count} anomaly", "{count} anomalies", self.count).format(
+                count=format_number(self.count)))
         if self.marked:
             parts.append(_("{count} marked").format(count=len(self.marked)))
         self.query_one("#anomaly-count", Label).update(" · ".join(parts))
@@ -329,7 +331,7 @@ class AnomaliesScreen(Screen[None]):
         return ["✓" if row.id in self.marked else "", f"{self.app.session.local(row.detected_at):%d/%m %H:%M}",
                 card_text(row.card_number, row.license_plate, row.embossed_name), rule_text(row.rule),
                 money(row.amount_incl_vat) if row.amount_incl_vat is not None else "",
-                _(SHORT_STATUS.get(row.status.value, row.status.value))]
+                tr(SHORT_STATUS.get(row.status.value, row.status.value))]
 
     def detail_text(self, row) -> str:
         local = self.app.session.local

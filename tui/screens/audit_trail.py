@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, ProgressBar, Select, Static
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext, pgettext
 from tui.screens.export_dialog import path_problem
 from tui.screens.my_requests import parse_day
 from tui.widgets.footer import Footer
@@ -142,7 +142,7 @@ class AuditExportDialog(ModalScreen["str | None"]):
             self.query_one(MessageLine).show_error(message.problem)
             field.focus()
             return
-        text = _("1 event exported to {path}.") if message.rows == 1 else _("{rows} events exported to {path}.")
+        text = ngettext("{rows} event exported to {path}.", "{rows} events exported to {path}.", message.rows)
         self.dismiss(text.format(rows=format_number(message.rows), path=message.path))
 
     def action_cancel(self) -> None:
@@ -200,7 +200,7 @@ class AuditTrailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield SessionHeader()
         with Horizontal(id="audit-filters"):
-            yield Select([(_("Users"), ALL)], value=ALL, allow_blank=False, id="audit-user")
+            yield Select([(pgettext("audit filter", "Users"), ALL)], value=ALL, allow_blank=False, id="audit-user")
             yield Select([(_("Objects"), ALL)], value=ALL, allow_blank=False, id="audit-object")
             yield Select([(_("Actions"), ALL)], value=ALL, allow_blank=False, id="audit-action")
             yield Input(placeholder=_("From date"), id="audit-from", max_length=10)
@@ -236,7 +236,7 @@ class AuditTrailScreen(Screen[None]):
             log.exception("Audit trail filter choices failed")
 
     def on_audit_trail_screen_choices_loaded(self, message: ChoicesLoaded) -> None:
-        for field, everything, values in (("audit-user", _("Users"), message.users),
+        for field, everything, values in (("audit-user", pgettext("audit filter", "Users"), message.users),
                                           ("audit-object", _("Objects"), message.objects),
                                           ("audit-action", _("Actions"), message.actions)):
             select = self.query_one(f"#{field}", Select)
@@ -250,7 +250,7 @@ class AuditTrailScreen(Screen[None]):
         from store.queries.audit import AuditFilter
 
         problems, days = [], {}
-        for field, name in (("audit-from", _("From")), ("audit-to", _("To"))):
+        for field, name in (("audit-from", _("From")), ("audit-to", pgettext("date bound", "To"))):
             text = self.query_one(f"#{field}", Input).value
             try:
                 days[field] = parse_day(text)
@@ -324,7 +324,7 @@ class AuditTrailScreen(Screen[None]):
             self.rows = []
             table.clear()
         if message.total is not None:
-            text = _("1 event") if message.total == 1 else _("{count} events")
+            text = ngettext("{count} event", "{count} events", message.total)
             self.query_one("#audit-change").border_subtitle = text.format(count=format_number(message.total))
         for row in message.rows[:PAGE]:
             self.rows.append(row)

@@ -43,7 +43,8 @@ from textual.widgets import (
 )
 from textual.worker import get_current_worker
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext
+from tui.i18n.labels import period_label, product_label
 from tui.screens.card_actions import BLOCK_REASONS
 from tui.widgets.controls_editor import ControlsEditor
 from tui.widgets.footer import Footer
@@ -129,8 +130,6 @@ class Template:
 
 
 def template_summary(template: Template) -> str:
-    from store.services.card_specs import PRODUCT_LABELS
-
     if not template.checked:
         return _("No template yet: press e to set limits and/or controls.")
     lines = []
@@ -142,11 +141,14 @@ def template_summary(template: Template) -> str:
                 ceiling.append(f"€ {show_decimal(limit.amount)}")
             if limit.volume is not None:
                 ceiling.append(show_decimal(limit.volume))
-            text = _(PRODUCT_LABELS[limit.product])
+            product = product_label(limit.product)
             if not limit.allowed:
-                text += " " + _("(not allowed)")
+                text = _("{product} (not allowed)").format(product=product)
             elif ceiling:
-                text += " " + " + ".join(ceiling) + "/" + _(limit.period.value)
+                text = _("{product} {ceiling} per {period}").format(product=product, ceiling=" + ".join(ceiling),
+                                                                   period=period_label(limit.period))
+            else:
+                text = product
             parts.append(text)
         lines.append(_("Limits: {limits}; the other limits of each card are kept.").format(limits=", ".join(parts)))
     else:
@@ -288,8 +290,8 @@ class TemplateDialog(ModalScreen["Template | None"]):
                 unplaced.append(message)
                 widget = None
             first = first or widget
-        summary = (_("1 problem to fix; see under its field.") if len(problems) == 1 else
-                   _("{count} problems to fix; see under each field.").format(count=len(problems)))
+        summary = ngettext("{count} problem to fix; see under its field.",
+                           "{count} problems to fix; see under each field.", len(problems)).format(count=len(problems))
         line.show_error(*([summary] if not unplaced else [summary, *unplaced] if first else unplaced))
         if first is not None:
             first.focus()
@@ -397,8 +399,11 @@ class BulkActionsScreen(ModalScreen[bool]):
         if self.card_ids is None:
             return _("Bulk action on all cards that match the filter")
         if self.card_filter is not None:
-            return _("Bulk action on {count} card(s): all that match the filter").format(count=count(len(self.card_ids)))
-        return _("Bulk action on {count} card(s)").format(count=count(len(self.card_ids)))
+            return ngettext("Bulk action on {count} card: all that match the filter",
+                            "Bulk action on {count} cards: all that match the filter",
+                            len(self.card_ids)).format(count=count(len(self.card_ids)))
+        return ngettext("Bulk action on {count} card", "Bulk action on {count} cards",
+                        len(self.card_ids)).format(count=count(len(self.card_ids)))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="bulk-dialog", classes="dialog"):
@@ -674,8 +679,9 @@ class BulkActionsScreen(ModalScreen[bool]):
             return
         doable = len(rows) - counts.get("refused", 0)
         if doable:
-            line.show_warning(_("{doable} of {count} card(s) can be done. Ctrl+Y: apply · Esc: back").format(
-                doable=count(doable), count=count(len(rows))))
+            line.show_warning(ngettext("{doable} of {count} card can be done. Ctrl+Y: apply · Esc: back",
+                                       "{doable} of {count} cards can be done. Ctrl+Y: apply · Esc: back",
+                                       len(rows)).format(doable=count(doable), count=count(len(rows))))
         else:
             line.show_error(_("None of the selected cards allows this action; see why in the list."))
 
@@ -811,7 +817,8 @@ class BulkActionsScreen(ModalScreen[bool]):
         if message.path is None:
             line.show_error(message.problem or "")
             return
-        line.show_success(_("{rows} card(s) saved to {path}").format(rows=count(message.rows), path=message.path))
+        line.show_success(ngettext("{rows} card saved to {path}", "{rows} cards saved to {path}", message.rows)
+                          .format(rows=count(message.rows), path=message.path))
 
     # Close / stop ------------------------------------------------------------------------------------------
 

@@ -19,7 +19,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, OptionList, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
+from tui.i18n.labels import (
+    NP_,
+    block_reason_label,
+    code_type_label,
+    limit_action_label,
+    period_label,
+    product_label,
+    product_type_label,
+    tr,
+    weekday_short,
+)
 from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
@@ -44,7 +55,7 @@ BLOCK_REASONS: tuple[tuple[str, str], ...] = (
 )
 
 STATUS_LABELS = {
-    "new": N_("New"),
+    "new": NP_("card status", "New"),
     "in production": N_("In production"),
     "active": N_("Active"),
     "blocked": N_("Blocked"),
@@ -61,7 +72,7 @@ RENEWAL_LABELS = {
 
 
 def status_text(value: str) -> str:
-    return _(STATUS_LABELS.get(value, value))
+    return tr(STATUS_LABELS.get(value, value))
 
 
 def renewal_text(value: str) -> str:
@@ -85,10 +96,6 @@ class CardInfo:
     plate: str | None
     allowed: tuple[str, ...]  # the CardAction values the card's state allows
     refusals: dict  # CardAction value -> the store's reason, for the refused ones
-
-    @property
-    def what(self) -> str:
-        return _("OBU") if self.is_obu else _("card")
 
 
 def load_card_info(db, actor, card_id: int) -> CardInfo:
@@ -267,7 +274,7 @@ class BlockDialog(ActionDialog):
     DIALOG_ID = "block-dialog"
 
     def title_text(self) -> str:
-        return _("Block {what} {card}").format(what=self.card.what, card=self.card.label)
+        return (_("Block OBU {card}") if self.card.is_obu else _("Block card {card}")).format(card=self.card.label)
 
     def body(self) -> ComposeResult:
         yield Static(_("Blocking is final for this plastic: it can never be used again."),
@@ -310,7 +317,7 @@ class DeleteDialog(ActionDialog):
         self.note = note
 
     def title_text(self) -> str:
-        return _("Delete {what} {card}").format(what=self.card.what, card=self.card.label)
+        return (_("Delete OBU {card}") if self.card.is_obu else _("Delete card {card}")).format(card=self.card.label)
 
     def body(self) -> ComposeResult:
         if self.note:
@@ -333,7 +340,7 @@ class CancelDialog(ActionDialog):
     DIALOG_ID = "cancel-dialog"
 
     def title_text(self) -> str:
-        return _("Cancel {what} {card}").format(what=self.card.what, card=self.card.label)
+        return (_("Cancel OBU {card}") if self.card.is_obu else _("Cancel card {card}")).format(card=self.card.label)
 
     def body(self) -> ComposeResult:
         yield Static(_("Cancelling is not blocking: the card stays active until its expiry on {day} and will not be "
@@ -355,7 +362,7 @@ class RenewDialog(ActionDialog):
     DIALOG_ID = "renew-dialog"
 
     def title_text(self) -> str:
-        return _("Renew {what} {card}").format(what=self.card.what, card=self.card.label)
+        return (_("Renew OBU {card}") if self.card.is_obu else _("Renew card {card}")).format(card=self.card.label)
 
     def body(self) -> ComposeResult:
         yield Static(_("This card was cancelled. Renewing it undoes that: it will be renewed with the same "
@@ -374,6 +381,17 @@ class PinResult:
     label: str
     ok: bool
     message: str
+    request_id: int | None = None
+
+
+def pin_result_line(result: PinResult) -> str:
+    """One card's outcome; the request number has its own place in the sentence (no text glued after)."""
+    if not result.ok:
+        return _("✗ {card}: {text}").format(card=result.label, text=result.message)
+    if result.request_id:
+        return _("✓ {card} (request {request}): {text}").format(card=result.label, request=result.request_id,
+                                                                text=result.message)
+    return _("✓ {card}: {text}").format(card=result.label, text=result.message)
 
 
 class PinReissueDialog(ModalScreen[bool]):
@@ -408,7 +426,8 @@ class PinReissueDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="pin-dialog", classes="dialog action-dialog"):
-            yield Label(_("Reissue the PIN of {count} card(s)").format(count=len(self.cards)),
+            yield Label(ngettext("Reissue the PIN of {count} card", "Reissue the PIN of {count} cards",
+                                 len(self.cards)).format(count=len(self.cards)),
                         classes="dialog-title", markup=False)
             yield Static(_("Each card gets a new plastic with the same number and a new PIN, sent by post."),
                          markup=False)
@@ -458,19 +477,14 @@ class PinReissueDialog(ModalScreen[bool]):
             log.exception("PIN reissue failed")
             self.post_message(self.Failed([_("This could not be done right now. Try again in a moment.")]))
         else:
-            shown = []
-            for result in results:
-                text = result.message
-                if result.ok and result.request_id:
-                    text = _("{message} Request {request}.").format(message=text, request=result.request_id)
-                shown.append(PinResult(result.label, result.ok, text))
+            shown = [PinResult(result.label, result.ok, result.message, result.request_id if result.ok else None)
+                     for result in results]
             self.post_message(self.Done(shown))
 
     def on_pin_reissue_dialog_done(self, message: Done) -> None:
         self.busy = False
         self.results = message.results
-        lines = [(_("✓ {card}: {text}") if r.ok else _("✗ {card}: {text}")).format(card=r.label, text=r.message)
-                 for r in message.results]
+        lines = [pin_result_line(r) for r in message.results]
         self.query_one("#pin-cards").display = False
         self.query_one("#pin-results", Static).update("\n".join(lines))
         done = sum(r.ok for r in message.results)
@@ -500,7 +514,6 @@ def card_details(db, actor, card_id: int, local) -> list[tuple[str, str]]:
 
     from store.models import Card, CardLimit, FleetDivision, TollCondition
     from store.queries.cards import plastics
-    from store.services.cards import WEEKDAY_NAMES
     from store.services.errors import NotFound
 
     def when(moment: datetime | None) -> str:
@@ -517,7 +530,7 @@ def card_details(db, actor, card_id: int, local) -> list[tuple[str, str]]:
         division = session.get(FleetDivision, card.division_id)
         lines: list[tuple[str, str]] = [
             ("", _("General")),
-            (_("Type"), _(card.product_type.value.capitalize())),
+            (_("Type"), product_type_label(card.product_type)),
             (_("Number"), text(card.number)),
             (_("Rank"), str(card.rank)),
             (_("Status"), status_text(card.status.value)),
@@ -529,13 +542,13 @@ def card_details(db, actor, card_id: int, local) -> list[tuple[str, str]]:
             (_("Fleet division"), division.name if division else "—"),
             (_("Category"), text(card.category)),
             (_("Vehicle type"), text(card.vehicle_type)),
-            (_("Code type"), _(card.code_type.value.capitalize())),
+            (_("Code type"), code_type_label(card.code_type)),
             (_("Last use"), when(card.last_used_at)),
             (_("Created"), when(card.created_at)),
         ]
         if card.block_reason:
-            lines.append((_("Blocked"), _("{reason} on {when}").format(reason=_(card.block_reason.value),
-                                                                       when=when(card.blocked_at))))
+            lines.append((_("Blocked"), _("{reason} on {when}").format(
+                reason=block_reason_label(card.block_reason), when=when(card.blocked_at))))
         lines.append(("", _("Limits")))
         limits = session.exec(select(CardLimit).where(CardLimit.card_id == card.id).order_by(CardLimit.id)).all()
         for limit in limits:
@@ -548,9 +561,9 @@ def card_details(db, actor, card_id: int, local) -> list[tuple[str, str]]:
                 if limit.volume is not None:
                     parts.append(_("{volume} l").format(volume=limit.volume))
                 value = _("{limit} per {period}, {action}").format(
-                    limit=" / ".join(parts), period=_(limit.period.value), action=_(limit.action.value)) \
-                    if parts else _("allowed, no limit")
-            lines.append((_(limit.product.value.capitalize()), value))
+                    limit=" / ".join(parts), period=period_label(limit.period),
+                    action=limit_action_label(limit.action)) if parts else _("allowed, no limit")
+            lines.append((product_label(limit.product), value))
         if not limits:
             lines.append((_("Limits"), _("none")))
         lines += [
@@ -558,7 +571,7 @@ def card_details(db, actor, card_id: int, local) -> list[tuple[str, str]]:
             (_("Odometer prompt"), _("yes") if card.odometer_prompt else _("no")),
             (_("Tank capacity"), _("{volume} l").format(volume=card.tank_capacity_l)
              if card.tank_capacity_l is not None else "—"),
-            (_("Allowed days"), " ".join(WEEKDAY_NAMES.get(d, str(d)) for d in card.allowed_weekdays) or "—"),
+            (_("Allowed days"), " ".join(weekday_short(d) for d in card.allowed_weekdays) or "—"),
             (_("Allowed hours"), f"{card.allowed_hours_from}–{card.allowed_hours_to}"
              if card.allowed_hours_from else _("any time")),
             (_("Forbidden days"), ", ".join(card.forbidden_days) or "—"),
@@ -600,7 +613,7 @@ class CardViewDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="view-dialog", classes="dialog"):
-            yield Label(_("{what} {card}").format(what=self.card.what.capitalize(), card=self.card.label),
+            yield Label((_("OBU {card}") if self.card.is_obu else _("Card {card}")).format(card=self.card.label),
                         classes="dialog-title", markup=False)
             with VerticalScroll(id="view-body", can_focus=True):
                 yield Static(_("Loading…"), id="view-text", markup=False)

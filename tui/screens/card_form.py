@@ -37,7 +37,8 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
+from tui.i18n.labels import product_type_label
 from tui.widgets.controls_editor import ControlsEditor, parse_number, widget_id
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
@@ -48,15 +49,26 @@ log = logging.getLogger(__name__)
 
 CSS = "../styles/card_form.tcss"
 DIGITS = r"[0-9]*"
-TYPE_LABELS = {  # ProductType values -> shown names
-    "fleet card": N_("Fleet Card"),
-    "passango obu": N_("PASSango OBU"),
-    "libert obu": N_("Liber-t OBU"),
+# Whole titles and messages per card type (a translator needs the type to make the sentence agree with it).
+FORM_TITLES = {  # (mode, ProductType value) -> title
+    ("new", "fleet card"): N_("New Fleet Card"),
+    ("new", "passango obu"): N_("New PASSango OBU"),
+    ("new", "libert obu"): N_("New Liber-t OBU"),
+    ("change", "fleet card"): N_("Change Fleet Card {label}"),
+    ("change", "passango obu"): N_("Change PASSango OBU {label}"),
+    ("change", "libert obu"): N_("Change Liber-t OBU {label}"),
+    ("copy", "fleet card"): N_("Copy Fleet Card {label}"),
+    ("copy", "passango obu"): N_("Copy PASSango OBU {label}"),
+    ("copy", "libert obu"): N_("Copy Liber-t OBU {label}"),
 }
-
-
-def type_label(product_type: Any) -> str:
-    return _(TYPE_LABELS[product_type.value])
+CREATED_MESSAGES = {  # (copy after?, ProductType value) -> message
+    (False, "fleet card"): N_("Fleet Card request #{request} created: follow it in My requests."),
+    (False, "passango obu"): N_("PASSango OBU request #{request} created: follow it in My requests."),
+    (False, "libert obu"): N_("Liber-t OBU request #{request} created: follow it in My requests."),
+    (True, "fleet card"): N_("Fleet Card request #{request} created; a copy is ready."),
+    (True, "passango obu"): N_("PASSango OBU request #{request} created; a copy is ready."),
+    (True, "libert obu"): N_("Liber-t OBU request #{request} created; a copy is ready."),
+}
 
 
 def effect_text(change: Any) -> str:
@@ -106,7 +118,7 @@ class ProductTypeDialog(ModalScreen["Any | None"]):
 
         with Vertical(id="type-dialog", classes="dialog"):
             yield Label(_("What do you want to order?"), classes="dialog-title")
-            yield OptionList(*(Option(type_label(t), id=t.name) for t in ProductType), id="product-types")
+            yield OptionList(*(Option(product_type_label(t), id=t.name) for t in ProductType), id="product-types")
             yield Label(_("Enter: choose · Esc: cancel"), classes="dialog-hint")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -280,12 +292,9 @@ class CardFormScreen(Screen[None]):
     def form_title(self) -> str:
         if self.product_type is None:
             return _("Create card/OBU")
-        what = type_label(self.product_type)
-        if self.mode == "change":
-            return _("Change {what} {label}").format(what=what, label=self.reference.card_label)
-        if self.mode == "copy":
-            return _("Copy {what} {label}").format(what=what, label=self.reference.card_label)
-        return _("New {what}").format(what=what)
+        mode = self.mode if self.mode in ("change", "copy") else "new"
+        title = _(FORM_TITLES[mode, self.product_type.value])
+        return title.format(label=self.reference.card_label) if mode != "new" else title
 
     # Loading -----------------------------------------------------------------------------------------
 
@@ -459,7 +468,7 @@ class CardFormScreen(Screen[None]):
                                  "customer_number_id")
         yield from self._text(_("Licence plate"), "license_plate", spec.license_plate, required=True,
                               max_length=15)
-        yield from self._text(_("or name on the card"), "embossed_name", spec.embossed_name, max_length=27)
+        yield from self._text(_("Name on the card"), "embossed_name", spec.embossed_name, max_length=27)
         yield from self._row(_("Fleet division"), self._select(
             self.reference.divisions.get(spec.customer_number_id, []), spec.division_id, "division_id"),
             "division_id", required=True)
@@ -783,8 +792,8 @@ class CardFormScreen(Screen[None]):
         placed.sort(key=lambda item: item[0])
         first_widget = placed[0][1] if placed else None
         count = len(problems)
-        summary = (_("1 problem to fix: {message}") if count == 1 else
-                   _("{count} problems to fix; the first: {message}")).format(count=count, message=placed[0][2])
+        summary = ngettext("{count} problem to fix: {message}", "{count} problems to fix; the first: {message}",
+                           count).format(count=count, message=placed[0][2])
         extra = [m for m in unplaced if m != placed[0][2]]
         message_line = self.query_one(MessageLine)
         if extra:
@@ -1005,7 +1014,7 @@ class CardFormScreen(Screen[None]):
             with app.db.session() as s:
                 spec = self._resolve_link(s, spec, link_text)
                 card, request = create_card(s, app.session.actor, app.db.clock.now(), spec)
-                what = type_label(card.product_type)
+                product_type = card.product_type.value
                 request_id = request.id
         except DomainError as exc:
             self._refused(exc)
@@ -1016,12 +1025,11 @@ class CardFormScreen(Screen[None]):
                                                    "moment; what you typed is kept."))]))
             return
         if copy_after:
-            text = _("{what} request #{request} created; a copy is ready.").format(what=what, request=request_id)
+            text = _(CREATED_MESSAGES[True, product_type]).format(request=request_id)
             copy_spec = replace(spec, license_plate=None, embossed_name=None, pin=None, documents=())
             self.post_message(self.Saved(text, copy_spec))
         else:
-            self.post_message(self.Saved(_("{what} request #{request} created: follow it in My requests.").format(
-                what=what, request=request_id)))
+            self.post_message(self.Saved(_(CREATED_MESSAGES[False, product_type]).format(request=request_id)))
 
     @work(thread=True, exclusive=True, group="card-form-save", exit_on_error=False)
     def save_copy(self, plate: str | None, pin: str | None, documents: tuple) -> None:

@@ -20,7 +20,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Select
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
+from tui.i18n.labels import NP_, product_label, tr, weekday_short
 from tui.screens.card_actions import (
     ActionsMenu,
     CardInfo,
@@ -42,19 +43,19 @@ SEARCH_DELAY = 0.3  # seconds of quiet typing before the search runs
 ALL = "all"
 STATUS_FILTERS = (
     (ALL, N_("All statuses")),
-    ("new", N_("New")),
+    ("new", NP_("card status", "New")),
     ("in production", N_("In production")),
     ("active", N_("Active")),
     ("blocked", N_("Blocked")),
     ("deleted", N_("Deleted")),
     ("expired", N_("Expired")),
 )
-TYPE_LABELS = {"fleet card": N_("Card"), "passango obu": N_("OBU"), "libert obu": N_("OBU")}
+TYPE_LABELS = {"fleet card": NP_("card type", "Card"), "passango obu": N_("OBU"), "libert obu": N_("OBU")}
 TYPE_FILTERS = (
     (ALL, N_("All types")),
-    ("fleet card", N_("Fleet card")),
-    ("passango obu", N_("Passango OBU")),
-    ("libert obu", N_("Libert OBU")),
+    ("fleet card", N_("Fleet Card")),
+    ("passango obu", N_("PASSango OBU")),
+    ("libert obu", N_("Liber-t OBU")),
 )
 RENEWAL_FILTERS = (
     (ALL, N_("Any renewal")),
@@ -77,7 +78,7 @@ COLUMNS = (
     ("mark", "", 1),
     ("number", N_("Number"), 18),
     ("rank", N_("Rk"), 2),
-    ("type", N_("Type"), 4),
+    ("type", N_("Type"), 5),  # nl "Kaart", fr "Carte"
     ("plate", N_("Plate/name"), 10),
     ("status", N_("Status"), 13),
     ("expiry", N_("Expiry"), 10),
@@ -114,7 +115,7 @@ CONTROLS_COLUMNS = (
     ("max_tx", N_("Tx/day"), 6),
     ("odometer", N_("Odometer"), 8),
     ("tank", N_("Tank"), 6),
-    ("forbidden", N_("Forbidden days"), 14),
+    ("forbidden", N_("Forbidden days"), 15),  # fr "Jours interdits"
     ("number", N_("Number"), 18),
 )
 # The view switch: (id, name, columns), in the order the key cycles through them.
@@ -173,11 +174,10 @@ def limits_text(settings) -> tuple[str, str, str]:
     """A card's limits in three cells: the limits ("Diesel 300 €/week · AdBlue 50 l/day"), what reaching them
     does (block, notify) and the products that may not be bought."""
     from store.models import Product
-    from store.services.card_specs import PRODUCT_LABELS
 
     limits, actions, refused = [], [], []
     for limit in settings.limits:
-        name = _(PRODUCT_LABELS.get(limit.product, limit.product.value))
+        name = product_label(limit.product)
         if not limit.allowed:
             refused.append(name)
             continue
@@ -199,7 +199,6 @@ def limits_text(settings) -> tuple[str, str, str]:
 def controls_text(settings) -> dict[str, str]:
     """A card's controls as the Controls view's cells (weekdays "Mon–Fri", hours "06:00–20:00", …)."""
     from store.queries.card_settings import weekday_runs
-    from store.services.cards import WEEKDAY_NAMES
 
     runs = weekday_runs(settings.allowed_weekdays)
     if runs == [(1, 7)]:
@@ -208,8 +207,8 @@ def controls_text(settings) -> dict[str, str]:
         days = _("none")
     else:
         days = " ".join(
-            _(WEEKDAY_NAMES[first]) if first == last else
-            f"{_(WEEKDAY_NAMES[first])}{',' if last == first + 1 else '–'}{_(WEEKDAY_NAMES[last])}"
+            weekday_short(first) if first == last else
+            f"{weekday_short(first)}{',' if last == first + 1 else '–'}{weekday_short(last)}"
             for first, last in runs)
     if settings.hours_from or settings.hours_to:
         hours = f"{settings.hours_from or '00:00'}–{settings.hours_to or '24:00'}"
@@ -421,7 +420,7 @@ class CardListScreen(Screen[None]):
         yield SessionHeader()
         with Horizontal(id="card-filters"):
             yield Input(placeholder=_("Search number, plate or driver"), id="card-search")
-            yield Select([(_(label), value) for value, label in STATUS_FILTERS], value=ALL, allow_blank=False,
+            yield Select([(tr(label), value) for value, label in STATUS_FILTERS], value=ALL, allow_blank=False,
                          id="card-status")
             yield Select([(sort_option(column, descending), sort_value(column, descending))
                           for column in SORT_COLUMNS for descending in (False, True)],
@@ -738,7 +737,7 @@ class CardListScreen(Screen[None]):
             "mark": "✓" if self.is_marked(row.id) else "",
             "number": row.number or _("(none yet)"),
             "rank": str(row.rank),
-            "type": _(TYPE_LABELS.get(row.product_type.value, row.product_type.value)),
+            "type": tr(TYPE_LABELS.get(row.product_type.value, row.product_type.value)),
             "plate": row.license_plate or row.embossed_name or "",
             "status": status_text(row.status.value),
             "expiry": day_text(row.expiry_date),
@@ -780,7 +779,7 @@ class CardListScreen(Screen[None]):
             label.update(text)
             return
         text = _("Counting…") if count is None else _("No card matches.") if count == 0 else \
-            _("1 card matches.") if count == 1 else _("{count} cards match.").format(count=count)
+            ngettext("{count} card matches.", "{count} cards match.", count).format(count=count)
         if self.marked:
             text += " " + _("{marked} marked.").format(marked=len(self.marked))
         label.update(text)

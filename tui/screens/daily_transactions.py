@@ -22,7 +22,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext
+from tui.i18n.labels import product_label
 from tui.screens.my_requests import parse_day
 from tui.screens.notification_settings import ANOMALY_LABELS
 from tui.widgets.footer import Footer
@@ -66,9 +67,7 @@ def quantity_text(quantity: Decimal, unit: str) -> str:
 
 
 def product_text(product) -> str:
-    from store.services.card_specs import PRODUCT_LABELS
-
-    return _(PRODUCT_LABELS.get(product, getattr(product, "value", str(product))))
+    return product_label(product)
 
 
 def rule_text(rule) -> str:
@@ -87,9 +86,9 @@ def day_text(day: date) -> str:
 
 def totals_text(totals, what: str = "transactions") -> str:
     if what == "toll":
-        count = _("1 toll transaction") if totals.count == 1 else _("{count} toll transactions")
+        count = ngettext("{count} toll transaction", "{count} toll transactions", totals.count)
     else:
-        count = _("1 transaction") if totals.count == 1 else _("{count} transactions")
+        count = ngettext("{count} transaction", "{count} transactions", totals.count)
     parts = [count.format(count=format_number(totals.count))]
     parts += [quantity_text(quantity, unit) for unit, quantity in totals.quantities]
     parts.append(_("excl. VAT € {amount}").format(amount=money(totals.amount_excl_vat)))
@@ -306,8 +305,8 @@ class DailyTransactionsScreen(Screen[None]):
         if anomalies:
             lines.append("⚠ " + ", ".join(rule_text(rule) for rule, _details, _status in anomalies))
         elif row.anomalies:
-            lines.append(_("⚠ 1 anomaly") if row.anomalies == 1 else
-                         _("⚠ {count} anomalies").format(count=row.anomalies))
+            lines.append(ngettext("⚠ {count} anomaly", "⚠ {count} anomalies", row.anomalies).format(
+                count=row.anomalies))
         return "\n".join(lines)
 
     def show_detail(self, row) -> None:

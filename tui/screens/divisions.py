@@ -18,7 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -399,10 +399,12 @@ class DivisionsScreen(Screen[None]):
 
         def work_fn(session) -> DivisionsScreen.Done:
             result = move_cards(session, self.app.session.actor, self.app.db.clock.now(), division_id, target_id)
-            lines = [_("{count} card(s)/OBU(s) moved to {name}.").format(count=result.moved, name=target_name)]
+            lines = [ngettext("{count} card or OBU moved to {name}.", "{count} cards and OBUs moved to {name}.",
+                              result.moved).format(count=result.moved, name=target_name)]
             if result.staying:
-                lines.append(_("{count} blocked, deleted or expired card(s) stay: they cannot move.")
-                             .format(count=result.staying))
+                lines.append(ngettext("{count} blocked, deleted or expired card stays: it cannot move.",
+                                      "{count} blocked, deleted or expired cards stay: they cannot move.",
+                                      result.staying).format(count=result.staying))
             lines += [f"{refused.label}: {refused.message}" for refused in result.refused]
             kind = "warning" if result.refused else "success"
             return self.Done(kind, lines, highlight=target_id)
@@ -416,7 +418,8 @@ class DivisionsScreen(Screen[None]):
         def work_fn(session) -> DivisionsScreen.Done:
             result = move_driver_codes(session, self.app.session.actor, self.app.db.clock.now(), division_id,
                                        target_id)
-            return self.Done("success", [_("{count} driver code(s) moved to {name}.")
+            return self.Done("success", [ngettext("{count} driver code moved to {name}.",
+                                                  "{count} driver codes moved to {name}.", result.moved)
                                          .format(count=result.moved, name=target_name)], highlight=target_id)
 
         self._run(work_fn)

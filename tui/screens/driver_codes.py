@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -63,8 +63,10 @@ def block_text(plan, names: list[str]) -> str:
     if len(names) > 6:
         shown = _("{names} and {count} more").format(names=shown, count=len(names) - 6)
     if plan.immediate:
-        when = _("{count} driver code(s) will be blocked immediately: blocking {max} or fewer at once takes "
-                 "effect at once.").format(count=plan.count, max=IMMEDIATE_BLOCK_MAX)
+        when = ngettext("{count} driver code will be blocked immediately: blocking {max} or fewer at once takes "
+                        "effect at once.",
+                        "{count} driver codes will be blocked immediately: blocking {max} or fewer at once takes "
+                        "effect at once.", plan.count).format(count=plan.count, max=IMMEDIATE_BLOCK_MAX)
     else:
         when = _("{count} driver codes will be “block pending” and blocked on {day} at {time} ({zone}): blocking "
                  "more than {max} at once takes effect the next morning. Until then they keep working.").format(
@@ -448,8 +450,9 @@ class DriverCodesScreen(Screen[None]):
 
     def _show_count(self) -> None:
         first = self.page * self.PAGE + 1 if self.rows else 0
-        text = _("{first}–{last} of {total} driver code(s)").format(first=first, last=first + len(self.rows) - 1
-                                                                     if self.rows else 0, total=self.total)
+        text = ngettext("{first}–{last} of {total} driver code", "{first}–{last} of {total} driver codes",
+                        self.total).format(first=first, last=first + len(self.rows) - 1 if self.rows else 0,
+                                           total=self.total)
         if self.marked:
             text += " · " + _("{count} marked").format(count=len(self.marked))
         self.query_one("#codes-count", Label).update(text)
@@ -599,7 +602,9 @@ class DriverCodesScreen(Screen[None]):
         def work_fn(session) -> DriverCodesScreen.Done:
             plan = block_driver_codes(session, self.app.session.actor, self.app.db.clock.now(), ids)
             if plan.immediate:
-                text = _("{count} driver code(s) blocked. The cards stay active.").format(count=plan.count)
+                text = ngettext("{count} driver code blocked. The cards stay active.",
+                                "{count} driver codes blocked. The cards stay active.", plan.count).format(
+                    count=plan.count)
             else:
                 when = self.app.session.local(plan.effective_at)
                 text = _("{count} driver codes are block pending: blocked on {day} at {time}. The cards stay "
@@ -628,7 +633,8 @@ class DriverCodesScreen(Screen[None]):
 
         def work_fn(session) -> DriverCodesScreen.Done:
             count = unblock_driver_codes(session, self.app.session.actor, self.app.db.clock.now(), ids)
-            return self.Done("success", [_("{count} driver code(s) unblocked.").format(count=count)],
+            return self.Done("success", [ngettext("{count} driver code unblocked.", "{count} driver codes unblocked.",
+                                                  count).format(count=count)],
                              clear_marks=True)
 
         self.run_change(work_fn)

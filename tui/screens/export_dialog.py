@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
 from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class ExportDialog(ModalScreen["str | None"]):
             self.query_one(MessageLine).show_error(message.problem)
             self.query_one("#export-path", Input).focus()
             return
-        text = _("1 card exported to {path}.") if message.rows == 1 else _("{rows} cards exported to {path}.")
+        text = ngettext("{rows} card exported to {path}.", "{rows} cards exported to {path}.", message.rows)
         self.dismiss(text.format(rows=message.rows, path=message.path))
 
     def action_cancel(self) -> None:

@@ -32,7 +32,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Select, Static
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext, pgettext
 from tui.screens.my_requests import parse_day
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
@@ -270,7 +270,7 @@ class InvoicesScreen(InvoiceGroupScreen):
                              value=ALL, allow_blank=False, id="invoices-status", compact=True)
                 yield Input(placeholder=_("Invoice no."), id="invoices-number", compact=True, max_length=20)
                 yield Input(placeholder=_("From"), id="invoices-from", compact=True, max_length=10)
-                yield Input(placeholder=_("To"), id="invoices-to", compact=True, max_length=10)
+                yield Input(placeholder=pgettext("date bound", "To"), id="invoices-to", compact=True, max_length=10)
                 yield Input(placeholder=_("€ min"), id="invoices-min", compact=True, max_length=14)
                 yield Input(placeholder=_("€ max"), id="invoices-max", compact=True, max_length=14)
             yield Label("", id="invoices-count", classes="invoices-count", markup=False)
@@ -327,7 +327,7 @@ class InvoicesScreen(InvoiceGroupScreen):
             customer_number_id=number.id if number else None,
             status=None if status in (ALL, Select.BLANK) else InvoiceStatus(status),
             number=self.query_one("#invoices-number", Input).value,
-            date_from=day("#invoices-from", _("From")), date_to=day("#invoices-to", _("To")),
+            date_from=day("#invoices-from", _("From")), date_to=day("#invoices-to", pgettext("date bound", "To")),
             amount_min=amount("#invoices-min", _("Lowest amount")),
             amount_max=amount("#invoices-max", _("Highest amount")))
 
@@ -378,9 +378,8 @@ class InvoicesScreen(InvoiceGroupScreen):
             label.update("")
             return
         number = self.app.active_customer_number
-        text = _("1 invoice") if message.count == 1 else _("{count} invoices")
-        label.update(_("{count} for customer no. {number}").format(
-            count=text.format(count=format_number(message.count)), number=number.number if number else ""))
+        label.update(ngettext("{count} invoice for customer no. {number}", "{count} invoices for customer no. {number}",
+                              message.count).format(count=format_number(message.count), number=number.number if number else ""))
 
     def on_paged_table_loaded(self, message: PagedTable.Loaded) -> None:
         line = self.query_one(MessageLine)
@@ -462,8 +461,11 @@ class InvoicesScreen(InvoiceGroupScreen):
         if row is None:
             return
         if "invoices.data_files" not in self.app.session.rights:
+            from tui.screens.users import RIGHT_LABELS
+
             self.query_one(MessageLine).show_error(
-                _("You do not have the right 'invoices.data_files'. Ask an administrator to grant it."))
+                _("You do not have the right “{right}”. Ask an administrator to grant it.").format(
+                    right=_(RIGHT_LABELS["invoices.data_files"])))
             return
         self.app.push_screen(BillingDataDialog(row.id, row.number))
 
@@ -695,8 +697,11 @@ def verification_text(result, missing_p7s: Path | None = None, local=None) -> tu
         lines = [_("Valid: both signatures check out (the PDF's own and the .p7s).")]
         if result.signer:
             when = (local or (lambda moment: moment))(result.signed_at) if result.signed_at else None
-            lines.append(_("Signed by {signer}").format(signer=result.signer)
-                         + (_(" on {when}").format(when=f"{when:%d/%m/%Y %H:%M}") if when else ""))
+            if when:
+                lines.append(_("Signed by {signer} on {when}").format(signer=result.signer,
+                                                                       when=f"{when:%d/%m/%Y %H:%M}"))
+            else:
+                lines.append(_("Signed by {signer}").format(signer=result.signer))
         return True, lines
     problems = list(result.problems)
     if missing_p7s is not None:
@@ -1020,8 +1025,8 @@ class ReconciliationScreen(Screen[None]):
         for index, card in enumerate(r.cards):
             label = (card.license_plate or card.name or (f"…{card.card_number[-8:]}" if card.card_number else "")
                      if card.card_id is not None else _("No card"))
-            issues = (_("1 difference") if card.differences == 1 else
-                      _("{count} differences").format(count=card.differences)) if card.differences else _("OK")
+            issues = ngettext("{count} difference", "{count} differences", card.differences).format(
+                count=card.differences) if card.differences else _("OK")
             style = self.style_for("transaction not invoiced") if card.differences else ""
             table.add_row(Text(label or "—", style=style), str(len(card.rows)),
                           Text(money(card.invoiced), justify="right"), Text(money(card.transacted), justify="right"),

@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, pgettext
+from tui.i18n.labels import NP_, tr
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -36,13 +37,13 @@ STATUS_LABELS = (
 )
 KIND_LABELS = (
     ("create", N_("New card")),
-    ("copy", N_("Copy")),
-    ("change", N_("Change")),
+    ("copy", NP_("request kind", "Copy")),
+    ("change", NP_("request kind", "Change")),
     ("duplicate", N_("Duplicate")),
     ("pin reissue", N_("PIN reissue")),
     ("toll conditions", N_("Toll conditions")),
     ("renewal", N_("Renewal")),
-    ("delete", N_("Delete")),
+    ("delete", NP_("request kind", "Delete")),
     ("driver code reissue", N_("Driver code reissue")),
 )
 COLUMNS = (
@@ -55,7 +56,7 @@ COLUMNS = (
 
 
 def label_of(pairs: tuple[tuple[str, str], ...], value: str) -> str:
-    return _(dict(pairs).get(value, value))
+    return tr(dict(pairs).get(value, value))
 
 
 def parse_day(text: str) -> date | None:
@@ -131,7 +132,7 @@ class MyRequestsScreen(Screen[None]):
         with Horizontal(id="requests-filters"):
             yield Select([(_("All statuses"), ALL)] + [(_(label), value) for value, label in STATUS_LABELS],
                          value=ALL, allow_blank=False, id="requests-status")
-            yield Select([(_("All kinds"), ALL)] + [(_(label), value) for value, label in KIND_LABELS],
+            yield Select([(_("All kinds"), ALL)] + [(tr(label), value) for value, label in KIND_LABELS],
                          value=ALL, allow_blank=False, id="requests-kind")
             yield Input(placeholder=_("From dd/mm/yyyy"), id="requests-from", max_length=10)
             yield Input(placeholder=_("To dd/mm/yyyy"), id="requests-to", max_length=10)
@@ -149,7 +150,7 @@ class MyRequestsScreen(Screen[None]):
     def filters(self) -> dict | None:
         """The filters, or None after showing which date is not valid."""
         problems, days = [], {}
-        for field, name in (("requests-from", _("From")), ("requests-to", _("To"))):
+        for field, name in (("requests-from", _("From")), ("requests-to", pgettext("date bound", "To"))):
             text = self.query_one(f"#{field}", Input).value
             try:
                 days[field] = parse_day(text)

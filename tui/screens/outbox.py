@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Label, Select, Static
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext
+from tui.i18n.labels import NP_, tr
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -34,7 +35,7 @@ STATUS_LABELS = (
 COLUMNS = (
     ("date", N_("Date"), 16),
     ("status", N_("Status"), 8),
-    ("to", N_("To"), 24),
+    ("to", NP_("e-mail recipient", "To"), 24),
     ("subject", N_("Subject"), 22),
 )
 
@@ -85,7 +86,7 @@ class OutboxScreen(Screen[None]):
             yield Label("", id="outbox-count", markup=False)
         table = DataTable(id="outbox-table", cursor_type="row", zebra_stripes=True)
         for key, label, width in COLUMNS:
-            table.add_column(_(label), key=key, width=width)
+            table.add_column(tr(label), key=key, width=width)
         yield table
         with VerticalScroll(id="outbox-mail", classes="panel", can_focus=True):
             yield Static("", id="outbox-mail-text", markup=False)
@@ -147,7 +148,7 @@ class OutboxScreen(Screen[None]):
             self.rows = []
             table.clear()
         if message.total is not None:
-            text = _("1 mail") if message.total == 1 else _("{count} mails")
+            text = ngettext("{count} mail", "{count} mails", message.total)
             self.query_one("#outbox-count", Label).update(text.format(count=format_number(message.total)))
         for row in message.rows[:PAGE]:
             self.rows.append(row)
@@ -169,10 +170,12 @@ class OutboxScreen(Screen[None]):
             state = _("Sent on {moment}.").format(moment=f"{local(row.sent_at):%d/%m/%Y %H:%M}" if row.sent_at
                                                    else "—")
         elif row.status.value == "failed":
-            state = _("Failed after {attempts} attempt(s): {error}").format(attempts=row.attempts,
-                                                                         error=row.last_error or "—")
+            state = ngettext("Failed after {attempts} attempt: {error}", "Failed after {attempts} attempts: {error}",
+                             row.attempts).format(attempts=row.attempts, error=row.last_error or "—")
         elif row.attempts:
-            state = _("Pending: {attempts} attempt(s) so far, next at {moment}. Last answer: {error}").format(
+            state = ngettext("Pending: {attempts} attempt so far, next at {moment}. Last answer: {error}",
+                             "Pending: {attempts} attempts so far, next at {moment}. Last answer: {error}",
+                             row.attempts).format(
                 attempts=row.attempts, error=row.last_error or "—",
                 moment=f"{local(row.next_attempt_at):%d/%m/%Y %H:%M}" if row.next_attempt_at else "—")
         else:

@@ -21,7 +21,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Checkbox, DataTable, Label, Static, TabbedContent, TabPane
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext, pgettext
 from tui.widgets.controls_editor import ControlsEditor
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
@@ -47,6 +47,12 @@ COLUMNS = (
     ("reviewed", N_("Seen"), 4),
     ("driver", N_("Driver"), 8),
 )
+
+
+def narrow_titles() -> dict[str, str]:
+    """The titles of the columns too narrow for the usual word ("Bestuurder" is 10 wide): a context of their
+    own lets a translation abbreviate here only."""
+    return {"renewal": pgettext("narrow column", "Renewal"), "driver": pgettext("narrow column", "Driver")}
 
 
 def month_line(line) -> str:
@@ -179,9 +185,9 @@ class RenewalConfigDialog(ModalScreen["str | None"]):
                             session, app.session.actor, now, self.card_ids[0],
                             replace(self.spec, limits=tuple(limits), controls=controls), self.version)
                         text = (_("Nothing changed.") if not changes else
-                                _("1 setting changed: the renewed card carries it.") if len(changes) == 1 else
-                                _("{count} settings changed: the renewed card carries them.").format(
-                                    count=len(changes)))
+                                ngettext("{count} setting changed: the renewed card carries it.",
+                                         "{count} settings changed: the renewed card carries them.",
+                                         len(changes)).format(count=len(changes)))
                         self.dismiss(text)
                         return
                     results = renewals.change_renewal_configurations(session, app.session.actor, now,
@@ -209,8 +215,8 @@ class RenewalConfigDialog(ModalScreen["str | None"]):
                 unplaced.append(message)
         if first:
             self.query_one(TabbedContent).active = first
-        count = _("1 problem to fix; see under its field.") if len(problems) == 1 else \
-            _("{count} problems to fix; see under each field.").format(count=len(problems))
+        count = ngettext("{count} problem to fix; see under its field.",
+                         "{count} problems to fix; see under each field.", len(problems)).format(count=len(problems))
         line.show_error(count, *unplaced)
 
     @staticmethod
@@ -257,8 +263,9 @@ class RenewalStatusScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield SessionHeader()
         table = DataTable(id="renewal-table", cursor_type="row", zebra_stripes=False)
+        narrow = narrow_titles()
         for key, label, width in COLUMNS:
-            table.add_column(_(label), key=key, width=width)
+            table.add_column(narrow.get(key) or _(label), key=key, width=width)
         yield table
         yield Static("", id="renewal-explain", markup=False)
         yield MessageLine(id="renewal-message")
@@ -303,8 +310,9 @@ class RenewalStatusScreen(Screen[None]):
             key = f"m{month.timeline.month:%Y%m}"
             self.months[key] = month.timeline
             count = len(month.cards)
-            table.add_row("", f"{month.timeline.month:%m/%Y}", "", _("1 card") if count == 1 else
-                          _("{count} cards").format(count=count), _("update to"),
+            # The deadline is a label and its value, in two cells (no sentence cut in two).
+            table.add_row("", f"{month.timeline.month:%m/%Y}", "",
+                          ngettext("{count} card", "{count} cards", count).format(count=count), _("Deadline"),
                           f"{month.timeline.update_until:%d/%m/%Y}", "", "", key=key)
             for card in month.cards:
                 key = str(card.card_id)
@@ -360,7 +368,7 @@ class RenewalStatusScreen(Screen[None]):
             table.move_cursor(row=table.cursor_row + 1)
         count = len(self.marked)
         self.query_one(MessageLine).show_info(
-            _("{count} cards marked.").format(count=count) if count != 1 else _("1 card marked."))
+            ngettext("{count} card marked.", "{count} cards marked.", count).format(count=count))
 
     def targets(self) -> list[int]:
         if self.marked:

@@ -155,13 +155,21 @@ class BudgetReportScreen(ReportScreen):
                 styled(money(row.left), style), styled(over, style))
 
     def explain(self, view, row) -> str:
-        kind = _("division") if row.kind == "division" else _("card in {division}").format(division=row.division)
+        # Whole sentences for a division and for a card (its division named), none assembled from pieces.
         if row.over:
             months = ", ".join(f"{m.month:%m/%Y}" for m in row.months if m.over)
-            return _("{name} ({kind}): over budget in {months}.").format(name=row.label, kind=kind, months=months)
+            if row.kind == "division":
+                return _("{name} (division): over budget in {months}.").format(name=row.label, months=months)
+            return _("{name} (card in {division}): over budget in {months}.").format(
+                name=row.label, division=row.division, months=months)
         if row.budget is None:
-            return _("{name} ({kind}): no budget in this period. B sets one.").format(name=row.label, kind=kind)
-        return _("{name} ({kind}): within budget.").format(name=row.label, kind=kind)
+            if row.kind == "division":
+                return _("{name} (division): no budget in this period. B sets one.").format(name=row.label)
+            return _("{name} (card in {division}): no budget in this period. B sets one.").format(
+                name=row.label, division=row.division)
+        if row.kind == "division":
+            return _("{name} (division): within budget.").format(name=row.label)
+        return _("{name} (card in {division}): within budget.").format(name=row.label, division=row.division)
 
     def chart(self, plt, view, row) -> None:
         if row is None:

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -266,8 +266,10 @@ class ReportScreen(Screen[None]):
         self.highlighted()
 
     def count_text(self) -> str:
-        more = "+" if self.more else ""
-        return _("{count}{more} lines").format(count=len(self.rows), more=more)
+        count = len(self.rows)
+        if self.more:  # more lines than were read: "500+ lines"
+            return ngettext("{count}+ line", "{count}+ lines", count).format(count=count)
+        return ngettext("{count} line", "{count} lines", count).format(count=count)
 
     def current_row(self):
         table = self.query_one(DataTable)

@@ -28,7 +28,7 @@ class ConsumptionReportScreen(ReportScreen):
     def columns(self, view: str) -> list[tuple[str, str, int]]:
         name = {"cards": (N_("Card"), 19), "division": (N_("Division"), 19), "vehicle_type": (N_("Vehicle type"), 19)}
         label, width = name[view]
-        second = [("plate", N_("Plate"), 10)] if view == "cards" else [("n", N_("Cards"), 5)]
+        second = [("plate", N_("Plate"), 10)] if view == "cards" else [("n", N_("Cards"), 7)]
         return [("name", label, width), *second, ("litres", N_("Litres"), 10), ("km", N_("km"), 10),
                 ("l100", N_("l/100km"), 7), ("eurkm", N_("EUR/km"), 6)]
 

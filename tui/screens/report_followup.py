@@ -22,7 +22,7 @@ class FollowupReportScreen(ReportScreen):
     def columns(self, view: str) -> list[tuple[str, str, int]]:
         if view == "months":
             return [("month", N_("Month"), 6), ("tx", N_("Trans."), 6), ("litres", N_("Litres"), 9),
-                    ("fuel", N_("Fuel excl."), 11), ("toll", N_("Toll excl."), 10),
+                    ("fuel", N_("Fuel excl."), 12), ("toll", N_("Toll excl."), 10),
                     ("excl", N_("Total excl."), 11), ("incl", N_("Total incl."), 11)]
         return [("card", N_("Card/OBU"), 19), ("plate", N_("Plate"), 10), ("tx", N_("Trans."), 6),
                 ("litres", N_("Litres"), 9), ("excl", N_("Excl. VAT"), 11), ("incl", N_("Incl. VAT"), 11)]

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Label, Select, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, pgettext
 from tui.screens.daily_transactions import card_text, money, rate_text, totals_text
 from tui.screens.my_requests import parse_day
 from tui.widgets.footer import Footer
@@ -86,7 +86,7 @@ class TollTransactionsScreen(Screen[None]):
         with Horizontal(id="toll-days", classes="followup-bar"):
             yield Label(_("From"), classes="followup-label")
             yield Input(id="toll-from", max_length=10, compact=True, placeholder=_("dd/mm/yyyy"))
-            yield Label(_("to"), classes="followup-label")
+            yield Label(pgettext("date bound", "To"), classes="followup-label")
             yield Input(id="toll-to", max_length=10, compact=True, placeholder=_("dd/mm/yyyy"))
             yield Label(_("[ ] previous/next period"), classes="followup-hint", markup=False)
         with Horizontal(id="toll-filters", classes="followup-bar"):
@@ -252,7 +252,7 @@ class TollTransactionsScreen(Screen[None]):
 
     def apply_typed_days(self) -> bool:
         problems, days = [], {}
-        for field, name in (("toll-from", _("From")), ("toll-to", _("To"))):
+        for field, name in (("toll-from", _("From")), ("toll-to", pgettext("date bound", "To"))):
             text = self.query_one(f"#{field}", Input).value
             try:
                 days[field] = parse_day(text)

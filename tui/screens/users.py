@@ -15,7 +15,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, ngettext
 from tui.screens.base import FormScreen
 from tui.widgets.dual_list import DualList
 from tui.widgets.footer import Footer
@@ -384,8 +384,8 @@ class UserFormScreen(FormScreen):
             return
         name = " ".join((self.query_one("#user-first-name", Input).value.strip(),
                          self.query_one("#user-last-name", Input).value.strip())).strip()
-        text = (_("Create {name} with 1 right and send the invitation to {email}?") if len(rights) == 1 else
-                _("Create {name} with {count} rights and send the invitation to {email}?")).format(
+        text = ngettext("Create {name} with {count} right and send the invitation to {email}?",
+                        "Create {name} with {count} rights and send the invitation to {email}?", len(rights)).format(
             name=name or "?", count=len(rights), email=self.query_one("#user-email", Input).value.strip() or "?")
 
         def answered(ok: bool | None) -> None:

@@ -25,7 +25,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import get_current_worker
 
-from tui.i18n import N_, _, format_number
+from tui.i18n import N_, _, format_number, ngettext
 from tui.widgets.footer import Footer
 from tui.widgets.message_line import MessageLine
 
@@ -96,14 +96,15 @@ def finding_text(finding: Any, zone=None) -> str:
     """One rule the transaction breaks, with the values that broke it, as a sentence."""
     from store.queries.transactions import unit_of
     from tui.screens.anomalies import details_text
-    from tui.screens.daily_transactions import product_text, rule_text
+    from tui.screens.daily_transactions import UNIT_LABELS, product_text, rule_text
 
     rule = getattr(finding.rule, "value", str(finding.rule))
     d = finding.details
     product_name = d.get("product")
     product = product_text(_product(product_name)) if product_name else ""
     if (rule, d.get("period")) in LIMIT_SENTENCES:
-        unit = _(unit_of(_product(product_name))) if product_name else ""
+        unit = unit_of(_product(product_name)) if product_name else ""
+        unit = _(UNIT_LABELS[unit]) if unit in UNIT_LABELS else unit
         if rule == "amount limit reached":
             return _(LIMIT_SENTENCES[rule, d["period"]]).format(product=product, limit=d.get("limit"),
                                                                 total=d.get("total"))
@@ -309,7 +310,7 @@ class WhatIfScreen(ModalScreen[None]):
         self.refresh_bindings()
         self.query_one(Input).value = str(self.months)
         self.query_one(MessageLine).show_busy(
-            (_("Replaying 1 month…") if self.months == 1 else _("Replaying {months} months…")).format(
+            ngettext("Replaying {months} month…", "Replaying {months} months…", self.months).format(
                 months=self.months))
         self.run_replay(self.generation, self.months)
 
@@ -413,7 +414,8 @@ class WhatIfScreen(ModalScreen[None]):
                 parts.append(_("Replayed on the first {count} of the {marked} marked cards only.").format(
                     count=len(self.replays), marked=format_number(self.marked)))
             else:
-                parts.append(_("Replayed on {count} card(s).").format(count=len(self.replays)))
+                parts.append(ngettext("Replayed on {count} card.", "Replayed on {count} cards.",
+                                      len(self.replays)).format(count=len(self.replays)))
             refused = len(self.replays) - len(replayed)
             if refused:
                 parts.append(_("{count} could not be replayed (see the line).").format(count=refused))

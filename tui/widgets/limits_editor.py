@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Static
 
 from tui.i18n import N_, _
+from tui.i18n.labels import product_label
 
 T = TypeVar("T")
 
@@ -148,7 +149,6 @@ class LimitsEditor(Widget, can_focus=False):
 
     def compose(self) -> ComposeResult:
         from store.models import LimitAction, LimitPeriod
-        from store.services.card_specs import PRODUCT_LABELS
 
         periods = [(_("transaction"), LimitPeriod.TRANSACTION), (_("day"), LimitPeriod.DAY),
                    (_("week"), LimitPeriod.WEEK), (_("month"), LimitPeriod.MONTH)]
@@ -162,7 +162,7 @@ class LimitsEditor(Widget, can_focus=False):
             limit = by_product.get(product)
             allowed = limit is not None and limit.allowed
             with Horizontal(classes="limit-row", id=f"limit-row-{key}"):
-                yield Checkbox(_(PRODUCT_LABELS[product]), allowed, compact=True, id=f"f-limits-{key}-allowed")
+                yield Checkbox(product_label(product), allowed, compact=True, id=f"f-limits-{key}-allowed")
                 yield Input(show_decimal(limit.amount) if limit else "", compact=True, restrict=NUMBER_CHARS,
                             id=f"f-limits-{key}-amount", placeholder="—")
                 yield Input(show_decimal(limit.volume) if limit else "", compact=True, restrict=NUMBER_CHARS,
@@ -179,8 +179,6 @@ class LimitsEditor(Widget, can_focus=False):
 
     def parse_problems(self) -> list[tuple[str, str]]:
         """(field path, message) for each amount or volume that is not a number."""
-        from store.services.card_specs import PRODUCT_LABELS
-
         problems = []
         for product in self.products():
             for column in ("amount", "volume"):
@@ -189,9 +187,9 @@ class LimitsEditor(Widget, can_focus=False):
                     parse_decimal(text)
                 except ValueError:
                     problems.append((f"limits.{self.key(product)}.{column}",
-                                     _("{product}: the {what} “{text}” is not a number.").format(
-                                         product=_(PRODUCT_LABELS[product]),
-                                         what=_("amount") if column == "amount" else _("volume"), text=text)))
+                                     (_("{product}: the amount “{text}” is not a number.") if column == "amount"
+                                      else _("{product}: the volume “{text}” is not a number.")).format(
+                                         product=product_label(product), text=text)))
         return problems
 
     @property
