@@ -79,6 +79,7 @@ EXEMPT = {
     "services.users.enable_two_factor": "turns two-factor sign-in on for the acting user only",
     "services.users.disable_two_factor": "turns two-factor sign-in off for the acting user only (needs a code)",
     "services.users.two_factor_status": "reads the acting user's own two-factor state",
+    "services.users.set_own_language": "sets the acting user's own language (My account -> Language)",
     "services.invoices.reauthenticate": "checks the acting user's own user name and password (My invoices)",
     # Helpers that hold no data of their own and are only called after the caller's check.
     "services.auth.usable_rights": "pure: which of the actor's rights the customer's options allow (menu)",
