@@ -245,6 +245,34 @@ async def test_idle_sessions_are_logged_out_like_local_ones(ssh_server):
     await _quit(conn, chan, session)
 
 
+@pytest.mark.parametrize(("config", "seconds", "kiosk"), [
+    ("[general]\nidle_minutes = 0.07\n", "4.2", False),
+    ("[general]\nidle_minutes = 60\n[kiosk]\nenabled = true\nidle_minutes = 0.04\n", "2.4", True),
+], ids=["general", "kiosk"])
+async def test_the_idle_timeout_of_ssh_sessions_comes_from_the_config_file(ssh_server, config, seconds, kiosk):
+    """The sessions read the config file of the server's account (here the test's own config folder,
+    tests/conftest.py): [general] idle_minutes, or [kiosk] idle_minutes when it turns kiosk mode on."""
+    import os
+
+    file = Path(os.environ["XDG_CONFIG_HOME"]) / "cardsonline" / "config.toml"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(config)
+    server = ssh_server()
+    conn, chan, session = await open_terminal(server.port)
+    await _log_in(session, chan)
+    start = len(session.output)
+    await session.wait_for(f"logged out after {seconds}", WAIT, since=start)
+    await session.wait_for("seconds without activity", WAIT, since=start)
+    if not kiosk:
+        await _quit(conn, chan, session)
+        return
+    chan.write(KEYS["ctrl+q"])  # a kiosk has no way out: the session stays until the client goes away
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(session.closed.wait(), 3)
+    conn.close()
+    await conn.wait_closed()
+
+
 async def test_authorized_keys_admit_only_the_listed_keys(ssh_server, tmp_path):
     admitted = asyncssh.generate_private_key("ssh-ed25519")
     other = asyncssh.generate_private_key("ssh-ed25519")
