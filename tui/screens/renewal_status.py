@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, DataTable, Label, Static, TabbedContent, TabPane
 
 from tui.i18n import N_, _, ngettext, pgettext
+from tui.i18n.labels import NP_, tr
 from tui.widgets.controls_editor import ControlsEditor
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
@@ -30,10 +31,10 @@ from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
 
-RENEWAL_LABELS = {
-    "candidate for renewal": N_("Candidate"),
-    "cancelled": N_("Cancelled"),
-    "in renewal": N_("In renewal"),
+RENEWAL_LABELS = {  # in a 10-wide column: a context of their own lets a translation abbreviate here only
+    "candidate for renewal": NP_("narrow column", "Candidate"),
+    "cancelled": NP_("narrow column", "Cancelled"),
+    "in renewal": NP_("narrow column", "In renewal"),
     "renewed": N_("Renewed"),
     "none": N_("—"),
 }
@@ -327,7 +328,7 @@ class RenewalStatusScreen(Screen[None]):
 
     def cells(self, card) -> list[str]:
         return ["✓" if card.card_id in self.marked else "", card.number, str(card.rank),
-                card.license_plate or card.embossed_name or "", _(RENEWAL_LABELS[card.renewal_status.value]),
+                card.license_plate or card.embossed_name or "", tr(RENEWAL_LABELS[card.renewal_status.value]),
                 f"{card.expiry_date:%d/%m/%Y}",
                 "" if not card.editable else _("yes") if card.reviewed else _("no"), card.driver_name or ""]
 
