@@ -339,7 +339,7 @@ class CardListScreen(Screen[None]):
         # Priority: the search field would otherwise take ctrl+f (delete word) and ctrl+e (end; End does it too).
         Binding("ctrl+f", "advanced", N_("Filters"), id="card_advanced_filters", priority=True),
         Binding("ctrl+e", "export", N_("Export"), id="card_export", priority=True, show=False),
-        Binding("v", "card('view')", N_("View"), id="card_view", show=False),
+        Binding("v", "card('view')", N_("View details"), id="card_view", show=False),
         Binding("c", "card('change')", N_("Change"), id="card_change", show=False),
         Binding("o", "card('copy')", N_("Copy"), id="card_copy", show=False),
         Binding("b", "card('block')", N_("Block"), id="card_block", show=False),
