@@ -33,6 +33,6 @@ from store.i18n import (
 LOCALE_FOLDER = Path(__file__).parent / "locale"
 install_catalogs(LOCALE_FOLDER)
 
-__all__ = ["_", "N_", "ngettext", "pgettext", "current_language", "set_language", "use_language", "LANGUAGES", "LANGUAGE_NAMES",
-           "LOCALE_FOLDER", "format_number", "format_count", "format_amount", "format_money", "format_date",
-           "format_datetime", "format_month"]
+__all__ = ["_", "N_", "ngettext", "pgettext", "current_language", "set_language", "use_language", "LANGUAGES",
+           "LANGUAGE_NAMES", "LOCALE_FOLDER", "format_number", "format_count", "format_amount", "format_money",
+           "format_date", "format_datetime", "format_month"]

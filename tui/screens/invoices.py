@@ -379,7 +379,8 @@ class InvoicesScreen(InvoiceGroupScreen):
             return
         number = self.app.active_customer_number
         label.update(ngettext("{count} invoice for customer no. {number}", "{count} invoices for customer no. {number}",
-                              message.count).format(count=format_number(message.count), number=number.number if number else ""))
+                              message.count).format(count=format_number(message.count),
+                                                    number=number.number if number else ""))
 
     def on_paged_table_loaded(self, message: PagedTable.Loaded) -> None:
         line = self.query_one(MessageLine)
