@@ -395,12 +395,19 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
     def screen_title(self, screen: Screen) -> str:
         return _(getattr(screen, "TITLE", None) or self.title)
 
+    @staticmethod
+    def listed_binding(binding: Binding) -> bool:
+        """A binding F1 help lists: one shown in the footer, or one of ours (an id) the footer leaves out
+        for room (tui/widgets/footer.py, `show=False`) that says what it does."""
+        return binding.show or bool(binding.id and binding.description and binding.action != "command_palette")
+
     def help_keys(self, screen: Screen) -> list[tuple[str, str]]:
-        """The keys to list in F1 help: the screen's own key hints, then every binding shown in the footer."""
+        """The keys to list in F1 help: the screen's own key hints, then every binding it answers to (those
+        in the footer and those left out of it for room)."""
         keys = [(_(key), _(text)) for key, text in getattr(screen, "HELP_KEYS", ())]
         seen: set[str] = set()
         for _node, binding, enabled, _tooltip in screen.active_bindings.values():
-            if binding.show and enabled and binding.action not in seen:
+            if self.listed_binding(binding) and enabled and binding.action not in seen:
                 seen.add(binding.action)
                 keys.append((self.get_key_display(binding), _(binding.description)))
         if "command_palette" not in seen and self.ENABLE_COMMAND_PALETTE and not screen.is_modal:
@@ -425,7 +432,9 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # A screen's own commands first: `screen_commands()` gives (title, help, callback) triples.
+        titles = set()
         for title, help_text, callback in getattr(screen, "screen_commands", lambda: ())():
+            titles.add(title)
             yield SystemCommand(title, help_text, callback)
         if self.session is not None:
             yield SystemCommand(_("Log out"), _("End your session and return to the login screen"),
@@ -434,6 +443,17 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
                 yield SystemCommand(_("Switch customer number"), _("Choose the customer number to act for"),
                                     self.action_switch_customer)
         yield SystemCommand(_("Help"), _("Show what this screen does and its keys"), self.action_help)
+        # The screen's own keys, also those the footer leaves out for room: every action is found by name.
+        seen = {"help", "logout", "switch_customer", "quit", "command_palette"}
+        for node, binding, enabled, _tooltip in list(screen.active_bindings.values()):
+            description = _(binding.description) if binding.description else ""
+            if (node is self or not enabled or not binding.id or not description or binding.action in seen
+                    or description in titles):  # already offered by the screen's own commands
+                continue
+            seen.add(binding.action)
+            key = self.get_key_display(binding)
+            yield SystemCommand(_("{action} ({key})").format(action=description, key=key),
+                                _("This screen's key {key}").format(key=key), partial(self.run_action, binding.action, node))
         if self.kiosk:
             return  # kiosk: no theme change, no way out of the app
         yield SystemCommand(_("Theme"), _("Change the colour theme"), self.action_change_theme)

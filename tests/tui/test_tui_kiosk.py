@@ -249,3 +249,24 @@ async def test_a_kiosk_never_changes_or_saves_the_theme(demo_db, ui, tmp_path):
         app.choose_theme("light")
         assert isinstance(app.screen, HomeScreen) and app.theme == "cardsonline-high-contrast"
     assert not file.exists()
+
+
+async def test_a_kiosks_few_menu_items_are_large_targets_when_they_fit(demo_db, ui):
+    app = CardsOnlineApp(demo_db, kiosk=True, kiosk_screens=DEPOT_SCREENS)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "depot", "Depot#2026")
+        menu = app.screen.query_one(MainMenu)
+        assert [str(menu.get_option(f"item:{i}").prompt) for i in DEPOT_SCREENS] == [
+            "\n 1  Manage cards and OBUs\n", "\n 2  Search driver codes\n", "\n 3  Daily transactions\n"]
+        assert menu.virtual_size.height <= menu.size.height  # all of it shows at 80×24, no scrolling
+        await pilot.press("down", "enter")
+        await ui.settle(pilot)
+        assert type(app.screen).__name__ == "DriverCodesScreen"
+    # Every screen depot may use (its account's items too, in four groups) would not fit so: one line each.
+    app = CardsOnlineApp(demo_db, kiosk=True)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "depot", "Depot#2026")
+        menu = app.screen.query_one(MainMenu)
+        assert len(menu.numbered) > 3
+        prompts = [str(menu.get_option(f"item:{item.id}").prompt) for item in menu.numbered]
+        assert all("\n" not in prompt for prompt in prompts) and prompts[0] == " 1  " + menu.numbered[0].label

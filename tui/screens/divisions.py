@@ -145,7 +145,7 @@ class DivisionsScreen(Screen[None]):
         Binding("escape", "back", N_("Back"), id="back"),
         Binding("n", "create", N_("New"), id="divisions_create"),
         Binding("r", "rename", N_("Rename"), id="divisions_rename"),
-        Binding("delete", "delete", N_("Delete"), id="divisions_delete"),
+        Binding("delete", "delete", N_("Delete"), id="divisions_delete", show=False),
         Binding("m", "move_cards", N_("Move cards"), id="divisions_move_cards"),
         Binding("c", "move_codes", N_("Move codes"), id="divisions_move_codes"),
         Binding("f5", "refresh", N_("Refresh"), id="divisions_refresh", show=False),

@@ -14,8 +14,11 @@ from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.main_menu import MainMenu
 
+KIOSK_MENU_ROWS = 18  # the main menu's lines at 80×24: 24, less header, footer, the panel's border and title
+
 
 class HomeScreen(Screen[None]):
+    FOOTER_SESSION_KEYS = True  # tui/widgets/footer.py: Customer no., Log out and Quit shown here
     CSS_PATH = "../styles/home.tcss"
     AUTO_FOCUS = "MainMenu"
     TITLE = N_("Main menu")
@@ -34,7 +37,10 @@ class HomeScreen(Screen[None]):
         with Horizontal(id="home-body"):
             with Vertical(id="home-menu", classes="panel"):
                 yield Label(_("Main menu"), classes="panel-title")
-                yield MainMenu(visible_menu(user_session.rights, app.menu), id="main-menu")
+                groups = visible_menu(user_session.rights, app.menu)
+                # A kiosk's few items become large targets when they fit in the panel at 80×24.
+                roomy = app.kiosk and MainMenu.rows(groups, roomy=True) <= KIOSK_MENU_ROWS
+                yield MainMenu(groups, id="main-menu", roomy=roomy)
             with Vertical(id="home-summary", classes="panel"):
                 yield Label(_("Your session"), classes="panel-title")
                 with Grid(id="summary-grid"):

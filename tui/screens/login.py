@@ -23,6 +23,7 @@ WARM_UP_DELAY = 0.3  # seconds after mount before the store is loaded in the bac
 
 
 class LoginScreen(FormScreen):
+    FOOTER_SESSION_KEYS = True  # tui/widgets/footer.py: Quit shown here
     AUTO_FOCUS = "#username"
     FORM_FIELDS = ("username", "password")
     TITLE = N_("Log in")

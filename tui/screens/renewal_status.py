@@ -246,7 +246,7 @@ class RenewalStatusScreen(Screen[None]):
         Binding("x", "cancel_renewal", N_("Cancel"), id="renewal_cancel"),
         Binding("r", "renew", N_("Renew"), id="renewal_renew"),
         Binding("c", "configure", N_("Configuration"), id="renewal_configure"),
-        Binding("f5", "refresh", N_("Refresh"), id="renewal_refresh"),
+        Binding("f5", "refresh", N_("Refresh"), id="renewal_refresh", show=False),
     ]
 
     class Loaded(Message):

@@ -119,8 +119,8 @@ class ReportScreen(Screen[None]):
     )
     BINDINGS = [
         Binding("escape", "back", N_("Back"), id="back"),
-        Binding("c", "toggle_chart", N_("Chart"), id="report_chart"),
-        Binding("v", "next_view", N_("View"), id="report_view"),
+        Binding("c", "toggle_chart", N_("Chart"), id="report_chart", show=False),
+        Binding("v", "next_view", N_("View"), id="report_view", show=False),
         Binding("left_square_bracket", "shift(-1)", N_("Earlier"), id="report_earlier"),
         Binding("right_square_bracket", "shift(1)", N_("Later"), id="report_later"),
         Binding("p", "period", N_("Period"), id="report_period"),

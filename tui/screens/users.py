@@ -97,10 +97,10 @@ class UsersScreen(Screen[None]):
         Binding("escape", "back", N_("Back"), id="users.back"),
         Binding("ctrl+n", "create", N_("New user"), id="users.create"),
         Binding("ctrl+e", "change", N_("Change"), id="users.change"),
-        Binding("ctrl+r", "resend", N_("Resend invitation"), id="users.resend"),
+        Binding("ctrl+r", "resend", N_("Resend invitation"), id="users.resend", show=False),
         Binding("ctrl+u", "unlock", N_("Unlock"), id="users.unlock"),
         Binding("ctrl+d", "deactivate", N_("Deactivate"), id="users.deactivate"),
-        Binding("ctrl+t", "require_2fa", N_("Require 2FA"), id="users.require_2fa"),
+        Binding("ctrl+t", "require_2fa", N_("Require 2FA"), id="users.require_2fa", show=False),
     ]
     HELP = N_("Search the users of your company by name, e-mail, right or status. On the highlighted user: "
               "Ctrl+E changes rights, validity or customer numbers; Ctrl+R sends the invitation again (and unlocks "

@@ -29,7 +29,8 @@ class MainMenu(OptionList):
             self.item = item
 
     def __init__(self, groups: Sequence[tuple[MenuGroup, Sequence[MenuItem]]], *, id: str | None = None,
-                 classes: str | None = None) -> None:
+                 classes: str | None = None, roomy: bool = False) -> None:
+        """`roomy`: each item three lines high, a large target (kiosk mode, when they fit: `rows()`)."""
         self.items_by_option: dict[str, MenuItem] = {}
         self.numbered: list[MenuItem] = []
         options: list[Option] = []
@@ -40,11 +41,18 @@ class MainMenu(OptionList):
                 self.numbered.append(item)
                 number = len(self.numbered)
                 key = str(number) if number <= 9 else " "
-                options.append(Option(Content(f" {key}  {_(item.label)}"), id=f"item:{item.id}"))
+                label = f" {key}  {_(item.label)}"
+                options.append(Option(Content(f"\n{label}\n" if roomy else label), id=f"item:{item.id}"))
                 self.items_by_option[f"item:{item.id}"] = item
         super().__init__(*options, id=id, classes=classes)
         self._typed = ""
         self._typed_at = 0.0
+
+    @staticmethod
+    def rows(groups: Sequence[tuple[MenuGroup, Sequence[MenuItem]]], roomy: bool) -> int:
+        """The lines the menu takes: a heading (after a blank line but for the first), then its items."""
+        return sum((2 if index else 1) + len(items) * (3 if roomy else 1) for index, (_group, items) in
+                   enumerate(groups))
 
     def on_mount(self) -> None:
         if self.numbered:

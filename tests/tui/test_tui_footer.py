@@ -1,0 +1,121 @@
+"""The footer at 80 columns (issue 10: usable at 80×24): every key it shows is whole, on every main-menu
+screen and whatever has the focus; the keys it leaves out for room are still in F1 help and the palette."""
+from __future__ import annotations
+
+from textual.widgets import Input
+from textual.widgets._footer import FooterKey
+
+from tui.app import CardsOnlineApp
+from tui.menu import visible_menu
+from tui.widgets.footer import SESSION_ACTIONS, Footer
+
+TABS = 5  # focus moves per screen: the footer changes with the focused widget
+
+
+def footer_problems(screen) -> list[str]:
+    """The footer keys of `screen` cut off or hidden under the palette key ("^p Commands")."""
+    footer = screen.query_one(Footer)
+    keys = [key for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
+    palette = [key for key in footer.query(FooterKey) if key.has_class("-command-palette")]
+    limit = palette[0].region.x if palette else footer.region.right
+    problems = []
+    for key in keys:
+        text = f"{key.key_display} {key.description}"
+        if key.region.right > limit or key.region.width < len(text):
+            problems.append(f"{type(screen).__name__}: {text!r} ends at {key.region.right} > {limit}")
+    session_keys = {key.action for key in keys} & SESSION_ACTIONS
+    if session_keys and not getattr(screen, "FOOTER_SESSION_KEYS", False):
+        problems.append(f"{type(screen).__name__}: session keys {sorted(session_keys)} in the footer")
+    return problems
+
+
+async def open_item(pilot, ui, item, username: str, password: str) -> None:
+    """Open a menu item and get past what stands before its screen (the invoices' password, the card type)."""
+    app = pilot.app
+    app.open_menu_item(item)
+    await ui.settle(pilot)
+    screen = app.screen
+    if type(screen).__name__ == "ReauthDialog":
+        screen.query_one("#reauth-username", Input).value = username
+        screen.query_one("#reauth-password", Input).value = password
+        screen.query_one("#reauth-password", Input).focus()
+        await pilot.press("enter")
+        await ui.settle(pilot)
+    elif type(screen).__name__ == "ProductTypeDialog":
+        await pilot.press("enter")
+        await ui.settle(pilot)
+
+
+async def check_every_screen(demo_db, ui, username: str, password: str) -> list[str]:
+    app = CardsOnlineApp(demo_db)
+    problems: list[str] = []
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.settle(pilot)
+        problems += footer_problems(app.screen)
+        await ui.login(pilot, username, password)
+        problems += footer_problems(app.screen)
+        opened = 0
+        for _group, items in visible_menu(app.session.rights, app.menu):
+            for item in items:
+                await open_item(pilot, ui, item, username, password)
+                assert app.screen.query(Footer), f"{item.id}: {type(app.screen).__name__} has no footer"
+                opened += 1
+                for _ in range(TABS):
+                    problems += footer_problems(app.screen)
+                    await pilot.press("tab")
+                    await pilot.pause()
+                while len(app.screen_stack) > 2:
+                    app.pop_screen()
+                await ui.settle(pilot)
+        assert opened >= 5
+    return sorted(set(problems))
+
+
+async def test_every_footer_fits_at_80_columns_for_the_administrator(demo_db, ui):
+    assert await check_every_screen(demo_db, ui, "fleetadmin", "Fleet#2026") == []
+
+
+async def test_every_footer_fits_at_80_columns_for_accounting(demo_db, ui):
+    # Accounting sees the budget report (its B key) and the invoices.
+    assert await check_every_screen(demo_db, ui, "accounting", "Books#2026") == []
+
+
+async def test_keys_left_out_of_the_footer_are_in_help_and_the_palette(demo_db, ui):
+    from tui.menu import MENU
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        await open_item(pilot, ui, next(i for i in MENU if i.id == "account.users"), "fleetadmin", "Fleet#2026")
+        screen = app.screen
+        footer_actions = {key.action for key in screen.query(FooterKey)}
+        assert "resend" not in footer_actions and "logout" not in footer_actions
+        help_keys = app.help_keys(screen)
+        assert ("^r", "Resend invitation") in help_keys and ("^l", "Log out") in help_keys
+        titles = [command.title for command in app.get_system_commands(screen)]
+        assert "Resend invitation (^r)" in titles and "Log out" in titles
+
+
+async def test_f1_help_of_a_busy_screen_scrolls_at_80x24_and_its_last_line_stays_visible(demo_db, ui):
+    from textual.containers import VerticalScroll
+
+    from tui.menu import MENU
+    from tui.screens.help import HelpScreen
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        await open_item(pilot, ui, next(i for i in MENU if i.id == "cards.manage"), "fleetadmin", "Fleet#2026")
+        await pilot.press("f1")
+        await ui.settle(pilot)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        body = help_screen.query_one("#help-body", VerticalScroll)
+        hint = help_screen.query_one(".dialog-hint")
+        assert hint.region.bottom <= ui.size[1] - 1 and hint.region.height == 1  # inside the border
+        assert body.max_scroll_y > 0  # more keys than lines: it scrolls …
+        await pilot.press("end")
+        await pilot.pause()
+        assert body.scroll_y == body.max_scroll_y  # … to the last key, with the keyboard
+        last = list(help_screen.query(".help-description"))[-1]
+        assert last.region.bottom <= body.region.bottom
