@@ -451,9 +451,8 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
                     or description in titles):  # already offered by the screen's own commands
                 continue
             seen.add(binding.action)
-            key = self.get_key_display(binding)
-            yield SystemCommand(_("{action} ({key})").format(action=description, key=key),
-                                _("This screen's key {key}").format(key=key), partial(self.run_action, binding.action, node))
+            # The action's name, its key under it (as the footer shows it).
+            yield SystemCommand(description, self.get_key_display(binding), partial(self.run_action, binding.action, node))
         if self.kiosk:
             return  # kiosk: no theme change, no way out of the app
         yield SystemCommand(_("Theme"), _("Change the colour theme"), self.action_change_theme)
