@@ -9,12 +9,12 @@ from sqlmodel import select
 
 from store.db import Database
 from store.demo import build_demo
-from store.models import Card, CardStatus, CustomerNumber, Right
+from store.models import Card, CardStatus, CustomerNumber
 from tui.cli import main
 
 # demo users: accounting holds no card right; depot manages cards of 4020001 only.
 PASSWORDS = {"accounting": "Books#2026", "depot": "Depot#2026", "fleetadmin": "Fleet#2026"}
-NO_CARD_RIGHT = f"You do not have the right '{Right.CARD_MANAGE.value}'"
+NO_CARD_RIGHT = "You do not have the right “Manage cards and OBUs”"  # the right's name in the menu, not its code
 
 
 @pytest.fixture(scope="module")

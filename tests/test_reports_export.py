@@ -86,7 +86,7 @@ def test_refused_before_a_file_is_started_and_cancel_leaves_none(session, fleet,
     out = tmp_path / "out"  # the test database lives in tmp_path itself
     out.mkdir()
     path = out / "x.xlsx"
-    with pytest.raises(PermissionDenied, match="reports.export"):
+    with pytest.raises(PermissionDenied, match=r"“Data export \(xls\)”"):
         write_report_xlsx(session, fleet.with_rights(Right.REPORT_CARD_FOLLOWUP), "followup",
                           [(fleet.number.id, "4020001")], PERIOD, path)
     with pytest.raises(PermissionDenied, match="customer number"):
@@ -128,7 +128,7 @@ def test_cli_reports_export(db, fleet, reporter, tmp_path):
     assert read(path, "Consumption")[1][1][9] == 7.78
 
     no_right = run_cli(db.url, "--report", "followup", "--from", "2026-10", "--to", "2026-11", "-o", str(path))
-    assert no_right.exit_code != 0 and "reports.card_followup" in no_right.output
+    assert no_right.exit_code != 0 and "“Follow-up per card/OBU”" in no_right.output
     other = run_cli(db.url, "--report", "consumption", "--from", "2026-10", "--to", "2026-11", "-o", str(path),
                     "--customer-number", "4020002")
     assert other.exit_code != 0 and "4020002" in other.output

@@ -41,7 +41,7 @@ from .cards import (
 )
 from .context import Actor
 from .errors import DomainError, NotFound, PermissionDenied
-from .labels import enum_label
+from .labels import enum_label, right_label
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +317,8 @@ def iter_apply_bulk(session: Session, actor: Actor, now: datetime, card_ids: Ite
     params = params or BulkParams()
     action = BulkAction(action)
     if not actor.has(Right.CARD_MANAGE):
-        raise PermissionDenied(_("You need the right '{right}' for this. Ask an administrator to grant it.").format(
-            right=Right.CARD_MANAGE.value))
+        raise PermissionDenied(_("You need the right “{right}” for this. Ask an administrator to grant it.").format(
+            right=right_label(Right.CARD_MANAGE)))
     _check_params(action, params)
     return _applications(session, actor, now, card_ids, action, params)
 

@@ -71,7 +71,7 @@ from .card_specs import (
 )
 from .context import Actor
 from .errors import DomainError, NotFound, PermissionDenied, StaleObject
-from .labels import enum_label
+from .labels import enum_label, right_label
 from .passwords import hash_password
 
 OPEN_REQUEST_STATUSES = (RequestStatus.SUBMITTED, RequestStatus.WAITING_FOR_DOCUMENT, RequestStatus.IN_PRODUCTION)
@@ -1000,9 +1000,9 @@ def attach_document(session: Session, actor: Actor, now: datetime, card_id: int,
     """Attach a supporting document (PDF, JPEG or PNG up to 5 MB). A vehicle registration certificate
     releases the OBU's requests that wait for one (Fiche 05)."""
     if not (actor.has(Right.CARD_CREATE) or actor.has(Right.CARD_MANAGE)):
-        raise PermissionDenied(_("You need the right '{create}' or '{manage}' to attach documents. Ask an "
-                                 "administrator to grant it.").format(create=Right.CARD_CREATE.value,
-                                                                      manage=Right.CARD_MANAGE.value))
+        raise PermissionDenied(_("You need the right “{create}” or “{manage}” to attach documents. Ask an "
+                                 "administrator to grant it.").format(create=right_label(Right.CARD_CREATE),
+                                                                      manage=right_label(Right.CARD_MANAGE)))
     card = _card_for_update(session, actor, card_id)
     if card.status in FINAL_CARD_STATUSES:
         message = (_("This OBU is {status}: documents can no longer be attached.") if card.product_type.is_obu else

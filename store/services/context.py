@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from ..i18n import _
 from ..models import Customer, CustomerNumber, Right, User, UserCustomerNumber, UserRight
 from .errors import NotFound, PermissionDenied
+from .labels import right_label
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class Actor:
 
     def require(self, right: Right) -> None:
         if not self.has(right):
-            raise PermissionDenied(_("You do not have the right '{right}'. Ask an administrator to grant it.").format(
-                right=right.value))
+            message = _("You do not have the right “{right}”. Ask an administrator to grant it.")
+            raise PermissionDenied(message.format(right=right_label(right)))
 
     def require_customer_number(self, customer_number_id: int) -> None:
         if not self.is_issuer and customer_number_id not in self.customer_number_ids:

@@ -28,6 +28,7 @@ from .bulk import move_to_division
 from .cards import FINAL_CARD_STATUSES, CardActionResult, card_label
 from .context import Actor
 from .errors import DomainError, NotFound, PermissionDenied, StaleObject
+from .labels import right_label
 
 NAME_MAX: int = FleetDivision.__table__.c.name.type.length  # the model's limit (60)
 
@@ -263,8 +264,8 @@ def move_cards(session: Session, actor: Actor, now: datetime, division_id: int, 
     """
     actor.require(Right.DIVISIONS)
     if not actor.has(Right.CARD_MANAGE):
-        raise PermissionDenied(_("Moving cards needs the right '{right}' as well. Ask an administrator to grant "
-                                 "it.").format(right=Right.CARD_MANAGE.value))
+        raise PermissionDenied(_("Moving cards needs the right “{right}” as well. Ask an administrator to grant "
+                                 "it.").format(right=right_label(Right.CARD_MANAGE)))
     try:
         source = session.get(FleetDivision, division_id, populate_existing=True)
         if source is None:

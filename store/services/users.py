@@ -41,6 +41,7 @@ from .atomic import atomic
 from .auth import local_date, password_history, set_password
 from .context import Actor
 from .errors import AuthenticationFailed, DomainError, NotFound, PermissionDenied, StaleObject
+from .labels import right_label
 from .outbox import queue_email
 from .passwords import policy_violations
 
@@ -175,10 +176,10 @@ def _check_grantable_rights(actor: Actor, rights: set[Right], already: set[Right
     """An administrator may only hand out rights they hold (those the user already had may stay)."""
     if actor.is_issuer:
         return
-    extra = sorted(r.value for r in rights - set(actor.rights) - set(already))
+    extra = sorted(rights - set(actor.rights) - set(already), key=lambda r: r.value)
     if extra:
         raise PermissionDenied(_("You cannot grant rights you do not hold yourself: {rights}.").format(
-            rights=", ".join(extra)))
+            rights=", ".join(f"“{right_label(r)}”" for r in extra)))
 
 
 def _check_numbers(session: Session, actor: Actor, customer_id: int, number_ids: set[int],

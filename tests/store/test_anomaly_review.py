@@ -98,7 +98,7 @@ def test_another_customer_numbers_anomaly_refuses_the_whole_selection(f, clock):
 
 def test_refusals_say_what_to_do(f, clock):
     a = f.anomaly(f.card_a, utc(2026, 11, 25, 8))
-    with pytest.raises(PermissionDenied, match="daily.anomalies"):
+    with pytest.raises(PermissionDenied, match=r"“Anomalies”"):
         acknowledge_anomalies(f.session, f.actor([Right.DAILY_TRANSACTIONS]), clock.now(), [a.id])
     with pytest.raises(DomainError, match="Select at least one anomaly"):
         acknowledge_anomalies(f.session, f.actor(), clock.now(), [])

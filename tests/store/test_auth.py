@@ -198,7 +198,7 @@ def test_usable_rights_need_the_customer_option(session, user):
 def test_actor_require_refuses_missing_rights_and_foreign_customer_numbers(session, user):
     actor = actor_for(session, user)
     actor.require(Right.CARD_MANAGE)
-    with pytest.raises(PermissionDenied, match="cards.create"):
+    with pytest.raises(PermissionDenied, match=r"“Create card/OBU”"):
         actor.require(Right.CARD_CREATE)
     actor.require_customer_number(actor.customer_number_ids[0])
     with pytest.raises(PermissionDenied):

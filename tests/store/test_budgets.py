@@ -107,7 +107,7 @@ def test_exactly_one_target_of_the_customer_number(session, fleet, clock):
 
 def test_rights_and_customer_numbers(session, fleet, clock):
     without = fleet.with_rights(*[r for r in Right if r is not Right.REPORT_BUDGET])
-    with pytest.raises(PermissionDenied, match="reports.budget"):
+    with pytest.raises(PermissionDenied, match=r"“Budget follow\-up”"):
         budgets.set_budget(session, without, clock.now(), fleet.number.id, OCT, "10", division_id=fleet.distribution.id)
     home_only = fleet.with_rights(Right.REPORT_BUDGET, numbers=(fleet.number.id,))
     with pytest.raises(PermissionDenied, match="customer number"):

@@ -142,5 +142,5 @@ def test_scope_refuses_customer_numbers_the_actor_may_not_use(session, demo):
         c.customer_number_id == liege for c in cards)
 
     # The right is needed too: accounting may see both customer numbers but has no cards.manage.
-    with pytest.raises(PermissionDenied, match="cards.manage"):
+    with pytest.raises(PermissionDenied, match=r"“Manage cards and OBUs”"):
         count_fleet(session, actor(session, "accounting"), CardFilter())

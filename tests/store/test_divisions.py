@@ -67,7 +67,7 @@ def test_list_counts_cards_and_driver_codes_per_division(session, world, clock):
 
 def test_list_needs_the_right_and_the_customer_number(session, world, clock):
     without = world.actor_with("nodiv", (Right.CARD_MANAGE,), clock.now())
-    with pytest.raises(PermissionDenied, match="account.divisions"):
+    with pytest.raises(PermissionDenied, match="“Manage fleet divisions”"):
         list_divisions(session, without, world.number.id)
     outsider = world.actor_with("outsider", (Right.DIVISIONS,), clock.now(), numbers=(world.other_number,))
     with pytest.raises(PermissionDenied, match="customer number"):
@@ -239,10 +239,10 @@ def test_cards_only_move_inside_their_customer_number(session, world, clock):
 def test_moving_cards_needs_the_divisions_and_the_card_right(session, world, clock):
     card = _card(world, clock, "1-AAA-001")
     only_divisions = world.actor_with("onlydiv", (Right.DIVISIONS,), clock.now())
-    with pytest.raises(PermissionDenied, match="cards.manage"):
+    with pytest.raises(PermissionDenied, match="“Manage cards and OBUs”"):
         move_cards(session, only_divisions, clock.now(), world.division.id, world.second_division.id)
     only_cards = world.actor_with("onlycards", (Right.CARD_MANAGE,), clock.now())
-    with pytest.raises(PermissionDenied, match="account.divisions"):
+    with pytest.raises(PermissionDenied, match="“Manage fleet divisions”"):
         move_cards(session, only_cards, clock.now(), world.division.id, world.second_division.id)
     session.expire_all()
     assert session.get(Card, card.id).division_id == world.division.id

@@ -126,7 +126,7 @@ def test_the_division_must_be_of_the_customer_number(drivers, clock):
 
 def test_create_needs_the_create_right(drivers, clock):
     manager = drivers.world.actor_with("manager", [Right.DRIVER_CODES_MANAGE], clock.now())
-    with pytest.raises(PermissionDenied, match="driver_codes.create"):
+    with pytest.raises(PermissionDenied, match=r"“Create driver codes”"):
         create_driver_code(drivers.session, manager, clock.now(), drivers.world.number.id,
                            drivers.world.division.id, "0001", "X")
 

@@ -126,15 +126,15 @@ def test_search_sees_only_the_actors_customer_numbers(session, world, some_invoi
 
 def test_rights_and_option(session, world, some_invoices, clock):
     nobody = world.actor_with("nobody", [Right.CARD_MANAGE], clock.now())
-    with pytest.raises(PermissionDenied, match="invoices.download"):
+    with pytest.raises(PermissionDenied, match=r"“Download invoices”"):
         invoices.search_invoices(session, nobody)
     files_only = world.actor_with("tid", [Right.INVOICE_DATA_FILES], clock.now())
     assert invoices.count_invoices(session, files_only) == 5  # the billing data files right reads the list
-    with pytest.raises(PermissionDenied, match="invoices.download"):
+    with pytest.raises(PermissionDenied, match=r"“Download invoices”"):
         invoices.record_download(session, files_only, clock.now(), some_invoices[1].id)
     assert session.get(Invoice, some_invoices[1].id).status is InvoiceStatus.ORIGINAL
     download_only = world.actor_with("dl", [Right.INVOICE_DOWNLOAD], clock.now())
-    with pytest.raises(PermissionDenied, match="invoices.data_files"):
+    with pytest.raises(PermissionDenied, match=r"“Billing data files \(TID\)”"):
         invoices.invoice_for_files(session, download_only, some_invoices[1].id)
     world.customer.options = []
     session.add(world.customer)

@@ -116,9 +116,9 @@ def test_settings_are_per_user(session, world, clock):
 
 def test_notification_settings_need_the_right(session, world, clock):
     without = world.actor_with("nobody", (Right.CARD_MANAGE,), clock.now())
-    with pytest.raises(PermissionDenied, match="account.notifications"):
+    with pytest.raises(PermissionDenied, match=r"“Notification settings”"):
         get_notification_settings(session, without)
-    with pytest.raises(PermissionDenied, match="account.notifications"):
+    with pytest.raises(PermissionDenied, match=r"“Notification settings”"):
         set_notification_settings(session, without, clock.now(), NotificationPreferences(requests_done=True))
     assert _rows(session, without.user_id) == set()
 
@@ -175,9 +175,9 @@ def test_invoice_alerts_only_for_the_customers_active_users(session, world, cloc
 
 def test_invoice_alerts_need_the_user_administration_right(session, world, clock):
     accounting = world.actor_with("accounting", (Right.INVOICE_DOWNLOAD, Right.NOTIFICATIONS), clock.now())
-    with pytest.raises(PermissionDenied, match="account.users"):
+    with pytest.raises(PermissionDenied, match=r"“Users \(administration\)”"):
         get_invoice_alerts(session, accounting)
-    with pytest.raises(PermissionDenied, match="account.users"):
+    with pytest.raises(PermissionDenied, match=r"“Users \(administration\)”"):
         set_invoice_alerts(session, accounting, clock.now(), [accounting.user_id])
     assert invoice_recipients(session, world.customer.id) == []
 

@@ -13,6 +13,7 @@ The fleet (customer number 4020001, period October–November 2026):
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -38,6 +39,7 @@ from store.queries import reports
 from store.queries.reports import MonthRange, month_bounds
 from store.services.context import Actor
 from store.services.errors import DomainError, PermissionDenied
+from store.services.labels import right_label
 
 D = Decimal
 UTC = timezone.utc
@@ -297,7 +299,7 @@ def test_budget_followup_flags_over_budget(session, fleet):
 ])
 def test_each_report_needs_its_right_and_the_customer_number(session, fleet, call, right):
     others = [r for r in Right if r is not right]
-    with pytest.raises(PermissionDenied, match=right.value):
+    with pytest.raises(PermissionDenied, match=re.escape(f"“{right_label(right)}”")):
         call(session, fleet.with_rights(*others), fleet.number.id)
     with pytest.raises(PermissionDenied, match="customer number"):
         call(session, fleet.with_rights(right, numbers=(fleet.number.id,)), fleet.other.id)
@@ -310,9 +312,9 @@ def test_the_other_customer_number_sees_only_its_card(session, fleet):
 
 
 def test_export_rows_need_the_export_right_and_the_reports_right(session, fleet):
-    with pytest.raises(PermissionDenied, match="reports.export"):
+    with pytest.raises(PermissionDenied, match=r"“Data export \(xls\)”"):
         reports.export_report_rows(session, fleet.with_rights(Right.REPORT_BUDGET), "budget", fleet.number.id, PERIOD)
-    with pytest.raises(PermissionDenied, match="reports.consumption"):
+    with pytest.raises(PermissionDenied, match=r"“Consumption follow\-up”"):
         reports.export_report_rows(session, fleet.with_rights(Right.REPORT_EXPORT), "consumption", fleet.number.id,
                                    PERIOD)
     with pytest.raises(DomainError, match="no report"):

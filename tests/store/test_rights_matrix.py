@@ -51,6 +51,7 @@ from store.services.bulk import BulkAction, BulkParams
 from store.services import what_if as what_if_service
 from store.services.cards import spec_from_card
 from store.services.context import Actor
+from store.services.labels import right_label
 from store.services.driver_codes import DriverCodeFilter
 from store.services.errors import DomainError, PermissionDenied
 
@@ -472,7 +473,7 @@ def test_refused_without_the_right_and_not_refused_with_it(session, data, clock,
         without = data.actor([r for r in Right if r not in missing])
         with pytest.raises(PermissionDenied) as refused:
             entry.call(session, without, clock.now(), data.home, data)
-        assert right.value in refused.value.message
+        assert f"“{right_label(right)}”" in refused.value.message  # the missing right, by its readable name
         session.rollback()
     # The same call by an actor holding only the rights it needs (and the customer numbers) passes the rights
     # check; another business rule may still say no.

@@ -310,9 +310,9 @@ def test_rights_and_customer_numbers(f):
     _day_of_transactions(f)
     day = date(2026, 11, 26)
     without = f.actor([r for r in Right if r is not Right.DAILY_TRANSACTIONS])
-    with pytest.raises(PermissionDenied, match="daily.transactions"):
+    with pytest.raises(PermissionDenied, match=r"“Daily transactions”"):
         daily_transactions(f.session, without, day)
-    with pytest.raises(PermissionDenied, match="daily.transactions"):
+    with pytest.raises(PermissionDenied, match=r"“Daily transactions”"):
         daily_totals(f.session, without, day)
     home_only = f.actor(numbers=(f.home.id,))
     with pytest.raises(PermissionDenied, match="customer number"):
@@ -324,7 +324,7 @@ def test_rights_and_customer_numbers(f):
     only_toll = f.actor([Right.TOLL_TRANSACTIONS])
     assert followup_divisions(f.session, only_toll, f.home.id) == [(f.distribution.id, "Distribution"),
                                                                     (f.long_haul.id, "Long haul")]
-    with pytest.raises(PermissionDenied, match="daily.transactions"):
+    with pytest.raises(PermissionDenied, match=r"“Daily transactions”"):
         followup_divisions(f.session, f.actor([Right.CARD_MANAGE]), f.home.id)
     with pytest.raises(PermissionDenied, match="customer number"):
         transaction_anomalies(f.session, home_only,
@@ -365,7 +365,7 @@ def test_toll_transactions_range_filters_totals_and_paging(f):
         toll_transactions(f.session, actor, date(2026, 11, 26), date(2026, 11, 25))
     with pytest.raises(DomainError, match="at most 366 days"):
         toll_totals(f.session, actor, date(2025, 1, 1), date(2026, 11, 25))
-    with pytest.raises(PermissionDenied, match="daily.toll_transactions"):
+    with pytest.raises(PermissionDenied, match=r"“PASSango transactions”"):
         toll_transactions(f.session, f.actor([Right.DAILY_TRANSACTIONS]), date(2026, 11, 25))
     with pytest.raises(PermissionDenied, match="customer number"):
         toll_totals(f.session, f.actor(numbers=(f.home.id,)), date(2026, 11, 25),
@@ -406,7 +406,7 @@ def test_anomalies_newest_first_with_filters_and_paging(f):
     first = search_anomalies(f.session, actor, limit=3)
     rest = search_anomalies(f.session, actor, after=first[-1].after, limit=3)
     assert ids(first) + ids(rest) == [a4.id, a3.id, a2.id, a1.id]
-    with pytest.raises(PermissionDenied, match="daily.anomalies"):
+    with pytest.raises(PermissionDenied, match=r"“Anomalies”"):
         search_anomalies(f.session, f.actor([Right.DAILY_TRANSACTIONS]))
     with pytest.raises(PermissionDenied, match="customer number"):
         count_anomalies(f.session, f.actor(numbers=(f.home.id,)), AnomalyFilter(customer_number_id=f.other.id))

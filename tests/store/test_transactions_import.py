@@ -390,7 +390,7 @@ def test_what_if_with_a_template_and_its_checks(session, fleet, clock, tmp_path)
     with pytest.raises(DomainError, match="between 1 and 24 months"):
         what_if(session, actor, clock.now(), truck.id, template, months=0)
     without = fleet.world.actor_with("viewer", [Right.DAILY_TRANSACTIONS], clock.now())
-    with pytest.raises(PermissionDenied, match="cards.manage"):
+    with pytest.raises(PermissionDenied, match=r"“Manage cards and OBUs”"):
         what_if(session, without, clock.now(), truck.id, template)
 
 

@@ -10,6 +10,7 @@ from textual.widgets._select import SelectOverlay
 
 from store.models import Customer, CustomerNumber, Right, User, UserCustomerNumber, UserRight, UserStatus
 from store.services.auth import set_password
+from store.services.labels import right_label
 from tui.app import CardsOnlineApp
 from tui.menu import MENU
 from tui.screens.home import HomeScreen
@@ -88,5 +89,7 @@ async def test_hidden_from_the_menu_and_refused_by_the_service(demo_db, ui, item
             assert set(data_shown(app)) <= {"OptionList#product-types"}  # the fixed card/OBU types only
             return
         texts = shown_texts(app)
-        assert any(f"the right '{item.right}'" in text for text in texts), (type(app.screen).__name__, texts)
+        # The refusal names the right as the rights list does ("Manage cards and OBUs"), not by its code.
+        refusal = f"the right “{right_label(item.right)}”"
+        assert any(refusal in text for text in texts), (type(app.screen).__name__, texts)
         assert not data_shown(app), data_shown(app)

@@ -319,7 +319,7 @@ async def test_what_if_refused_without_the_right_to_manage_cards(demo_db, ui):
         await ui.settle(pilot)
         line = app.screen.query_one(MessageLine)
         assert line.kind == "error" and line.text == (
-            "You do not have the right 'cards.manage'. Ask an administrator to grant it.")
+            "You do not have the right “Manage cards and OBUs”. Ask an administrator to grant it.")
         assert rows(app.screen) == [] and totals(app.screen) == {}
 
 

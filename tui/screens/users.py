@@ -15,6 +15,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList
 
+from store.services.labels import RIGHT_LABELS as STORE_RIGHT_LABELS
 from tui.i18n import N_, _, ngettext
 from tui.screens.base import FormScreen
 from tui.widgets.dual_list import DualList
@@ -22,29 +23,9 @@ from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
-# The applications of Fiche 02 (and user administration), as the rights list shows them.
-RIGHT_LABELS: dict[str, str] = {
-    "account.notifications": N_("Notification settings"),
-    "account.divisions": N_("Manage fleet divisions"),
-    "account.users": N_("Users (administration)"),
-    "account.audit": N_("Audit trail"),
-    "cards.create": N_("Create card/OBU"),
-    "cards.manage": N_("Manage cards and OBUs"),
-    "cards.requests": N_("My requests"),
-    "cards.renewal": N_("Renew cards"),
-    "driver_codes.manage": N_("Manage driver codes"),
-    "driver_codes.create": N_("Create driver codes"),
-    "daily.anomalies": N_("Anomalies"),
-    "daily.transactions": N_("Daily transactions"),
-    "daily.toll_transactions": N_("PASSango transactions"),
-    "reports.card_followup": N_("Follow-up per card/OBU"),
-    "reports.consumption": N_("Consumption follow-up"),
-    "reports.export": N_("Data export (xls)"),
-    "reports.budget": N_("Budget follow-up"),
-    "invoices.data_files": N_("Billing data files (TID)"),
-    "invoices.download": N_("Download invoices"),
-    "passalert": N_("PASSalert"),
-}
+# The applications of Fiche 02 (and user administration), as the rights list shows them: the store's table,
+# which the refusal messages use too, keyed by the rights' plain values.
+RIGHT_LABELS: dict[str, str] = {right.value: label for right, label in STORE_RIGHT_LABELS.items()}
 STATUS_LABELS = {"invited": N_("Invited"), "active": N_("Active"), "deactivated": N_("Deactivated")}
 ALL = "*"
 
