@@ -84,7 +84,7 @@ def test_block_with_duplicate_then_refused_again(url):
 
 def test_refusals_exit_non_zero_with_a_message(url):
     no_right = cli(url, "cards", "list", user="accounting", password="Books#2026")
-    assert no_right.exit_code == 1 and "cards.manage" in no_right.output
+    assert no_right.exit_code == 1 and "“Manage cards and OBUs”" in no_right.output
     wrong = cli(url, "cards", "list", password="Wrong#2026")
     assert wrong.exit_code == 1 and "Unknown user name or wrong password" in wrong.output
     foreign = cli(url, "cards", "list", "--customer-number", "4020002", user="depot", password="Depot#2026")

@@ -248,7 +248,7 @@ def test_cli_export_fleet(session, demo, out):
     assert refused.exit_code != 0 and "customer number 4020002" in refused.output
 
     no_right = run_cli(url, "--output", str(out / "x.xlsx"), user="accounting", password="Books#2026")
-    assert no_right.exit_code != 0 and "cards.manage" in no_right.output
+    assert no_right.exit_code != 0 and "“Manage cards and OBUs”" in no_right.output
 
     wrong = run_cli(url, "--output", str(out / "x.xlsx"), password="wrong")
     assert wrong.exit_code != 0 and "Unknown user name or wrong password" in wrong.output
