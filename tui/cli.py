@@ -9,8 +9,78 @@ import click
 from store.db import DATABASE_URL_ENV
 from tui.i18n import N_, _, ngettext
 
-# Command help texts stay English (click reads them at import, before a language is known); the messages,
-# prompts and errors below are translated when shown.
+# Help texts are marked with N_() (click reads them at import, before a language is known) and translated when
+# click formats a help page (TranslatedCommand/TranslatedGroup below); messages, prompts and errors are
+# translated when shown. A help text not marked (not in the catalog) shows in English.
+
+# click's own words on a help page, translated by the formatter below (click itself only knows English).
+_CLICK_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("Show this message and exit."))
+
+
+class _TranslatedFormatter(click.HelpFormatter):
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, _("Usage:") + " " if prefix is None else prefix)
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(_(heading))
+
+
+class _TranslatedContext(click.Context):
+    formatter_class = _TranslatedFormatter
+
+
+class _TranslatedHelp:
+    """A command whose help page is in the language in force: its help, its options' help and (for a group)
+    its subcommands' short help go through _() while click formats the page, then are put back."""
+
+    context_class = _TranslatedContext
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = list(getattr(self, "commands", {}).values())
+        saved = [(thing, thing.help, getattr(thing, "short_help", None))
+                 for thing in [self, *commands, *self.get_params(ctx)] if getattr(thing, "help", None)]
+        try:
+            for thing, help_text, short_help in saved:
+                thing.help = _(help_text)
+                if short_help:
+                    thing.short_help = _(short_help)
+            super().format_help(ctx, formatter)  # type: ignore[misc]
+        finally:
+            for thing, help_text, short_help in saved:
+                thing.help = help_text
+                if short_help:
+                    thing.short_help = short_help
+
+
+class TranslatedCommand(_TranslatedHelp, click.Command):
+    pass
+
+
+class TranslatedGroup(_TranslatedHelp, click.Group):
+    command_class = TranslatedCommand
+    group_class = type  # subgroups are TranslatedGroups too
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            # `--help` is eager: it prints before main() runs, so the language is chosen here, first, as main()
+            # chooses it (--lang, else $LANG/LC_*), whatever the order of --lang and --help.
+            from store.i18n import set_language, startup_language
+
+            set_language(startup_language(_language_argument(args)))
+        return super().parse_args(ctx, args)
+
+
+def _language_argument(args: list[str]) -> str | None:
+    """The value of `--lang` among the command line's arguments, if any."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--lang" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    return None
+
 
 DEMO_LOGINS = (
     ("fleetadmin", "Fleet#2026", N_("fleet administrator, every right")),
@@ -21,7 +91,7 @@ database_url_option = click.option(
     "--database-url",
     envvar=DATABASE_URL_ENV,
     default=None,
-    help=f"SQLAlchemy URL of the database (default: ${DATABASE_URL_ENV}, else SQLite in the user data dir).",
+    help=N_("SQLAlchemy URL of the database (default: $CARDSONLINE_DATABASE_URL, else SQLite in the user data dir)."),
 )
 
 
@@ -54,30 +124,30 @@ def _print_demo_logins() -> None:
         click.echo(f"  {username:<11} {password:<11} ({_(what)})")
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=TranslatedGroup, invoke_without_command=True,
+             help=N_("Cards Online in the terminal. Without a subcommand: open the portal."))
 @database_url_option
 @click.option("--idle-minutes", type=click.FloatRange(min=0), default=None, envvar="CARDSONLINE_IDLE_MINUTES",
-              help="Log out after this many idle minutes (default 15; 0: never).")
+              help=N_("Log out after this many idle minutes (default 15; 0: never)."))
 @click.option("--lock-after", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_AFTER",
-              help="Wrong passwords in a row that lock an account (default 5).")
+              help=N_("Wrong passwords in a row that lock an account (default 5)."))
 @click.option("--lock-minutes", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_MINUTES",
-              help="How long a locked account stays locked (default 15 minutes).")
+              help=N_("How long a locked account stays locked (default 15 minutes)."))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, envvar="CARDSONLINE_CONFIG",
-              help="The config file (default: $CARDSONLINE_CONFIG, else config.toml in the user config dir; "
-                   "see `cardsonline config path`).")
+              help=N_("The config file (default: $CARDSONLINE_CONFIG, else config.toml in the user config dir; "
+                   "see `cardsonline config path`)."))
 @click.option("--kiosk/--no-kiosk", default=None,
-              help="Kiosk mode for a depot terminal: no way out of the app, logout after 2 idle minutes, "
-                   "high-contrast theme (default: [kiosk] enabled in the config file).")
+              help=N_("Kiosk mode for a depot terminal: no way out of the app, logout after 2 idle minutes, "
+                   "high-contrast theme (default: [kiosk] enabled in the config file)."))
 @click.option("--theme", type=click.Choice(["dark", "light", "high-contrast"]), default=None,
-              help="Colour theme (default: the config file's, else dark; high-contrast in kiosk mode).")
+              help=N_("Colour theme (default: the config file's, else dark; high-contrast in kiosk mode)."))
 @click.option("--lang", "language", type=click.Choice(["en", "nl", "fr"]), default=None,
-              help="Language before login (default: the config file's, else $LANG, else en); once logged in, "
-                   "the user's own language (My account -> Language).")
+              help=N_("Language before login (default: the config file's, else $LANG, else en); once logged in, "
+                   "the user's own language (My account -> Language)."))
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None, idle_minutes: float | None, lock_after: int | None,
          lock_minutes: int | None, config_file: str | None, kiosk: bool | None, theme: str | None,
          language: str | None) -> None:
-    """Cards Online in the terminal. Without a subcommand: open the portal."""
     from store.i18n import set_language, startup_language
 
     ctx.ensure_object(dict)
@@ -567,29 +637,30 @@ def _login(database, user: str | None):
             raise click.ClickException(exc.message) from exc
 
 
-@main.group()
+@main.group(help=N_("Files that leave the system (Excel exports)."))
 def export() -> None:
-    """Files that leave the system (Excel exports)."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
 def fleet_filter_options(fn):
     """The card/OBU filters shared by `export fleet` and `cards list`."""
     options = [
         click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
-                     help="Only this customer number (repeatable; default: all of the user's)."),
-        click.option("--search", default="", help="Text in the card number, licence plate, driver name or division."),
+                     help=N_("Only this customer number (repeatable; default: all of the user's).")),
+        click.option("--search", default="",
+                     help=N_("Text in the card number, licence plate, driver name or division.")),
         click.option("--status", "statuses", multiple=True, type=EnumValue("CardStatus", "STATUS"),
-                     help="Card status (repeatable): new, 'in production', active, blocked, deleted, expired."),
+                     help=N_("Card status (repeatable): new, 'in production', active, blocked, deleted, expired.")),
         click.option("--type", "product_types", multiple=True, type=EnumValue("ProductType", "TYPE"),
-                     help="Card/OBU type (repeatable): 'fleet card', 'passango obu', 'libert obu'."),
+                     help=N_("Card/OBU type (repeatable): 'fleet card', 'passango obu', 'libert obu'.")),
         click.option("--renewal-status", "renewal_statuses", multiple=True,
                      type=EnumValue("RenewalStatus", "RENEWAL-STATUS"),
-                     help="Renewal status (repeatable): none, 'candidate for renewal', cancelled, 'in renewal', "
-                          "renewed."),
-        click.option("--expiry-from", type=IsoDate(), default=None, help="Expiry on or after this day."),
-        click.option("--expiry-to", type=IsoDate(), default=None, help="Expiry on or before this day."),
-        click.option("--last-use-from", type=IsoDate(), default=None, help="Last used on or after this day."),
-        click.option("--last-use-to", type=IsoDate(), default=None, help="Last used on or before this day."),
+                     help=N_("Renewal status (repeatable): none, 'candidate for renewal', cancelled, 'in renewal', "
+                          "renewed.")),
+        click.option("--expiry-from", type=IsoDate(), default=None, help=N_("Expiry on or after this day.")),
+        click.option("--expiry-to", type=IsoDate(), default=None, help=N_("Expiry on or before this day.")),
+        click.option("--last-use-from", type=IsoDate(), default=None, help=N_("Last used on or after this day.")),
+        click.option("--last-use-to", type=IsoDate(), default=None, help=N_("Last used on or before this day.")),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -622,18 +693,18 @@ def _card_filter(session, actor, customer_numbers=(), search="", statuses=(), pr
 
 
 user_option = click.option("--user", "user", envvar="CARDSONLINE_USER", default=None,
-                           help=f"Portal user name to act as (password from ${PASSWORD_ENV} or a prompt).")
+                           help=N_("Portal user name to act as (password from $CARDSONLINE_PASSWORD or a prompt)."))
 
 
-@export.command("fleet")
+@export.command("fleet", help=N_("Export the cards and OBUs matching the filters to Excel (Fiche 06), every match, "
+                                 "as a portal user."))
 @database_url_option
 @user_option
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The .xlsx file to write (replaced only when the export is complete).")
+              help=N_("The .xlsx file to write (replaced only when the export is complete)."))
 @fleet_filter_options
 @click.pass_context
 def export_fleet(ctx: click.Context, database_url: str | None, user: str | None, output: Path, **filters) -> None:
-    """Export the cards and OBUs matching the filters to Excel (Fiche 06), every match, as a portal user."""
     from exports.fleet_xlsx import write_fleet_xlsx
     from store.queries.fleet_export import count_fleet, fleet_export_rows
     from store.services.errors import DomainError
@@ -669,23 +740,22 @@ def export_fleet(ctx: click.Context, database_url: str | None, user: str | None,
     click.echo(_("Exported {count:,} cards/OBUs to {path}").format(count=result.rows, path=result.path))
 
 
-@main.group()
+@main.group(help=N_("Cards and OBUs for scripts: list, show, block — as a portal user, through the same rules."))
 def cards() -> None:
-    """Cards and OBUs for scripts: list, show, block — as a portal user, through the same rules."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
 format_option = click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]),
-                             default="table", show_default=True, help="Output format.")
+                             default="table", show_default=True, help=N_("Output format."))
 
 
-@cards.command("list")
+@cards.command("list", help=N_("List every card/OBU matching the filters (streamed: fine for 100,000 cards)."))
 @database_url_option
 @user_option
 @format_option
 @fleet_filter_options
 @click.pass_context
 def cards_list(ctx: click.Context, database_url: str | None, user: str | None, output_format: str, **filters) -> None:
-    """List every card/OBU matching the filters (streamed: fine for 100,000 cards)."""
     from exports.card_records import card_record, table_lines, write_csv, write_json
     from store.queries.fleet_export import fleet_export_rows
     from store.services.errors import DomainError
@@ -720,16 +790,15 @@ def _card_by_number(session, actor, number: str):
     raise click.ClickException(_("No card or OBU {number} among your customer numbers.").format(number=number))
 
 
-@cards.command("show")
+@cards.command("show", help=N_("Everything about one card or OBU: general information, limits, controls."))
 @database_url_option
 @user_option
 @click.argument("number")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+              show_default=True, help=N_("Output format."))
 @click.pass_context
 def cards_show(ctx: click.Context, database_url: str | None, user: str | None, number: str,
                output_format: str) -> None:
-    """Everything about one card or OBU: general information, limits, controls."""
     import json
 
     from exports.card_records import card_record
@@ -758,17 +827,16 @@ def cards_show(ctx: click.Context, database_url: str | None, user: str | None, n
             click.echo(f"{key}: {value}")
 
 
-@cards.command("block")
+@cards.command("block", help=N_("Block a card or OBU for good (Fiche 09); optionally order a duplicate."))
 @database_url_option
 @user_option
 @click.argument("number")
 @click.option("--reason", required=True, type=click.Choice(["theft", "loss", "not-received", "defect"]),
-              help="Why the card is blocked.")
-@click.option("--duplicate", is_flag=True, help="Order a duplicate: a new card, new number, same settings.")
+              help=N_("Why the card is blocked."))
+@click.option("--duplicate", is_flag=True, help=N_("Order a duplicate: a new card, new number, same settings."))
 @click.pass_context
 def cards_block(ctx: click.Context, database_url: str | None, user: str | None, number: str, reason: str,
                 duplicate: bool) -> None:
-    """Block a card or OBU for good (Fiche 09); optionally order a duplicate."""
     from store.models import BlockReason
     from store.services.cards import block_card
     from store.services.errors import DomainError
