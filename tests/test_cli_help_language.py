@@ -35,6 +35,14 @@ def test_lang_fr_gives_french_option_help_of_a_subcommand():
     assert "Texte dans le numéro de carte, l'immatriculation, le nom du chauffeur ou la division." in page
 
 
+def test_the_other_marked_commands_are_translated_too():
+    assert "Servir le portail à des terminaux distants." in _help("--lang", "fr", "serve", "--help")
+    assert "Port TCP d'écoute" in _help("--lang", "fr", "serve", "ssh", "--help")
+    assert "Eerste maand van de periode (JJJJ-MM)." in _help("--lang", "nl", "reports", "export", "--help")
+    assert "De ingebedde handtekening van de pdf controleren" in _help("--lang", "nl", "invoices", "verify", "--help")
+    assert "Tonen waar het configuratiebestand gelezen wordt" in _help("--lang", "nl", "config", "--help")
+
+
 def test_the_locale_chooses_the_help_language():
     page = _help("--help", env={"LANG": "nl_BE.UTF-8"})
     assert "Cards Online in de terminal." in page

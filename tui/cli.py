@@ -233,32 +233,32 @@ def demo(ctx: click.Context, database_url: str | None, cards: int, seed: int, fo
     _print_demo_logins()
 
 
-@main.group("config")
+@main.group("config",
+    help=N_("The config file (TOML): theme, language, download folder, idle timeouts, kiosk mode, keys."))
 def config_group() -> None:
-    """The config file (TOML): theme, language, download folder, idle timeouts, kiosk mode, keys."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
-@config_group.command("path")
+@config_group.command("path", help=N_("Print where the config file is read from (whether or not it exists)."))
 @click.pass_context
 def config_path_command(ctx: click.Context) -> None:
-    """Print where the config file is read from (whether or not it exists)."""
     from tui.config import config_path
 
     click.echo(str(config_path(ctx.find_root().obj.get("config_file"))))
 
 
-@config_group.command("example")
+@config_group.command("example",
+    help=N_("Print a commented example config file (e.g. `cardsonline config example > \"$(cardsonline config "
+            "path)\"`)."))
 def config_example() -> None:
-    """Print a commented example config file (e.g. `cardsonline config example > "$(cardsonline config path)"`)."""
     from tui.config import EXAMPLE
 
     click.echo(EXAMPLE, nl=False)
 
 
-@config_group.command("check")
+@config_group.command("check", help=N_("Read and check the config file; exit 2 with the problem when it has one."))
 @click.pass_context
 def config_check(ctx: click.Context) -> None:
-    """Read and check the config file; exit 2 with the problem when it has one."""
     from tui.config import ConfigError, config_path, load_config
 
     path = config_path(ctx.find_root().obj.get("config_file"))
@@ -271,9 +271,9 @@ def config_check(ctx: click.Context) -> None:
                _("{path}: no file; the defaults apply.").format(path=path))
 
 
-@config_group.command("ids")
+@config_group.command("ids",
+    help=N_("List the binding ids [keys] can remap and the menu item ids [kiosk] screens can name."))
 def config_ids() -> None:
-    """List the binding ids [keys] can remap and the menu item ids [kiosk] screens can name."""
     from tui.config import known_binding_ids
     from tui.menu import MENU
 
@@ -696,8 +696,8 @@ user_option = click.option("--user", "user", envvar="CARDSONLINE_USER", default=
                            help=N_("Portal user name to act as (password from $CARDSONLINE_PASSWORD or a prompt)."))
 
 
-@export.command("fleet", help=N_("Export the cards and OBUs matching the filters to Excel (Fiche 06), every match, "
-                                 "as a portal user."))
+@export.command("fleet",
+    help=N_("Export the cards and OBUs matching the filters to Excel (Fiche 06), every match, as a portal user."))
 @database_url_option
 @user_option
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -857,9 +857,10 @@ def cards_block(ctx: click.Context, database_url: str | None, user: str | None, 
             request=result.duplicate_request.id))
 
 
-@main.group()
+@main.group(help=N_("Monthly reports for scripts (follow-up per card/OBU, consumption, budget follow-up), as a portal "
+                    "user."))
 def reports() -> None:
-    """Monthly reports for scripts (follow-up per card/OBU, consumption, budget follow-up), as a portal user."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
 class YearMonth(click.ParamType):
@@ -879,22 +880,22 @@ class YearMonth(click.ParamType):
             self.fail(_("{value!r} is not a month such as 2026-11 (YYYY-MM)").format(value=value), param, ctx)
 
 
-@reports.command("export")
+@reports.command("export",
+    help=N_("Export a monthly report over a period to Excel (Monthly reports → Data export), one row per month."))
 @database_url_option
 @user_option
 @click.option("--report", "report", type=click.Choice(["followup", "consumption", "budget"]), required=True,
-              help="followup: per card/OBU month by month; consumption: litres, l/100 km, cost per km; budget: "
-                   "budgets against actual spend.")
-@click.option("--from", "first", type=YearMonth(), required=True, help="First month of the period (YYYY-MM).")
-@click.option("--to", "last", type=YearMonth(), required=True, help="Last month of the period (YYYY-MM).")
+              help=N_("followup: per card/OBU month by month; consumption: litres, l/100 km, cost per km; budget: "
+                   "budgets against actual spend."))
+@click.option("--from", "first", type=YearMonth(), required=True, help=N_("First month of the period (YYYY-MM)."))
+@click.option("--to", "last", type=YearMonth(), required=True, help=N_("Last month of the period (YYYY-MM)."))
 @click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
-              help="Only this customer number (repeatable; default: all of the user's).")
+              help=N_("Only this customer number (repeatable; default: all of the user's)."))
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The .xlsx file to write (replaced only when the export is complete).")
+              help=N_("The .xlsx file to write (replaced only when the export is complete)."))
 @click.pass_context
 def reports_export(ctx: click.Context, database_url: str | None, user: str | None, report: str, first, last,
                    customer_numbers: tuple[str, ...], output: Path) -> None:
-    """Export a monthly report over a period to Excel (Monthly reports → Data export), one row per month."""
     from sqlmodel import select
 
     from exports.report_xlsx import write_report_xlsx
@@ -1015,20 +1016,20 @@ def issuer_invoice(ctx: click.Context, database_url: str | None, now, month, cus
     click.echo(str(report))
 
 
-@main.group()
+@main.group(help=N_("Invoices: check the signatures of an invoice PDF and its .p7s."))
 def invoices() -> None:
-    """Invoices: check the signatures of an invoice PDF and its .p7s."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
-@invoices.command("verify")
+@invoices.command("verify",
+    help=N_("Check the PDF's embedded signature and, when given, the detached signature FILE.p7s over the PDF, "
+            "against the issuer CA. Exit 0 only when every check passes; otherwise exit 1 and say what is wrong."))
 @click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("p7s", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The issuer CA certificate to trust, PEM (default: $CARDSONLINE_ISSUER_CA, else "
-                   "keys/issuer-ca.pem in the user data dir).")
+              help=N_("The issuer CA certificate to trust, PEM (default: $CARDSONLINE_ISSUER_CA, else "
+                   "keys/issuer-ca.pem in the user data dir)."))
 def invoices_verify(pdf: Path, p7s: Path | None, ca_file: Path | None) -> None:
-    """Check the PDF's embedded signature and, when given, the detached signature FILE.p7s over the PDF, against
-    the issuer CA. Exit 0 only when every check passes; otherwise exit 1 and say what is wrong."""
     from exports.invoice_signing import SigningKeyError, load_trust_roots, signing_config, verify_pair
 
     try:
@@ -1064,36 +1065,36 @@ def invoices_verify(pdf: Path, p7s: Path | None, ca_file: Path | None) -> None:
     sys.exit(1)
 
 
-@main.group()
+@main.group(help=N_("Serve the portal to remote terminals."))
 def serve() -> None:
-    """Serve the portal to remote terminals."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
-@serve.command("ssh")
+@serve.command("ssh",
+    help=N_("The portal over SSH: every connection gets its own portal process on its own pseudo-terminal. Stops "
+            "on SIGTERM or Ctrl+C, ending the sessions. One log line per session start and end, on stderr."))
 @database_url_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help=N_("Address to listen on (0.0.0.0: every one)."))
 @click.option("--port", type=click.IntRange(0, 65535), default=2222, show_default=True,
-              help="TCP port to listen on (0: any free port, logged at start).")
+              help=N_("TCP port to listen on (0: any free port, logged at start)."))
 @click.option("--host-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The server's private host key; generated (ed25519, mode 0600) on first start and kept "
-                   "(default: ssh_host_ed25519_key in the user data dir).")
+              help=N_("The server's private host key; generated (ed25519, mode 0600) on first start and kept "
+                   "(default: ssh_host_ed25519_key in the user data dir)."))
 @click.option("--max-sessions", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Sessions at once; a connection beyond them is told so and closed.")
+              help=N_("Sessions at once; a connection beyond them is told so and closed."))
 @click.option("--authorized-keys", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Admit only the public keys in this authorized_keys file (default: no SSH authentication; "
-                   "the portal's login authenticates the person).")
+              help=N_("Admit only the public keys in this authorized_keys file (default: no SSH authentication; "
+                   "the portal's login authenticates the person)."))
 @click.option("--idle-minutes", type=click.FloatRange(min=0), default=None, envvar="CARDSONLINE_IDLE_MINUTES",
-              help="Log a session out after this many idle minutes (default 15; 0: never).")
+              help=N_("Log a session out after this many idle minutes (default 15; 0: never)."))
 @click.option("--lock-after", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_AFTER",
-              help="Wrong passwords in a row that lock an account (default 5).")
+              help=N_("Wrong passwords in a row that lock an account (default 5)."))
 @click.option("--lock-minutes", type=click.IntRange(min=1), default=None, envvar="CARDSONLINE_LOCK_MINUTES",
-              help="How long a locked account stays locked (default 15 minutes).")
+              help=N_("How long a locked account stays locked (default 15 minutes)."))
 @click.pass_context
 def serve_ssh(ctx: click.Context, database_url: str | None, host: str, port: int, host_key: Path | None,
               max_sessions: int, authorized_keys: Path | None, idle_minutes: float | None, lock_after: int | None,
               lock_minutes: int | None) -> None:
-    """The portal over SSH: every connection gets its own portal process on its own pseudo-terminal. Stops
-    on SIGTERM or Ctrl+C, ending the sessions. One log line per session start and end, on stderr."""
     import asyncio
     import logging
 
