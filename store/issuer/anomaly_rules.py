@@ -348,10 +348,24 @@ def _iso(moment: datetime) -> str:
 
 # --- the rules ----------------------------------------------------------------------------------------
 
+_EXPIRY_ENDS: dict[tuple[date, ZoneInfo], datetime] = {}
+
+
+def _expiry_end(expiry_date: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant a plastic expires: the local midnight after its expiry date (remembered: plastics share
+    their dates, and converting each transaction to local time instead cost an import more)."""
+    key = (expiry_date, zone)
+    end = _EXPIRY_ENDS.get(key)
+    if end is None:
+        if len(_EXPIRY_ENDS) > 100_000:
+            _EXPIRY_ENDS.clear()
+        end = _EXPIRY_ENDS[key] = _local_midnight(expiry_date + timedelta(days=1), zone)
+    return end
+
+
 def check_plastic(tx: Tx, config: CardConfig) -> Finding | None:
     rank = tx.rank if tx.rank is not None else config.rank
     plastic = config.plastics.get(rank)
-    local_day = tx.occurred_at.astimezone(config.zone).date()
     if plastic is None:
         return Finding(AnomalyRule.PLASTIC_NOT_VALID, {"reason": "unknown rank", "rank": rank})
     if plastic.status in (CardStatus.BLOCKED, CardStatus.DELETED) and (
@@ -360,7 +374,7 @@ def check_plastic(tx: Tx, config: CardConfig) -> Finding | None:
         if config.blocked_at is not None:
             details["blocked_at"] = _iso(config.blocked_at)
         return Finding(AnomalyRule.PLASTIC_NOT_VALID, details)
-    if plastic.expiry_date is not None and local_day > plastic.expiry_date:
+    if plastic.expiry_date is not None and tx.occurred_at >= _expiry_end(plastic.expiry_date, config.zone):
         reason = "cancelled and expired" if config.cancelled else "expired"
         return Finding(AnomalyRule.PLASTIC_NOT_VALID, {"reason": reason, "rank": rank,
                                                        "expiry_date": plastic.expiry_date.isoformat()})

@@ -14,9 +14,9 @@ Everything that inserts transactions keeps the totals in the same database trans
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -63,6 +63,9 @@ def card_zones(connection: Connection, card_ids: Iterable[int]) -> dict[int, Zon
     return zones
 
 
+_LOCK_ORDER = itemgetter("card_id", "month")
+
+
 def _get(row: Any, name: str) -> Any:
     return row[name] if isinstance(row, dict) else getattr(row, name)  # dict: not the (slow) Mapping check
 
@@ -77,27 +80,57 @@ def _new_line() -> dict:
     return line
 
 
+_FUEL_FIELDS = ("card_id", "occurred_at", "product", "quantity", "amount_excl_vat", "amount_incl_vat", "odometer_km")
+_TOLL_FIELDS = ("card_id", "exit_at", "amount_excl_vat", "amount_incl_vat")
+_QUARTER_HOUR = 900  # every time zone's offset is a whole number of quarter hours
+
+
+def _as_dicts(rows: Iterable[Any], names: tuple[str, ...]) -> Iterable[dict]:
+    for row in rows:
+        yield row if isinstance(row, dict) else {name: getattr(row, name) for name in names}
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if value.__class__ is Decimal else Decimal(value)
+
+
 def month_lines(fuel_rows: Iterable[Any], toll_rows: Iterable[Any], zones: Mapping[int, ZoneInfo]) -> list[dict]:
     """The rows summed per (card, month): the lines `add_to_month_totals` adds. Rows are dicts (an
     executemany's parameters) or objects with the transaction's attribute names."""
-    lines: dict[tuple[int, date], dict] = defaultdict(_new_line)
+    lines: dict[tuple[int, date], dict] = {}
     utc = ZoneInfo("UTC")
-    for row in fuel_rows:
-        card_id = _get(row, "card_id")
-        line = lines[(card_id, local_month(_get(row, "occurred_at"), zones.get(card_id, utc)))]
-        product = _product(_get(row, "product"))
-        quantity, excl = Decimal(_get(row, "quantity")), Decimal(_get(row, "amount_excl_vat"))
+    # A moment's local month is the same for its whole quarter hour: converted once per zone and quarter hour.
+    months: dict[tuple[ZoneInfo, int], date] = {}
+
+    def line_of(card_id: int, moment: datetime) -> dict:
+        zone = zones.get(card_id, utc)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        key = (zone, int(moment.timestamp()) // _QUARTER_HOUR)
+        month = months.get(key)
+        if month is None:
+            month = months[key] = local_month(moment, zone)
+        line = lines.get((card_id, month))
+        if line is None:
+            line = lines[(card_id, month)] = _new_line()
+        return line
+
+    litres, consumption = _LITRES, _CONSUMPTION
+    for row in _as_dicts(fuel_rows, _FUEL_FIELDS):
+        line = line_of(row["card_id"], row["occurred_at"])
+        product = _product(row["product"])
+        quantity, excl = _decimal(row["quantity"]), _decimal(row["amount_excl_vat"])
         line["fuel_count"] += 1
         line["fuel_excl"] += excl
-        line["fuel_incl"] += Decimal(_get(row, "amount_incl_vat"))
-        if product in _LITRES:
+        line["fuel_incl"] += _decimal(row["amount_incl_vat"])
+        if product in litres:
             line["fuel_litres"] += quantity
-        if product not in _CONSUMPTION:
+        if product not in consumption:
             continue
         line["cons_count"] += 1
         line["cons_litres"] += quantity
         line["cons_cost"] += excl
-        km = _get(row, "odometer_km")
+        km = row["odometer_km"]
         if km is None:
             continue
         line["km_litres"] += quantity
@@ -109,13 +142,16 @@ def month_lines(fuel_rows: Iterable[Any], toll_rows: Iterable[Any], zones: Mappi
         elif km == line["km_min"]:
             line["low_litres"] += quantity
             line["low_cost"] += excl
-    for row in toll_rows:
-        card_id = _get(row, "card_id")
-        line = lines[(card_id, local_month(_get(row, "exit_at"), zones.get(card_id, utc)))]
+    for row in _as_dicts(toll_rows, _TOLL_FIELDS):
+        line = line_of(row["card_id"], row["exit_at"])
         line["toll_count"] += 1
-        line["toll_excl"] += Decimal(_get(row, "amount_excl_vat"))
-        line["toll_incl"] += Decimal(_get(row, "amount_incl_vat"))
-    return [dict(line, card_id=card_id, month=month) for (card_id, month), line in lines.items()]
+        line["toll_excl"] += _decimal(row["amount_excl_vat"])
+        line["toll_incl"] += _decimal(row["amount_incl_vat"])
+    out = []
+    for (card_id, month), line in lines.items():
+        line["card_id"], line["month"] = card_id, month
+        out.append(line)
+    return out
 
 
 def _upsert(dialect: str):
@@ -154,7 +190,7 @@ def add_to_month_totals(connection: Connection, fuel_rows: Iterable[Any] = (), t
     if zones is None:
         zones = card_zones(connection, [_get(r, "card_id") for r in fuel_rows + toll_rows])
     lines = month_lines(fuel_rows, toll_rows, zones)
-    lines.sort(key=lambda line: (line["card_id"], line["month"]))  # the same lock order in concurrent imports
+    lines.sort(key=_LOCK_ORDER)  # the same lock order in concurrent imports
     dialect = connection.dialect.name
     executemany(connection, "month totals upsert", lambda: _upsert(dialect), lines)
     return len(lines)

@@ -36,6 +36,7 @@ from .transactions_import import (
     ImportReport,
     ParsedTransaction,
     TransactionIngest,
+    collector_paused,
     load_card_configs,
     load_histories,
 )
@@ -312,5 +313,6 @@ def simulate_transactions(session: Session, now: datetime, *, days: int, seed: i
     if days < 1:
         raise ValueError("Simulate at least one day.")
     ingest = TransactionIngest(session, now, batch_rows=batch_rows, alerts=alerts, progress=progress)
-    Simulator(session, now, days=days, seed=seed, break_rate=break_rate, ingest=ingest).run(cards_limit)
-    return ingest.finish()
+    with collector_paused(ingest):
+        Simulator(session, now, days=days, seed=seed, break_rate=break_rate, ingest=ingest).run(cards_limit)
+        return ingest.finish()

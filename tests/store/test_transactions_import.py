@@ -160,6 +160,28 @@ def test_a_reimport_adds_nothing_and_says_so(session, fleet, clock, tmp_path):
     assert len(session.exec(select(FuelTransaction)).all()) == 3 and len(anomalies(session)) == before
 
 
+def test_the_garbage_collector_is_as_it_was_after_an_import_even_a_failed_one(session, fleet, clock, tmp_path):
+    """The import pauses Python's collector and freezes each batch's survivors (collector_paused): afterwards
+    the collector runs again, nothing stays frozen, and the garbage made in reference cycles meanwhile is
+    collectable."""
+    import gc
+
+    lines = [fuel_line(f"G-{i}", fleet.truck, f"2026-11-2{i}T09:00:00+01:00") for i in range(1, 4)]
+    assert gc.isenabled()
+    report = import_transactions(session, write(tmp_path, lines), clock.now(), batch_rows=1)
+    assert report.fuel == 3
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(ImportFileError):
+        import_transactions(session, tmp_path / "missing.csv", clock.now())
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # a caller that keeps the collector off gets it back off
+    try:
+        import_transactions(session, write(tmp_path, lines), clock.now())
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+
+
 def test_latin1_csv_with_decimal_commas(session, fleet, clock, tmp_path):
     truck = fleet.truck
     line = fuel_line("L-1", truck, "2026-11-25T08:00:00+01:00", quantity="61.125", price="1.6590", city="Liège",
