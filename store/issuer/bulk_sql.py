@@ -8,10 +8,12 @@ same values. Other databases take the ordinary path.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from enum import Enum as PyEnum
 from operator import itemgetter
 from typing import Any, Callable
 
+from sqlalchemy import Date, Enum
 from sqlalchemy.engine import Connection
 
 from ..models.base import UTCDateTime
@@ -35,9 +37,14 @@ def executemany(connection: Connection, key: str, statement: Any | Callable[[], 
         compiled = (statement() if callable(statement) else statement).compile(dialect=dialect,
                                                                                column_keys=list(names))
         processors, order = dict(compiled._bind_processors), compiled.positiontup
-        for name in order:
-            if isinstance(compiled.binds[name].type, UTCDateTime):
+        for name in order:  # the same values from C calls where SQLAlchemy's processors are Python
+            kind = compiled.binds[name].type
+            if isinstance(kind, UTCDateTime):
                 processors[name] = _sqlite_utc
+            elif isinstance(kind, Enum) and kind.enum_class is not None and processors.get(name) is not None:
+                processors[name] = _enum_value(processors[name], kind.enum_class)
+            elif type(kind) is Date and processors.get(name) is not None:
+                processors[name] = _sqlite_date
         # itemgetter of one name returns the value, not a 1-tuple: wrap it.
         getter = itemgetter(*order) if len(order) > 1 else (lambda row, name=order[0]: (row[name],))
         entry = _COMPILED[cache_key] = (compiled.string, getter, tuple(
@@ -68,3 +75,20 @@ def _sqlite_utc(value: datetime | None) -> str | None:
             raise ValueError("naive datetime given to a UTC column; use store.db clock times")
         value = value.astimezone(_UTC)
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_date(value: date | None) -> str | None:
+    """SQLite's DATE as SQLAlchemy writes it (YYYY-MM-DD)."""
+    return None if value is None else value.isoformat()
+
+
+def _enum_value(processor: Callable[[Any], Any], enum_class: type[PyEnum]) -> Callable[[Any], Any]:
+    """A member of `enum_class` as its stored value (store.models.base.enum_type stores values); anything else
+    (text, None) through SQLAlchemy's own processor, which checks it."""
+    values = {member: member.value for member in enum_class}
+    get = values.get
+
+    def process(value: Any) -> Any:
+        stored = get(value)
+        return processor(value) if stored is None else stored
+    return process

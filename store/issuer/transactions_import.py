@@ -630,6 +630,7 @@ _VERSION = CardConfigVersion.__table__.c
 _VERSION_QUERY = (select(_VERSION.card_id, _VERSION.valid_from, _VERSION.config)
                   .where(_VERSION.card_id.in_(_IDS)).order_by(_VERSION.card_id, _VERSION.valid_from))
 _FIXED_COLUMNS = (_CARD.id, _CARD.number, _CARD.customer_number_id, type_coerce(_CARD.product_type, String))
+_FIXED_QUERY = select(*_FIXED_COLUMNS).where(_CARD.number.in_(_IDS))
 _SNAP_LIMITS = _Memo(lambda key: Limit(Product(key[0]), key[1], None if key[2] is None else Decimal(key[2]),
                                        None if key[3] is None else Decimal(key[3]), LimitPeriod(key[4]),
                                        LimitAction(key[5])))
@@ -667,8 +668,7 @@ def load_card_versions(session: Session, zones: CustomerZones, numbers: Iterable
     unversioned: list[int] = []
     zone_of = zones.zone
     for first in range(0, len(numbers), IN_CHUNK):
-        cards = {row[0]: row for row in _rows(session, select(*_FIXED_COLUMNS).where(_CARD.number.in_(_IDS)),
-                                                  numbers[first:first + IN_CHUNK])}
+        cards = {row[0]: row for row in _rows(session, _FIXED_QUERY, numbers[first:first + IN_CHUNK])}
         if not cards:
             continue
         versions: dict[int, tuple[list, list]] = {}

@@ -1,7 +1,7 @@
 """store.issuer.bulk_sql: the import's executemany sends what SQLAlchemy's own executemany would send."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -50,3 +50,20 @@ def test_rows_written_by_bulk_sql_read_back_as_written_by_sqlalchemy():
                                                                       Decimal("90.98"))
     # The same text on disk either way, so comparisons in SQL (time ranges) see one format.
     assert {len(text) for text in raw.values()} == {len("2026-11-26 09:00:00.000000")}
+
+
+def test_enums_and_dates_are_bound_as_sqlalchemy_binds_them_and_bad_values_still_refused():
+    from store.issuer.bulk_sql import _enum_value, _sqlite_date
+    from store.issuer.month_totals import _upsert
+
+    engine = create_engine("sqlite://")
+    sqlalchemy_product = insert(FuelTransaction.__table__).compile(
+        dialect=engine.dialect, column_keys=["product"])._bind_processors["product"]
+    product = _enum_value(sqlalchemy_product, Product)
+    for value in [*Product, Product.DIESEL.value, None]:
+        assert product(value) == sqlalchemy_product(value)
+    with pytest.raises(LookupError):
+        product("rocket fuel")
+    sqlalchemy_month = _upsert("sqlite").compile(dialect=engine.dialect)._bind_processors["month"]
+    for value in (date(2026, 11, 1), date(5, 1, 1), None):
+        assert _sqlite_date(value) == sqlalchemy_month(value)
