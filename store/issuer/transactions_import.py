@@ -62,6 +62,9 @@ from typing import Any, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, Text, bindparam, cast, func, insert, or_, select, type_coerce, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
 from sqlmodel import Session
 
@@ -108,7 +111,7 @@ BATCH_ROWS = 5_000
 CARD_CACHE = 50_000  # card configurations kept between batches
 HISTORY_CACHE = 20_000  # card histories kept between batches
 IN_CHUNK = 500  # values per IN (...) list
-_IDS = bindparam("ids", expanding=True)  # the IN (...) list of a chunk: `_rows(session, query, chunk)`
+_IDS = bindparam("ids", type_=NullType())  # a chunk's values, one parameter: see _in_ids and _rows
 MAX_REJECTIONS_KEPT = 1_000  # the report keeps the first ones; the count is always complete
 HISTORY_KEEP = timedelta(days=40)  # a cached history older than this before what a row needs is dropped
 VAT_TOLERANCE = Decimal("0.05")
@@ -128,6 +131,35 @@ _PRODUCTS = {**{p.value: p for p in FUEL_PRODUCTS}, **{p.name.lower(): p for p i
 _DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M")
 _TEXT_LENGTHS = {"station": 80, "city": 80, "operator": 40, "entry_point": 80, "exit_point": 80,
                  "vehicle_class": 10}
+
+
+class _InIds(ColumnElement):
+    """`column` is one of the values of the `ids` parameter (`_in_ids`)."""
+
+    __visit_name__ = "in_ids"
+    inherit_cache = True
+    type = NullType()  # not Boolean: SQLite would get `... IN (...) = 1`, which no index serves
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column):
+        self.column = column
+
+
+@compiles(_InIds, "sqlite")
+def _in_ids_sqlite(element, compiler, **kw):
+    return f"{compiler.process(element.column, **kw)} IN (SELECT value FROM json_each({compiler.process(_IDS, **kw)}))"
+
+
+@compiles(_InIds)
+def _in_ids_array(element, compiler, **kw):  # PostgreSQL: the values as an array
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(_IDS, **kw)})"
+
+
+def _in_ids(column) -> _InIds:
+    """`column IN (the chunk's values)` with the values in one parameter (a JSON list on SQLite, an array on
+    PostgreSQL; `_rows` fills it): the statement is compiled once and cached, where an expanding IN is written
+    out again for each chunk (that cost the import more than some of its queries)."""
+    return _InIds(column)
 
 
 class ImportFileError(ValueError):
@@ -481,8 +513,8 @@ _LIMIT_COLUMNS = (_LIMIT.card_id, type_coerce(_LIMIT.product, String), _LIMIT.al
 _PLASTIC = Plastic.__table__.c
 _PLASTIC_COLUMNS = (_PLASTIC.card_id, _PLASTIC.rank, type_coerce(_PLASTIC.status, String),
                     type_coerce(_PLASTIC.expiry_date, String))
-_LIMIT_QUERY = select(*_LIMIT_COLUMNS).where(_LIMIT.card_id.in_(_IDS))
-_PLASTIC_QUERY = select(*_PLASTIC_COLUMNS).where(_PLASTIC.card_id.in_(_IDS))
+_LIMIT_QUERY = select(*_LIMIT_COLUMNS).where(_in_ids(_LIMIT.card_id))
+_PLASTIC_QUERY = select(*_PLASTIC_COLUMNS).where(_in_ids(_PLASTIC.card_id))
 _MONEY_SCALE = CardLimit.__table__.c.amount.type.scale
 _VOLUME_SCALE = CardLimit.__table__.c.volume.type.scale
 _TANK_SCALE = _CARD.tank_capacity_l.type.scale
@@ -536,8 +568,12 @@ _PLASTICS = _Memo(lambda key: PlasticState(key[0], CardStatus(key[1]), _expiry(k
 
 def _rows(session: Session, query, ids: list | None = None) -> list:
     """All rows of a Core query on the session's connection (no ORM layer: the import runs many of them);
-    `ids` fill its `IN (:ids)` (`_IDS`: one statement for every chunk, not one with 500 literals per chunk)."""
-    return session.connection().execute(query, None if ids is None else {"ids": ids}).all()
+    `ids` are the chunk's values for its `_in_ids`."""
+    connection = session.connection()
+    if ids is None:
+        return connection.execute(query).all()
+    return connection.execute(query, {"ids": json.dumps(ids) if connection.dialect.name == "sqlite"
+                                      else list(ids)}).all()
 
 
 
@@ -562,7 +598,7 @@ def load_card_configs(session: Session, zones: CustomerZones, *, numbers: Iterab
     cards = []
     for values, column in ((numbers, _CARD.number), (ids, _CARD.id)):
         for start in range(0, len(values), IN_CHUNK):
-            cards.extend(_rows(session, select(*_CARD_COLUMNS).where(column.in_(_IDS)),
+            cards.extend(_rows(session, select(*_CARD_COLUMNS).where(_in_ids(column)),
                                values[start:start + IN_CHUNK]))
     if not cards:
         return {}
@@ -628,9 +664,9 @@ class CardVersions:
 
 _VERSION = CardConfigVersion.__table__.c
 _VERSION_QUERY = (select(_VERSION.card_id, _VERSION.valid_from, _VERSION.config)
-                  .where(_VERSION.card_id.in_(_IDS)).order_by(_VERSION.card_id, _VERSION.valid_from))
+                  .where(_in_ids(_VERSION.card_id)).order_by(_VERSION.card_id, _VERSION.valid_from))
 _FIXED_COLUMNS = (_CARD.id, _CARD.number, _CARD.customer_number_id, type_coerce(_CARD.product_type, String))
-_FIXED_QUERY = select(*_FIXED_COLUMNS).where(_CARD.number.in_(_IDS))
+_FIXED_QUERY = select(*_FIXED_COLUMNS).where(_in_ids(_CARD.number))
 _SNAP_LIMITS = _Memo(lambda key: Limit(Product(key[0]), key[1], None if key[2] is None else Decimal(key[2]),
                                        None if key[3] is None else Decimal(key[3]), LimitPeriod(key[4]),
                                        LimitAction(key[5])))
@@ -849,13 +885,13 @@ def load_batch_histories(session: Session, configs: dict[int, CardConfig], raw_f
             columns = (fuel.card_id, fuel.occurred_at, fuel.product, fuel.quantity, fuel.amount_incl_vat)
             sums = (fuel.product, func.sum(fuel.quantity), func.sum(fuel.amount_incl_vat))
         bounds = spans + (moment,)
-        span_queries = [select(card_col, *sums).where(card_col.in_(_IDS), time_col >= span_start,
+        span_queries = [select(card_col, *sums).where(_in_ids(card_col), time_col >= span_start,
                                                       time_col < bounds[index + 1])
                         .group_by(*((card_col,) if obu else (card_col, fuel.product)))
                         for index, span_start in enumerate(spans)]
-        events = select(*columns).where(card_col.in_(_IDS), time_col >= moment)
+        events = select(*columns).where(_in_ids(card_col), time_col >= moment)
         blocks = select(CardProductBlock.card_id, CardProductBlock.product, CardProductBlock.blocked_from,
-                        CardProductBlock.until).where(CardProductBlock.card_id.in_(_IDS),
+                        CardProductBlock.until).where(_in_ids(CardProductBlock.card_id),
                                                       CardProductBlock.until > moment)
         for first in range(0, len(card_ids), IN_CHUNK):
             chunk = card_ids[first:first + IN_CHUNK]
@@ -896,9 +932,9 @@ def load_odometers(session: Session, card_ids: Iterable[int], moment: datetime,
                 .order_by(_EARLIER.c.occurred_at.desc(), _EARLIER.c.id.desc()).limit(1).scalar_subquery())
 
     last_readings = select(card.id, last(_EARLIER.c.occurred_at).label("at"),
-                           last(_EARLIER.c.odometer_km).label("km")).where(card.id.in_(_IDS))
+                           last(_EARLIER.c.odometer_km).label("km")).where(_in_ids(card.id))
     later_readings = (select(fuel.card_id, fuel.occurred_at, fuel.odometer_km)
-                      .where(fuel.card_id.in_(_IDS), fuel.odometer_km.is_not(None), fuel.occurred_at >= moment)
+                      .where(_in_ids(fuel.card_id), fuel.odometer_km.is_not(None), fuel.occurred_at >= moment)
                       .order_by(fuel.card_id, fuel.occurred_at))
     for first in range(0, len(card_ids), IN_CHUNK):
         chunk = card_ids[first:first + IN_CHUNK]
@@ -972,7 +1008,7 @@ class TransactionIngest:
 
     def _existing(self, table, ids: list[str]) -> set[str]:
         column = table.c.issuer_transaction_id
-        query = select(column).where(column.in_(_IDS))
+        query = select(column).where(_in_ids(column))
         found: set[str] = set()
         for start in range(0, len(ids), IN_CHUNK):
             found.update(row[0] for row in _rows(self.session, query, ids[start:start + IN_CHUNK]))
