@@ -414,15 +414,19 @@ def check_product_and_limits(tx: Tx, config: CardConfig, history: CardHistory) -
         quantity, amount = history.period_sums(product, period_start, tx.occurred_at)
         quantity, amount = quantity + tx.quantity, amount + tx.amount
         until = period_end if limit.action is LimitAction.BLOCK else None
+    over_amount = limit.amount is not None and amount > limit.amount
+    over_volume = limit.volume is not None and quantity > limit.volume
+    if not over_amount and not over_volume:
+        return []
     findings = []
     base = {"product": product.value, "period": limit.period.value}
     if period_start is not None:
         base["period_start"] = period_start.astimezone(config.zone).date().isoformat()
-    if limit.amount is not None and amount > limit.amount:
+    if over_amount:
         findings.append(Finding(AnomalyRule.LIMIT_AMOUNT, {
             **base, "limit": _money(limit.amount), "amount": _money(tx.amount), "total": _money(amount)},
             limit.action, until))
-    if limit.volume is not None and quantity > limit.volume:
+    if over_volume:
         findings.append(Finding(AnomalyRule.LIMIT_VOLUME, {
             **base, "limit": str(limit.volume), "quantity": str(tx.quantity), "total": str(quantity)},
             limit.action, until))

@@ -74,7 +74,7 @@ def _sqlite_utc(value: datetime | None) -> str | None:
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; use store.db clock times")
         value = value.astimezone(_UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00
 
 
 def _sqlite_date(value: date | None) -> str | None:
