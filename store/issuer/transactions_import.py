@@ -39,10 +39,11 @@ maximum or the odometer prompt (`BatchHistory`): from the local midnight of the 
 its transactions one by one, before that only sums per product (SQL SUM ... GROUP BY) over the spans back to
 its week's and month's start, so a few rows a card instead of a month of transactions; the last odometer
 reading by one index seek per card; the product blocks still running. A card's history stays in a bounded
-cache for the later batches as long as it covers their rows. All per 500 cards, one statement per query (the
-chunk is an expanding IN). Rows are inserted (in card order) with executemany, on SQLite without SQLAlchemy's
-per-row parameter work (store.issuer.bulk_sql), and each batch is committed: an interrupted
-import is simply run again (it is idempotent).
+cache for the later batches as long as it covers their rows. All per 500 cards, one statement per query, the
+chunk's values in one parameter (`_in_ids`). Rows are inserted (in card order) with executemany, on SQLite without
+SQLAlchemy's per-row parameter work (store.issuer.bulk_sql), and each batch is committed: an interrupted
+import is simply run again (it is idempotent). Python's garbage collector does not walk the caches while an
+import runs (`collector_paused`).
 """
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ from .month_totals import add_to_month_totals
 BATCH_ROWS = 5_000
 CARD_CACHE = 50_000  # card configurations kept between batches
 HISTORY_CACHE = 20_000  # card histories kept between batches
-IN_CHUNK = 500  # values per IN (...) list
+IN_CHUNK = 500  # values per query (`_in_ids`)
 _IDS = bindparam("ids", type_=NullType())  # a chunk's values, one parameter: see _in_ids and _rows
 MAX_REJECTIONS_KEPT = 1_000  # the report keeps the first ones; the count is always complete
 HISTORY_KEEP = timedelta(days=40)  # a cached history older than this before what a row needs is dropped
