@@ -166,6 +166,9 @@ def _run_number(session: Session, now: datetime, customer: Customer, number: Cus
         if card.status is CardStatus.ACTIVE and card.renewal_status in (RenewalStatus.CANDIDATE,
                                                                         RenewalStatus.CANCELLED):
             by_month[line.month].append(card)
+    # The run's changes to these cards as configuration versions from `now`: one pass for the customer number
+    # (a card the run did not change gets none), not a few queries per card.
+    record_card_versions(session, [card.id for card in cards], now)
     if not by_month:
         return
     sent = _sent_markers(session, customer, number)
@@ -186,7 +189,6 @@ def _run_number(session: Session, now: datetime, customer: Customer, number: Cus
 
 def _audit_card(session: Session, now: datetime, customer: Customer, card: Card, action: str, before: dict,
                 after: dict) -> None:
-    record_card_versions(session, [card.id], now)  # every change of the campaign is audited here: versioned too
     audit.record(session, ISSUER, now, "card", card.id, action, before=before, after=after, customer_id=customer.id)
 
 

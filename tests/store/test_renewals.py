@@ -375,3 +375,42 @@ def test_the_cli_runs_the_campaign(tmp_path):
     assert "Renewal run at 2027-01-01 06:00 UTC" in result.output and "activated:" in result.output
     again = CliRunner().invoke(main, ["issuer", "renewals", "--database-url", url, "--now", "2027-01-01T06:00"])
     assert "new plastics in production: 0; activated: 0" in again.output
+
+
+def test_the_run_versions_the_cards_it_changes_and_only_those(session, world, clock):
+    """Each card the campaign changes gets one configuration version from the run's instant (store.services.
+    card_history), so an import judges a transaction made before the run by the card as it was then."""
+    from store.models import CardConfigVersion
+
+    now = clock.now()
+    recent = now - timedelta(days=6)
+    candidate = add_card(world, now, "1-VER-001", recent)
+    unused = add_card(world, now, "1-VER-002", datetime(2026, 7, 1, tzinfo=timezone.utc))
+    later = add_card(world, now, "1-VER-003", recent, expiry=date(2028, 5, 1))
+
+    def versions(card_id: int) -> list[CardConfigVersion]:
+        return list(session.exec(select(CardConfigVersion).where(CardConfigVersion.card_id == card_id)
+                                 .order_by(CardConfigVersion.valid_from)).all())
+
+    before = {card.id: len(versions(card.id)) for card in (candidate, unused, later)}
+
+    def added(card) -> int:
+        return len(versions(card.id)) - before[card.id]
+
+    notice_day = at(date(2026, 12, 1), 6)
+    run_renewals(session, notice_day)
+    # Cancelled for not being used: the rules see it (cancelled and expired later). A candidate's snapshot
+    # holds nothing new yet.
+    history = versions(unused.id)
+    assert added(unused) == 1 and '"cancelled":true' in history[-1].config
+    assert history[-2].valid_to == history[-1].valid_from == notice_day and history[-1].valid_to is None
+    assert (added(candidate), added(later)) == (0, 0)
+    run_renewals(session, at(date(2026, 12, 1), 12))  # nothing changes: no version
+    assert (added(candidate), added(unused), added(later)) == (0, 1, 0)
+
+    production = at(date(2027, 2, 1), 6)  # the candidate's new plastic (rank 2) is made
+    run_renewals(session, production)
+    history = versions(candidate.id)
+    assert added(candidate) == 1 and history[-1].valid_from == production
+    assert '[2,"in production","2031-03-15"]' in history[-1].config
+    assert (added(unused), added(later)) == (1, 0)
