@@ -302,8 +302,8 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
 @database_url_option
 @click.pass_context
 def db_rebuild_month_totals(ctx: click.Context, database_url: str | None) -> None:
-    """Recompute the per-card month totals the monthly reports read from the transactions (after changing a
-    customer's time zone, or transactions written by other means than the import)."""
+    """Recompute the per-card month totals the monthly reports read from the transactions (after transactions
+    written by other means than the import; `issuer set-timezone` recomputes a customer's cards itself)."""
     import time
 
     from store.issuer.month_totals import rebuild_month_totals
@@ -401,6 +401,36 @@ def issuer_nightly(ctx: click.Context, database_url: str | None, now) -> None:
 
     database = _batch_database(ctx, database_url, now)
     click.echo(str(run_nightly(database, database.clock.now())))
+
+
+@issuer.command("set-timezone")
+@database_url_option
+@now_option
+@click.argument("customer_number")
+@click.argument("zone")
+@click.pass_context
+def issuer_set_timezone(ctx: click.Context, database_url: str | None, now, customer_number: str, zone: str) -> None:
+    """Set the time zone of the customer holding CUSTOMER_NUMBER to ZONE (an IANA name such as Europe/Brussels);
+    the month totals of all its cards are recomputed in the new zone in the same transaction."""
+    from sqlmodel import select
+
+    from store.models import Customer, CustomerNumber
+    from store.services.context import ISSUER
+    from store.services.customers import change_timezone
+    from store.services.errors import DomainError
+
+    database = _batch_database(ctx, database_url, now)
+    with database.session() as session:
+        customer = session.exec(select(Customer).join(CustomerNumber, CustomerNumber.customer_id == Customer.id)
+                                .where(CustomerNumber.number == customer_number.strip())).first()
+        if customer is None:
+            raise click.ClickException(_("This customer number does not exist."))
+        try:
+            lines = change_timezone(session, ISSUER, database.clock.now(), customer.id, zone)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(_("{customer}: time zone {zone}; {count:,} card months recomputed.").format(
+            customer=customer.name, zone=customer.timezone, count=lines))
 
 
 @issuer.command("import-transactions")

@@ -8,9 +8,12 @@ fuel transaction counts by `occurred_at`, a toll transaction by `exit_at`.
 Everything that inserts transactions keeps the totals in the same database transaction:
 - `add_to_month_totals(connection, fuel_rows, toll_rows)` adds the rows just inserted (the issuer import, per
   batch); it upserts one line per (card, month), on SQLite and PostgreSQL alike;
-- `rebuild_month_totals(connection)` recomputes the table from the transaction tables in SQL (the demo, the
-  migration that creates the table, `cardsonline db rebuild-month-totals`, tests that insert rows directly).
-  Run it as well after changing a customer's time zone or moving cards to another customer.
+- `rebuild_month_totals(connection)` recomputes the table from the transaction tables in SQL (the demo,
+  `cardsonline db rebuild-month-totals`, tests that insert rows directly); `rebuild_month_totals(connection,
+  customer_id=…)` or `(connection, card_ids)` only the lines of some cards: store.services.customers
+  .change_timezone runs it in the transaction that changes a customer's time zone. Whatever moves cards to
+  another customer must do the same (no service does today). The migration 0006 that created the table has
+  its own frozen copy of this SQL.
 """
 from __future__ import annotations
 
@@ -215,18 +218,35 @@ def _months_between(first: date, last: date) -> list[date]:
     return months
 
 
-def rebuild_month_totals(connection: Connection, card_ids: Iterable[int] | None = None) -> int:
-    """Recompute the month totals (of every card, or of `card_ids`) from the transaction tables, in SQL; returns
-    the lines written. Run inside the caller's transaction."""
-    ids = sorted(set(card_ids)) if card_ids is not None else None
-    if ids is not None:
-        for start in range(0, len(ids), 900):
-            connection.execute(delete(TABLE).where(TABLE.c.card_id.in_(ids[start:start + 900])))
+def rebuild_month_totals(connection: Connection, card_ids: Iterable[int] | None = None, *,
+                         customer_id: int | None = None) -> int:
+    """Recompute the month totals (of every card, of `card_ids`, or of the cards of customer `customer_id`) from
+    the transaction tables, in SQL; returns the lines written. Run inside the caller's transaction: a service
+    that changes a customer's time zone calls it with `customer_id` so the months follow in the same commit."""
+    if card_ids is not None and customer_id is not None:
+        raise ValueError("rebuild the totals of card_ids or of customer_id, not both")
+    if customer_id is not None:
+        return _rebuild(connection, select(Card.id).join(CustomerNumber, CustomerNumber.id == Card.customer_number_id)
+                        .where(CustomerNumber.customer_id == customer_id))
+    if card_ids is None:
+        return _rebuild(connection, None)
+    ids, lines = sorted(set(card_ids)), 0
+    for start in range(0, len(ids), 900):  # a bounded number of parameters per statement
+        lines += _rebuild(connection, select(Card.id).where(Card.id.in_(ids[start:start + 900])))
+    return lines
+
+
+def _rebuild(connection: Connection, scope) -> int:
+    """Rebuild the lines of the cards `scope` selects (a SELECT of card ids), or of every card when None."""
+    if scope is not None:
+        connection.execute(delete(TABLE).where(TABLE.c.card_id.in_(scope)))
+        zone_names = (select(Customer.timezone).distinct()
+                      .join(CustomerNumber, CustomerNumber.customer_id == Customer.id)
+                      .join(Card, Card.customer_number_id == CustomerNumber.id).where(Card.id.in_(scope)))
     else:
         connection.execute(delete(TABLE))
-    if ids == []:
-        return 0
-    names = connection.execute(select(Customer.timezone).distinct()).scalars().all()
+        zone_names = select(Customer.timezone).distinct()
+    names = connection.execute(zone_names).scalars().all()
     for name in names:
         try:
             zone = ZoneInfo(name or "UTC")
@@ -234,12 +254,12 @@ def rebuild_month_totals(connection: Connection, card_ids: Iterable[int] | None 
             zone = ZoneInfo("UTC")
         of_zone = (select(Card.id).join(CustomerNumber, CustomerNumber.id == Card.customer_number_id)
                    .join(Customer, Customer.id == CustomerNumber.customer_id).where(Customer.timezone == name))
-        if ids is not None:
-            of_zone = of_zone.where(Card.id.in_(ids))
-        _rebuild_zone(connection, zone, of_zone if (ids is not None or len(names) > 1) else None)
+        if scope is not None:
+            of_zone = of_zone.where(Card.id.in_(scope))
+        _rebuild_zone(connection, zone, of_zone if (scope is not None or len(names) > 1) else None)
     counted = select(func.count()).select_from(TABLE)  # (a driver's rowcount of INSERT … SELECT is no count)
-    if ids is not None:
-        counted = counted.where(TABLE.c.card_id.in_(select(Card.id).where(Card.id.in_(ids))))
+    if scope is not None:
+        counted = counted.where(TABLE.c.card_id.in_(scope))
     return connection.execute(counted).scalar_one()
 
 
