@@ -6,11 +6,11 @@ holds every card. Written to a temporary file beside the target and renamed into
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from exports.output_files import replaced_when_complete
 
 FIELDS = ("card_id", "card", "outcome", "message")
 
@@ -26,17 +26,11 @@ def bulk_record(row: Any) -> dict[str, Any]:
 def write_bulk_csv(rows: Iterable[Any], path: Path) -> int:
     """Write one line per card to `path` (replaced only once complete); returns the number of cards."""
     path = Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, fieldnames=FIELDS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(bulk_record(row))
-                count += 1
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with replaced_when_complete(path) as temp, open(temp, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(bulk_record(row))
+            count += 1
     return count

@@ -7,11 +7,11 @@ action); the controls (geographic, time, technical, transactions); the OBU's tol
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from exports.output_files import temp_beside
 from store.i18n import N_, _
 from store.models import Product, ProductType
 from store.queries.fleet_export import FleetExportRow
@@ -259,9 +259,7 @@ def write_rows_xlsx(values: Iterable[list[Any]], path: Path, columns: tuple[Colu
 
     path = Path(path)
     workbook = Workbook(write_only=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".xlsx.part")
-    os.close(handle)
-    temp = Path(temp_name)
+    temp = temp_beside(path, ".xlsx.part")  # owner-only: the file holds customer data
     saved = False
     try:
         sheet = SheetWriter(workbook, columns, title)

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from exports.output_files import temp_beside
 from store.i18n import _
 
 DOWNLOAD_DIR_ENV = "CARDSONLINE_DOWNLOAD_DIR"
@@ -61,14 +62,12 @@ def existing_conflicts(folder: Path, number: str, pdf: bytes, p7s: bytes) -> lis
 
 
 def _write_temp(folder: Path, final_name: str, content: bytes) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".part", dir=folder)
-    path = Path(name)
+    path = temp_beside(folder / final_name)  # owner-only: an invoice is customer data
     try:
-        with os.fdopen(handle, "wb") as out:
+        with open(path, "wb") as out:
             out.write(content)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(path, 0o644)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -3,6 +3,8 @@ October of tests/store/test_invoicing.py (stand-in renderer; the real PDF is tes
 from __future__ import annotations
 
 import csv
+import os
+import stat
 import sys
 from datetime import date, datetime
 from decimal import Decimal
@@ -114,3 +116,13 @@ def test_lines_that_do_not_add_up_are_refused_and_nothing_is_written(session, in
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(FileNotFoundError):
         write_billing_data(session, invoice.id, tmp_path / "missing")
+
+
+def test_the_files_are_readable_by_their_owner_only(session, invoice, tmp_path):
+    """Billing data is customer data (see tests/test_export_permissions.py for the umask cases)."""
+    previous = os.umask(0o022)
+    try:
+        paths = write_billing_data(session, invoice.id, tmp_path)
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(path.stat().st_mode) for path in paths] == [0o600, 0o600]
