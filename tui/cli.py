@@ -204,14 +204,13 @@ def main(ctx: click.Context, database_url: str | None, idle_minutes: float | Non
     CardsOnlineApp(db, **kwargs).run()
 
 
-@main.command()
+@main.command(help=N_("Build the deterministic demo data set."))
 @database_url_option
-@click.option("--cards", type=click.IntRange(1), default=150, show_default=True, help="How many fleet cards.")
-@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed: same seed, same data.")
-@click.option("--force", is_flag=True, help="Replace the data of a database that is not empty.")
+@click.option("--cards", type=click.IntRange(1), default=150, show_default=True, help=N_("How many fleet cards."))
+@click.option("--seed", type=int, default=2026, show_default=True, help=N_("Random seed: same seed, same data."))
+@click.option("--force", is_flag=True, help=N_("Replace the data of a database that is not empty."))
 @click.pass_context
 def demo(ctx: click.Context, database_url: str | None, cards: int, seed: int, force: bool) -> None:
-    """Build the deterministic demo data set."""
     from store.demo import build_demo
     from store.migrate import upgrade
 
@@ -281,16 +280,15 @@ def config_ids() -> None:
     click.echo(_("Menu item ids ([kiosk] screens): {ids}").format(ids=", ".join(item.id for item in MENU)))
 
 
-@main.group()
+@main.group(help=N_("Database administration."))
 def db() -> None:
-    """Database administration."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
-@db.command("upgrade")
+@db.command("upgrade", help=N_("Bring the database schema to the newest version (Alembic head)."))
 @database_url_option
 @click.pass_context
 def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
-    """Bring the database schema to the newest version (Alembic head)."""
     from store.migrate import current_revision, upgrade
 
     database = _database(database_url or ctx.find_root().obj.get("database_url"))
@@ -298,12 +296,12 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     click.echo(_("Database at revision {revision}.").format(revision=current_revision(database.engine)))
 
 
-@db.command("rebuild-month-totals")
+@db.command("rebuild-month-totals",
+    help=N_("Recompute the per-card month totals the monthly reports read from the transactions (after transactions "
+            "written by other means than the import; `issuer set-timezone` recomputes a customer's cards itself)."))
 @database_url_option
 @click.pass_context
 def db_rebuild_month_totals(ctx: click.Context, database_url: str | None) -> None:
-    """Recompute the per-card month totals the monthly reports read from the transactions (after transactions
-    written by other means than the import; `issuer set-timezone` recomputes a customer's cards itself)."""
     import time
 
     from store.issuer.month_totals import rebuild_month_totals
@@ -336,7 +334,7 @@ class IsoDateTime(click.ParamType):
 
 
 now_option = click.option("--now", type=IsoDateTime(), default=None,
-                          help="Run as if it were this moment (ISO date-time; UTC when no zone is given).")
+                          help=N_("Run as if it were this moment (ISO date-time; UTC when no zone is given)."))
 
 
 def _batch_database(ctx: click.Context, database_url: str | None, now):
@@ -348,20 +346,20 @@ def _batch_database(ctx: click.Context, database_url: str | None, now):
     return database
 
 
-@main.group()
+@main.group(help=N_("The issuer's batches (what the card company's back office runs, e.g. from cron)."))
 def issuer() -> None:
-    """The issuer's batches (what the card company's back office runs, e.g. from cron)."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
-@issuer.command("process-requests")
+@issuer.command("process-requests",
+    help=N_("Produce what customers asked for: number new cards, make and ship plastics, confirm toll conditions."))
 @database_url_option
 @now_option
-@click.option("--all", "all_due", is_flag=True, help="Handle every open request now, ignoring the 24-hour processing time.")
+@click.option("--all", "all_due", is_flag=True, help=N_("Handle every open request now, ignoring the 24-hour processing time."))
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24, show_default=True,
-              help="Processing time: a request is handled once it has waited this long.")
+              help=N_("Processing time: a request is handled once it has waited this long."))
 @click.pass_context
 def issuer_process_requests(ctx: click.Context, database_url: str | None, now, all_due: bool, hours: float) -> None:
-    """Produce what customers asked for: number new cards, make and ship plastics, confirm toll conditions."""
     from datetime import timedelta
 
     from store.issuer.production import process_requests
@@ -373,15 +371,13 @@ def issuer_process_requests(ctx: click.Context, database_url: str | None, now, a
     click.echo(str(report))
 
 
-@issuer.command("renewals")
+@issuer.command("renewals",
+    help=N_("The renewal campaign (Fiche 12): notices at M-3, reminders at M-2, new plastics at M-1, activation at "
+            "M.\n\nIdempotent: a second run at the same moment changes nothing."))
 @database_url_option
 @now_option
 @click.pass_context
 def issuer_renewals(ctx: click.Context, database_url: str | None, now) -> None:
-    """The renewal campaign (Fiche 12): notices at M-3, reminders at M-2, new plastics at M-1, activation at M.
-
-    Idempotent: a second run at the same moment changes nothing.
-    """
     from store.issuer.renewals import run_renewals
 
     database = _batch_database(ctx, database_url, now)
@@ -390,28 +386,29 @@ def issuer_renewals(ctx: click.Context, database_url: str | None, now) -> None:
     click.echo(str(report))
 
 
-@issuer.command("nightly")
+@issuer.command("nightly",
+    help=N_("The nightly work: apply the driver-code blocks that are due (more than 5 blocked at once wait for the "
+            "next morning, 06:00 in the customer's time zone). Idempotent: running it twice changes nothing more."))
 @database_url_option
 @now_option
 @click.pass_context
 def issuer_nightly(ctx: click.Context, database_url: str | None, now) -> None:
-    """The nightly work: apply the driver-code blocks that are due (more than 5 blocked at once wait for the
-    next morning, 06:00 in the customer's time zone). Idempotent: running it twice changes nothing more."""
     from store.issuer.nightly import run_nightly
 
     database = _batch_database(ctx, database_url, now)
     click.echo(str(run_nightly(database, database.clock.now())))
 
 
-@issuer.command("set-timezone")
+@issuer.command("set-timezone",
+    help=N_("Set the time zone of the customer holding CUSTOMER_NUMBER to ZONE (an IANA name such as "
+            "Europe/Brussels); the month totals of all its cards are recomputed in the new zone in the same "
+            "transaction."))
 @database_url_option
 @now_option
 @click.argument("customer_number")
 @click.argument("zone")
 @click.pass_context
 def issuer_set_timezone(ctx: click.Context, database_url: str | None, now, customer_number: str, zone: str) -> None:
-    """Set the time zone of the customer holding CUSTOMER_NUMBER to ZONE (an IANA name such as Europe/Brussels);
-    the month totals of all its cards are recomputed in the new zone in the same transaction."""
     from sqlmodel import select
 
     from store.models import Customer, CustomerNumber
@@ -433,21 +430,20 @@ def issuer_set_timezone(ctx: click.Context, database_url: str | None, now, custo
             customer=customer.name, zone=customer.timezone, count=lines))
 
 
-@issuer.command("import-transactions")
+@issuer.command("import-transactions",
+    help=N_("Import the issuer's daily transaction file (CSV or xlsx; format in "
+            "store/issuer/transactions_import.py).\n\nEach row is checked for anomalies; rejected rows are listed "
+            "with their line number and reason and the import goes on. Idempotent: a second import of the same "
+            "file adds nothing."))
 @database_url_option
 @now_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--no-alerts", is_flag=True, help="Do not queue the anomaly alert e-mails (the next run will).")
+@click.option("--no-alerts", is_flag=True, help=N_("Do not queue the anomaly alert e-mails (the next run will)."))
 @click.option("--show-rejected", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Print at most this many rejected rows (line number and reason).")
+              help=N_("Print at most this many rejected rows (line number and reason)."))
 @click.pass_context
 def issuer_import_transactions(ctx: click.Context, database_url: str | None, now, file: Path, no_alerts: bool,
                                show_rejected: int) -> None:
-    """Import the issuer's daily transaction file (CSV or xlsx; format in store/issuer/transactions_import.py).
-
-    Each row is checked for anomalies; rejected rows are listed with their line number and reason and the import
-    goes on. Idempotent: a second import of the same file adds nothing.
-    """
     from store.issuer.transactions_import import ImportFileError, import_transactions
 
     database = _batch_database(ctx, database_url, now)
@@ -472,21 +468,21 @@ def issuer_import_transactions(ctx: click.Context, database_url: str | None, now
                                    more).format(count=more))
 
 
-@issuer.command("simulate-transactions")
+@issuer.command("simulate-transactions",
+    help=N_("Make realistic fuel, service and toll traffic for the active cards and import it like the issuer's "
+            "file (anomalies detected, alerts queued). Deterministic per seed; running it again adds nothing."))
 @database_url_option
 @now_option
-@click.option("--days", type=click.IntRange(min=1, max=3660), required=True, help="Simulate the days before now.")
-@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed: same seed, same traffic.")
+@click.option("--days", type=click.IntRange(min=1, max=3660), required=True, help=N_("Simulate the days before now."))
+@click.option("--seed", type=int, default=2026, show_default=True, help=N_("Random seed: same seed, same traffic."))
 @click.option("--cards-limit", type=click.IntRange(min=1), default=None,
-              help="Only the first this many active cards and OBUs (by id).")
+              help=N_("Only the first this many active cards and OBUs (by id)."))
 @click.option("--break-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
-              help="Share of the stops that deliberately break one of the card's rules.")
-@click.option("--no-alerts", is_flag=True, help="Do not queue the anomaly alert e-mails.")
+              help=N_("Share of the stops that deliberately break one of the card's rules."))
+@click.option("--no-alerts", is_flag=True, help=N_("Do not queue the anomaly alert e-mails."))
 @click.pass_context
 def issuer_simulate_transactions(ctx: click.Context, database_url: str | None, now, days: int, seed: int,
                                  cards_limit: int | None, break_rate: float, no_alerts: bool) -> None:
-    """Make realistic fuel, service and toll traffic for the active cards and import it like the issuer's file
-    (anomalies detected, alerts queued). Deterministic per seed; running it again adds nothing."""
     from store.issuer.simulate import simulate_transactions
 
     database = _batch_database(ctx, database_url, now)
@@ -506,24 +502,23 @@ def issuer_simulate_transactions(ctx: click.Context, database_url: str | None, n
 SMTP_URL_ENV = "CARDSONLINE_SMTP_URL"
 
 
-@main.group()
+@main.group(help=N_("The e-mail outbox: deliver pending mails over SMTP, or read them (issuer side: no portal "
+                    "login)."))
 def outbox() -> None:
-    """The e-mail outbox: deliver pending mails over SMTP, or read them (issuer side: no portal login)."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
-@outbox.command("send")
+@outbox.command("send",
+    help=N_("Deliver the due pending e-mails through the SMTP server of $CARDSONLINE_SMTP_URL.\n\n"
+            "URL: smtp://[user:password@]host[:port][?starttls=1][&from=ADDRESS][&cafile=PEM], or smtps://… for "
+            "implicit TLS. Failures that may pass (server unreachable, 4xx) are retried later with back-off; 5xx "
+            "answers fail the mail at once. Exits with 1 when a mail failed for good in this run."))
 @database_url_option
 @now_option
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
-              help="At most this many mails in one run.")
+              help=N_("At most this many mails in one run."))
 @click.pass_context
 def outbox_send(ctx: click.Context, database_url: str | None, now, limit: int) -> None:
-    """Deliver the due pending e-mails through the SMTP server of $CARDSONLINE_SMTP_URL.
-
-    URL: smtp://[user:password@]host[:port][?starttls=1][&from=ADDRESS][&cafile=PEM], or smtps://… for
-    implicit TLS. Failures that may pass (server unreachable, 4xx) are retried later with back-off; 5xx
-    answers fail the mail at once. Exits with 1 when a mail failed for good in this run.
-    """
     import os
 
     from store.services.outbox import parse_smtp_url, send_pending
@@ -548,17 +543,16 @@ def outbox_send(ctx: click.Context, database_url: str | None, now, limit: int) -
         ctx.exit(1)
 
 
-@outbox.command("list")
+@outbox.command("list", help=N_("The outbox's mails, newest first: readable even without a mail server."))
 @database_url_option
 @click.option("--status", type=click.Choice(["pending", "sent", "failed"]), default=None,
-              help="Only the mails with this status.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Newest this many.")
+              help=N_("Only the mails with this status."))
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help=N_("Newest this many."))
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="table: one line per mail; json: every field, with the body.")
+              show_default=True, help=N_("table: one line per mail; json: every field, with the body."))
 @click.pass_context
 def outbox_list(ctx: click.Context, database_url: str | None, status: str | None, limit: int,
                 output_format: str) -> None:
-    """The outbox's mails, newest first: readable even without a mail server."""
     import json
 
     from store.models import OutboxStatus
@@ -966,18 +960,19 @@ def reports_export(ctx: click.Context, database_url: str | None, user: str | Non
 
 # --- invoices: the issuer's keys and monthly invoicing, and checking an invoice's signatures ----------------
 
-@issuer.group("keys")
+@issuer.group("keys",
+    help=N_("The invoice signing keys (a passphrase-protected PKCS#12 and the issuer CA certificate)."))
 def issuer_keys() -> None:
-    """The invoice signing keys (a passphrase-protected PKCS#12 and the issuer CA certificate)."""
+    pass  # the help is the decorator's (N_, translated on the help page)
 
 
-@issuer_keys.command("init")
+@issuer_keys.command("init",
+    help=N_("For demos and tests: make an issuer CA and a signing certificate (digital signature, "
+            "non-repudiation) in a PKCS#12 protected by $CARDSONLINE_SIGNING_PASSPHRASE. In production, point "
+            "CARDSONLINE_SIGNING_P12 to the PKCS#12 of a real CA instead. Existing files are never overwritten."))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for issuer-ca.pem and issuer-signing.p12 (default: keys/ in the user data dir).")
+              help=N_("Folder for issuer-ca.pem and issuer-signing.p12 (default: keys/ in the user data dir)."))
 def issuer_keys_init(out_dir: Path | None) -> None:
-    """For demos and tests: make an issuer CA and a signing certificate (digital signature, non-repudiation) in a
-    PKCS#12 protected by $CARDSONLINE_SIGNING_PASSPHRASE. In production, point CARDSONLINE_SIGNING_P12 to the
-    PKCS#12 of a real CA instead. Existing files are never overwritten."""
     import os
     from datetime import datetime, timezone
 
@@ -999,23 +994,23 @@ def issuer_keys_init(out_dir: Path | None) -> None:
             settings=f"{P12_ENV}={files.signer_p12} CARDSONLINE_ISSUER_CA={files.ca_cert}"))
 
 
-@issuer.command("invoice")
+@issuer.command("invoice",
+    help=N_("One signed invoice per customer number for the month's transactions and card fees, numbered gapless "
+            "per year, e-mailed to the customer alert recipients. One commit per invoice: a failed run leaves no "
+            "half invoice and running it again completes the month; a month already invoiced is refused."))
 @database_url_option
 @now_option
-@click.option("--month", type=YearMonth(), required=True, help="The month to invoice (YYYY-MM); it must be over.")
+@click.option("--month", type=YearMonth(), required=True, help=N_("The month to invoice (YYYY-MM); it must be over."))
 @click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
-              help="Only this customer number (repeatable; default: all).")
+              help=N_("Only this customer number (repeatable; default: all)."))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Also write each new invoice's PDF, .p7s and billing data files (TID CSV, xlsx) to this folder.")
+              help=N_("Also write each new invoice's PDF, .p7s and billing data files (TID CSV, xlsx) to this folder."))
 @click.option("--portal-link", envvar="CARDSONLINE_PORTAL_LINK", default=None, metavar="TEMPLATE",
-              help="The link in the e-mail, with {number} for the invoice number "
-                   "(default: $CARDSONLINE_PORTAL_LINK, else cardsonline://invoices/{number}).")
+              help=N_("The link in the e-mail, with {number} for the invoice number "
+                      "(default: $CARDSONLINE_PORTAL_LINK, else cardsonline://invoices/{number})."))
 @click.pass_context
 def issuer_invoice(ctx: click.Context, database_url: str | None, now, month, customer_numbers: tuple[str, ...],
                    out_dir: Path | None, portal_link: str | None) -> None:
-    """One signed invoice per customer number for the month's transactions and card fees, numbered gapless per
-    year, e-mailed to the customer alert recipients. One commit per invoice: a failed run leaves no half invoice
-    and running it again completes the month; a month already invoiced is refused."""
     from exports.invoice_signing import SigningKeyError, load_signer, signing_config
     from exports.invoicing import issue_month
     from store.issuer.invoicing import DEFAULT_PORTAL_LINK, InvoicingFailed
