@@ -390,7 +390,8 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
         if isinstance(screen, HelpScreen):
             screen.dismiss(None)
             return
-        self.push_screen(HelpScreen(self.screen_title(screen), _(screen.HELP or ""), self.help_keys(screen)))
+        text = _(screen.HELP) if screen.HELP else ""  # not _(""): gettext's "" is the catalog's header
+        self.push_screen(HelpScreen(self.screen_title(screen), text, self.help_keys(screen)))
 
     def screen_title(self, screen: Screen) -> str:
         return _(getattr(screen, "TITLE", None) or self.title)
