@@ -342,9 +342,19 @@ def _mail_invitation(session: Session, actor: Actor, now: datetime, user: User) 
                 user_id=user.id)
 
 
-def _mail_change(session: Session, actor: Actor, now: datetime, user: User, changes: list[tuple[str, str]]) -> None:
+def _rights_text(rights: Iterable[Right]) -> str:
+    """The rights by their readable names in the current language, in the order the users screen lists them."""
+    order = list(Right)
+    return ", ".join(right_label(right) for right in sorted(rights, key=order.index)) or "-"
+
+
+def _mail_change(session: Session, actor: Actor, now: datetime, user: User,
+                 changes: list[tuple[str, str | frozenset[Right]]]) -> None:
+    """`changes`: (key of _CHANGES, value); the value of "rights" is the set of rights, named here, in the
+    recipient's language."""
     with use_language(user.language):  # in the recipient's language
-        lines = [_(_CHANGES[key]).format(value=value) for key, value in changes]
+        lines = [_(_CHANGES[key]).format(value=_rights_text(value) if key == "rights" else value)
+                 for key, value in changes]
         subject = _(CHANGED_SUBJECT)
         body = _(CHANGED_BODY).format(actor=actor.label, username=user.username, changes="\n".join(lines))
     queue_email(session, now, to_address=user.email, subject=subject, body=body, language=user.language,
@@ -499,7 +509,7 @@ def update_user(session: Session, actor: Actor, now: datetime, user_id: int, *,
     old_rights, old_numbers = _rights(session, user.id), _numbers(session, user.id)
     before = {"rights": sorted(r.value for r in old_rights), "customer_number_ids": sorted(old_numbers),
               "valid_from": user.valid_from, "valid_until": user.valid_until}
-    changes: list[tuple[str, str]] = []
+    changes: list[tuple[str, str | frozenset[Right]]] = []
     new_rights = old_rights if rights is None else _rights_of(rights)
     new_from = user.valid_from if valid_from is _UNSET else valid_from
     new_until = user.valid_until if valid_until is _UNSET else valid_until
@@ -530,7 +540,7 @@ def update_user(session: Session, actor: Actor, now: datetime, user_id: int, *,
                 session.delete(row)
         for right in new_rights - old_rights:
             session.add(UserRight(user_id=user.id, right=right))
-        changes.append(("rights", ", ".join(sorted(r.value for r in new_rights)) or "-"))
+        changes.append(("rights", frozenset(new_rights)))
     if customer_number_ids is not None:
         new_numbers = {int(n) for n in customer_number_ids}
         if new_numbers != old_numbers:

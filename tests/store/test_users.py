@@ -251,7 +251,9 @@ def test_change_rights_numbers_validity_mails_the_user(session, clock, world):
     assert set(updated.customer_number_ids) == {world.n1, world.n2}
     assert updated.valid_until == date(2027, 6, 30)
     change_mail = mails(session, row.id)[-1]
-    assert "cards.create" in change_mail.body and "100002" in change_mail.body and "30/06/2027" in change_mail.body
+    assert "Uw toepassingen: Kaart/OBU aanmaken" in change_mail.body  # the right's name, in Jan's language (nl)
+    assert "cards.create" not in change_mail.body
+    assert "100002" in change_mail.body and "30/06/2027" in change_mail.body
     with pytest.raises(StaleObject, match="meanwhile"):
         users.change_rights(session, world.actor, clock.now(), row.id, [Right.CARD_MANAGE], version=row.version)
     with pytest.raises(DomainError, match="Nothing changed"):
@@ -260,6 +262,27 @@ def test_change_rights_numbers_validity_mails_the_user(session, clock, world):
         users.change_validity(session, world.actor, clock.now(), row.id, date(2027, 7, 1), date(2027, 6, 1))
     with pytest.raises(PermissionDenied, match="not yours"):
         users.change_customer_numbers(session, world.actor, clock.now(), row.id, [world.n3])
+
+
+@pytest.mark.parametrize("language, line", [
+    ("fr", "Vos applications : Gérer les cartes et OBU, Transactions journalières, Suivi budgétaire"),
+    ("en", "Your applications: Manage cards and OBUs, Daily transactions, Budget follow-up"),
+])
+def test_the_rights_mail_names_the_rights_in_the_recipients_language(session, clock, world, smtp_server, language,
+                                                                       line):
+    """The e-mail of a rights change lists the rights by their readable names (as the users screen, in its
+    order), in the recipient's language whoever makes the change, not by their codes (cards.manage)."""
+    from store.services.outbox import send_pending
+
+    row = create(session, clock, world, language=language)
+    users.change_rights(session, world.actor, clock.now(), row.id,
+                        [Right.REPORT_BUDGET, Right.DAILY_TRANSACTIONS, Right.CARD_MANAGE], version=row.version)
+    session.commit()
+    send_pending(session, clock.now(), smtp_server.url)
+    invitation, change = smtp_server.messages  # sent oldest first
+    assert change["To"] == "jan.peeters@acme.example" and change["Content-Language"] == language
+    assert line in change.get_content().splitlines()
+    assert not any(right.value in change.get_content() for right in Right)
 
 
 def test_users_of_another_customer_are_invisible(session, clock, world):
