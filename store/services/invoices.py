@@ -14,7 +14,8 @@
   when it fails, nothing is recorded.
 - `reconcile`: an invoice's lines against the fuel and toll transactions of its customer number in the
   invoice period (customer's time zone), per card: matched, a line without transaction, a transaction not
-  invoiced, and amounts that differ, with totals.
+  invoiced, a transaction on another invoice (a late one, on the next invoice: which one), and amounts that
+  differ, with totals.
 
 Every function needs the invoice-download right (reading also accepts the billing-data-files right), the
 customer's invoices-online option, and an invoice of a customer number the actor may act for.
@@ -49,6 +50,7 @@ from . import audit
 from .auth import LoginPolicy, check_credentials
 from .context import Actor
 from .errors import AuthenticationFailed, DomainError, NotFound
+from .labels import enum_label
 
 INVOICE_PAGE = 50
 ZERO = Decimal("0")
@@ -364,6 +366,9 @@ class Match(str, enum.Enum):
     AMOUNT_DIFFERS = "amount differs"
     LINE_WITHOUT_TRANSACTION = "line without transaction"
     NOT_INVOICED = "transaction not invoiced"
+    # A transaction of the period that is on another invoice: one that arrived after its month was invoiced
+    # and went on the customer number's next invoice. Not a difference of this invoice.
+    OTHER_INVOICE = "on another invoice"
 
 
 @dataclass(frozen=True)
@@ -376,13 +381,20 @@ class ReconciliationRow:
     kind: str  # "fuel", "toll" or "" (a line without transaction)
     invoiced: Decimal | None  # the line's amount incl. VAT
     transacted: Decimal | None  # the transaction's amount incl. VAT
+    # OTHER_INVOICE: the invoice the transaction is on (its number and its period's first day).
+    other_invoice_number: str | None = None
+    other_invoice_month: date | None = None
 
     @property
     def difference(self) -> Decimal:
-        """Invoiced minus transacted; 0 for a charge (a fee has no transaction to differ from)."""
-        if self.match is Match.CHARGE:
+        """Invoiced minus transacted; 0 for a charge (a fee has no transaction to differ from) and for a
+        transaction on another invoice (this invoice is right not to bill it)."""
+        if self.match in (Match.CHARGE, Match.OTHER_INVOICE):
             return ZERO
         return (self.invoiced or ZERO) - (self.transacted or ZERO)
+
+
+_NOT_DIFFERENCES = (Match.MATCHED, Match.CHARGE, Match.OTHER_INVOICE)
 
 
 @dataclass
@@ -399,7 +411,13 @@ class CardReconciliation:
 
     @property
     def transacted(self) -> Decimal:
-        return sum((r.transacted or ZERO for r in self.rows), ZERO)
+        """The period's transactions that belong on this invoice (those on another invoice left out)."""
+        return sum((r.transacted or ZERO for r in self.rows if r.match is not Match.OTHER_INVOICE), ZERO)
+
+    @property
+    def elsewhere(self) -> Decimal:
+        """The period's transactions that are on another invoice (late ones, on the next invoice)."""
+        return sum((r.transacted or ZERO for r in self.rows if r.match is Match.OTHER_INVOICE), ZERO)
 
     @property
     def charges(self) -> Decimal:
@@ -415,7 +433,7 @@ class CardReconciliation:
 
     @property
     def differences(self) -> int:
-        return sum(1 for r in self.rows if r.match not in (Match.MATCHED, Match.CHARGE))
+        return sum(1 for r in self.rows if r.match not in _NOT_DIFFERENCES)
 
 
 @dataclass
@@ -439,6 +457,10 @@ class Reconciliation:
     @property
     def charges(self) -> Decimal:
         return sum((c.charges for c in self.cards), ZERO)
+
+    @property
+    def elsewhere(self) -> Decimal:
+        return sum((c.elsewhere for c in self.cards), ZERO)
 
     @property
     def difference(self) -> Decimal:
@@ -468,8 +490,10 @@ def reconcile(session: Session, actor: Actor, invoice_id: int) -> Reconciliation
     (local days of the customer's time zone), per card. A line is matched to the transaction it names; a line
     naming a transaction that is not there (another customer number's, or one an earlier line of the invoice
     already names) is a line without transaction; a line naming none is a charge (the monthly fee), not a
-    difference; a transaction of the period that no line of this invoice names is not invoiced; a matched pair
-    whose amounts (excl. or incl. VAT) differ is an amount that differs. Totals leave the charges out of the
+    difference; a transaction of the period that no line of this invoice names is on another invoice when it
+    is linked to one (it arrived after the month was invoiced and went on the next invoice: the row names that
+    invoice; no difference), else not invoiced; a matched pair whose amounts (excl. or incl. VAT) differ is an
+    amount that differs. Totals leave the charges and the transactions on other invoices out of the
     difference."""
     _require_any(actor, READ_RIGHTS)
     invoice = _invoice(session, actor, invoice_id)
@@ -521,16 +545,26 @@ def reconcile(session: Session, actor: Actor, invoice_id: int) -> Reconciliation
                                     line.id, tx.id, kind, invoiced, _money(tx.amount_incl_vat))
             card_id = tx.card_id
         by_card.setdefault(card_id, []).append(row)
-    for t in fuel.values():
-        if t.id not in used_fuel and start <= _aware(t.occurred_at) < end:
-            by_card.setdefault(t.card_id, []).append(ReconciliationRow(
-                Match.NOT_INVOICED, t.occurred_at, f"{t.product.value}, {t.station}, {t.city} ({t.country})", None,
-                t.id, "fuel", None, _money(t.amount_incl_vat)))
-    for t in toll.values():
-        if t.id not in used_toll and start <= _aware(t.exit_at) < end:
-            by_card.setdefault(t.card_id, []).append(ReconciliationRow(
-                Match.NOT_INVOICED, t.exit_at, f"toll {t.operator}, {t.entry_point} - {t.exit_point}", None, t.id,
-                "toll", None, _money(t.amount_incl_vat)))
+    unbilled = ([(t, "fuel", t.occurred_at) for t in fuel.values()
+                 if t.id not in used_fuel and start <= _aware(t.occurred_at) < end]
+                + [(t, "toll", t.exit_at) for t in toll.values()
+                   if t.id not in used_toll and start <= _aware(t.exit_at) < end])
+    # The invoices those are on (late transactions, on a later invoice), read once.
+    other_ids = {t.invoice_id for t, _kind, _moment in unbilled if t.invoice_id and t.invoice_id != invoice.id}
+    others = ({row[0]: (row[1], row[2]) for row in session.exec(
+        select(Invoice.id, Invoice.number, Invoice.period_start).where(Invoice.id.in_(other_ids)))}
+        if other_ids else {})
+    toll_text = _("toll {operator}, {entry} - {exit}")
+    for t, kind, moment in unbilled:
+        if kind == "fuel":
+            description = f"{enum_label(t.product)}, {t.station}, {t.city} ({t.country})"
+        else:
+            description = toll_text.format(operator=t.operator, entry=t.entry_point, exit=t.exit_point)
+        other = others.get(t.invoice_id)
+        by_card.setdefault(t.card_id, []).append(ReconciliationRow(
+            Match.OTHER_INVOICE if other else Match.NOT_INVOICED, moment, description, None, t.id, kind, None,
+            _money(t.amount_incl_vat), other_invoice_number=other[0] if other else None,
+            other_invoice_month=other[1] if other else None))
 
     card_ids = [c for c in by_card if c is not None]
     cards = {c.id: c for c in session.exec(select(Card).where(Card.id.in_(card_ids)))} if card_ids else {}

@@ -365,6 +365,54 @@ def test_a_late_transaction_goes_on_the_next_invoice_exactly_once(session, world
     assert report.issued == [] and report.nothing_to_invoice == 2
 
 
+def test_reconciling_a_month_names_the_invoice_a_late_transaction_went_on(session, world):
+    from store.models import Right
+    from store.services.context import Actor
+    from store.services.invoices import Match, reconcile
+
+    invoice_month(session, OCTOBER, ISSUE_AT, FakeRenderer())
+    # Booked after October was invoiced: they go on November's invoice.
+    late_fuel = _fuel(world.card_a, "T-OCT25-LATE", "2026-10-25T09:00:00", Product.DIESEL, "40.00", "21", "48.40")
+    late_toll = _toll(world.obu_a, "P-OCT20-LATE", "2026-10-20T07:00:00", "10.00", "21", "12.10")
+    session.add_all([late_fuel, late_toll])
+    session.commit()
+    invoice_month(session, NOVEMBER, NOVEMBER_RUN, FakeRenderer())
+    # Booked after November was invoiced too: on no invoice yet (it waits for December's).
+    later = _fuel(world.card_a, "T-OCT28-LATER", "2026-10-28T09:00:00", Product.LPG, "8.00", "21", "9.68")
+    session.add(later)
+    session.commit()
+    october, november = (session.exec(select(Invoice).where(Invoice.customer_number_id == world.a.id,
+                                                            Invoice.period_start == month)).one()
+                         for month in (OCTOBER, NOVEMBER))
+    assert (october.number, november.number) == ("2026-000008", "2026-000010")
+    actor = Actor(user_id=world.accounting.id, label="accounting", customer_id=world.customer.id,
+                  rights=frozenset({Right.INVOICE_DOWNLOAD}), customer_number_ids=(world.a.id,))
+
+    result = reconcile(session, actor, october.id)
+    rows = {r.transaction_id: r for card in result.cards for r in card.rows if r.transaction_id}
+    for tx in (late_fuel, late_toll):
+        row = rows[tx.id]
+        assert (row.match, row.other_invoice_number, row.other_invoice_month) == (
+            Match.OTHER_INVOICE, "2026-000010", NOVEMBER)
+        assert row.invoiced is None and row.difference == 0
+    assert rows[late_toll.id].description == "toll viapass (BE), E313 Antwerpen-Oost - E313 Hasselt-West"
+    missing = rows[later.id]
+    assert (missing.match, missing.other_invoice_number, missing.description) == (
+        Match.NOT_INVOICED, None, "lpg, Q8 Antwerpen, Antwerpen (BE)")
+    assert missing.difference == D("-9.68")
+    # October's own lines all match; only the transaction on no invoice is a difference.
+    assert result.count(Match.OTHER_INVOICE) == 2 and result.count(Match.NOT_INVOICED) == 1
+    assert result.count(Match.MATCHED) == 7 and result.differences == 1
+    assert result.elsewhere == D("60.50")
+    assert result.invoiced == october.total_incl_vat
+    assert result.difference == D("-9.68")
+    # November's reconciliation has the late ones on its lines, matched.
+    result = reconcile(session, actor, november.id)
+    rows = {r.transaction_id: r for card in result.cards for r in card.rows if r.transaction_id}
+    assert rows[late_fuel.id].match is Match.MATCHED and rows[late_toll.id].match is Match.MATCHED
+    assert later.id not in rows and result.differences == 0
+
+
 def test_a_month_run_for_some_customer_numbers_only_keeps_the_others_transactions_for_its_own_run(session, world):
     # October invoiced for 4020001 only: October is not closed for 4020002, so November does not take its
     # October transaction; October's own run does.

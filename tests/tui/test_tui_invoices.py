@@ -250,6 +250,56 @@ async def test_reconciliation_of_the_highlighted_invoice(demo_db, ui):
         assert app.screen is screen
 
 
+def move_a_transaction_to_a_later_invoice(db):
+    """A transaction of an earlier invoice's period that is on the newest invoice (as a late one would be):
+    (earlier invoice id, newest invoice number and period start, the transaction's card id)."""
+    from decimal import Decimal
+
+    from store.models import Card, FuelTransaction, InvoiceLine
+
+    with db.session() as session:
+        newest = session.exec(select(Invoice).order_by(Invoice.issue_date.desc(), Invoice.id.desc())).first()
+        earlier = session.exec(select(Invoice).where(Invoice.customer_number_id == newest.customer_number_id,
+                                                     Invoice.period_start < newest.period_start)
+                               .order_by(Invoice.period_start.desc())).first()
+        line = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == earlier.id,
+                                                      InvoiceLine.fuel_transaction_id.is_not(None))).first()
+        tx = session.get(FuelTransaction, line.fuel_transaction_id)
+        card = session.get(Card, tx.card_id)
+        session.delete(line)
+        tx.invoice_id = newest.id
+        session.add(tx)
+        session.add(InvoiceLine(invoice_id=newest.id, card_id=card.id, description="late", quantity=tx.quantity,
+                                amount_excl_vat=tx.amount_excl_vat, vat_rate=tx.vat_rate,
+                                vat_amount=tx.amount_incl_vat - tx.amount_excl_vat,
+                                amount_incl_vat=tx.amount_incl_vat, fuel_transaction_id=tx.id))
+        session.commit()
+        assert tx.amount_incl_vat > Decimal(0)
+        return earlier.id, newest.number, newest.period_start, card.id
+
+
+async def test_reconciliation_names_the_invoice_a_late_transaction_is_on(demo_db, ui):
+    earlier_id, number, month, card_id = move_a_transaction_to_a_later_invoice(demo_db)
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "accounting", "Books#2026")
+        await enter_invoices(pilot, ui)
+        app.push_screen(ReconciliationScreen(earlier_id))
+        await ui.settle(pilot)
+        recon = app.screen
+        assert "1 transaction arrived late and is on another invoice" in recon.query_one(
+            "#recon-totals", Static).render().plain
+        card_row = next(i for i, card in enumerate(recon.result.cards) if card.card_id == card_id)
+        recon.query_one("#recon-cards", DataTable).move_cursor(row=card_row)
+        await ui.settle(pilot)
+        table = recon.query_one("#recon-rows", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        late = [row for row in rows if row[1] == "Other invoice"]
+        assert len(late) == 1, rows
+        assert late[0][2].startswith(f"On invoice {number} of {month:%m/%Y}: ")
+        assert not any(row[1] == "Not invoiced" for row in rows)
+
+
 async def test_billing_files_screen_opens_for_the_tid_right(demo_db, ui):
     app = CardsOnlineApp(demo_db)
     async with app.run_test(size=ui.size) as pilot:

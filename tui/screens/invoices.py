@@ -900,6 +900,7 @@ MATCH_LABELS = {
     "amount differs": N_("Amount differs"),
     "line without transaction": N_("No transaction"),
     "transaction not invoiced": N_("Not invoiced"),
+    "on another invoice": N_("Other invoice"),
 }
 
 
@@ -912,8 +913,9 @@ class ReconciliationScreen(Screen[None]):
     TITLE = N_("Reconciliation")
     HELP = N_("The invoice's lines against the fuel and toll transactions of its customer number in the invoice "
               "period (your company's time zone), per card. Differences are highlighted: a transaction that was "
-              "not invoiced, a line without transaction, an amount that differs. The upper list has one line "
-              "per card; the lower one the highlighted card's lines.")
+              "not invoiced, a line without transaction, an amount that differs. A transaction that arrived "
+              "after the invoice was made is on the next invoice: its line says which one. The upper list has "
+              "one line per card; the lower one the highlighted card's lines.")
     HELP_KEYS = (
         (N_("↑ ↓"), N_("Choose a card; its lines show below")),
         (N_("Tab"), N_("Move between the cards and the card's lines")),
@@ -1020,6 +1022,12 @@ class ReconciliationScreen(Screen[None]):
         if r.count(Match.CHARGE):
             totals.append("\n" + _("Fee lines: {count}, € {amount} (no transaction to match them with)").format(
                 count=r.count(Match.CHARGE), amount=money(r.charges)))
+        late = r.count(Match.OTHER_INVOICE)
+        if late:
+            totals.append("\n" + ngettext(
+                "{count} transaction arrived late and is on another invoice: € {amount}",
+                "{count} transactions arrived late and are on other invoices: € {amount}",
+                late).format(count=late, amount=money(r.elsewhere)))
         self.query_one("#recon-totals", Static).update(totals)
         table = self.query_one("#recon-cards", DataTable)
         table.clear()
@@ -1052,7 +1060,12 @@ class ReconciliationScreen(Screen[None]):
         for index, row in enumerate(shown):
             style = self.style_for(row.match.value)
             when = f"{self.app.session.local(row.moment):%d/%m}" if row.moment else ""
-            table.add_row(when, Text(_(MATCH_LABELS[row.match.value]), style=style), row.description,
+            description = row.description
+            if row.other_invoice_number:
+                description = _("On invoice {number} of {month}: {description}").format(
+                    number=row.other_invoice_number, month=f"{row.other_invoice_month:%m/%Y}",
+                    description=row.description)
+            table.add_row(when, Text(_(MATCH_LABELS[row.match.value]), style=style), description,
                           Text(money(row.invoiced), justify="right", style=style),
                           Text(money(row.transacted), justify="right", style=style), key=str(index))
         if not shown:
