@@ -139,3 +139,106 @@ def test_the_migration_fills_the_totals_of_the_rows_already_there(tmp_path, cloc
         filled = totals(session)
         assert filled and filled == recomputed(session)
     database.dispose()
+
+
+def test_the_migration_is_self_contained():
+    """0006 fills the table with its own frozen SQL: it must not follow the application code as it changes."""
+    import ast
+    from pathlib import Path
+
+    import store
+
+    path = Path(store.__file__).parent / "migrations" / "versions" / "0006_card_month_total.py"
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert imported and not [name for name in imported if name == "store" or name.startswith(("store.", "."))]
+
+
+def test_the_migration_fills_the_totals_of_three_zones_as_a_rebuild_does(request, tmp_path):
+    """Rows written at 0005 with plain SQL (no application code) for customers in Brussels, New York and an
+    unknown zone (UTC for the reports), around month ends; after the upgrade the table equals
+    rebuild_month_totals'."""
+    import os
+    import random
+
+    from conftest import TEST_DATABASE_URL_ENV
+    from sqlalchemy import MetaData
+    from sqlmodel import Session
+
+    from store.db import make_engine
+    from store.migrate import current_revision, upgrade
+
+    # An empty database: PostgreSQL's is reset by the fixture; the SQLite fixture's copy is at head already.
+    url = (request.getfixturevalue("database_url") if os.environ.get(TEST_DATABASE_URL_ENV)
+           else f"sqlite:///{tmp_path / 'old.db'}")
+    engine = make_engine(url)
+    upgrade(engine, "0005")
+    assert current_revision(engine) == "0005"
+    sqlite = engine.dialect.name == "sqlite"
+    meta = MetaData()
+    meta.reflect(engine, only=["customer", "customer_number", "fleet_division", "card", "fuel_transaction",
+                               "toll_transaction"])
+    t = meta.tables
+    rng = random.Random(6)
+    counted: dict[tuple[int, date], tuple[int, int]] = {}
+
+    def count(card_id: int, at: datetime, zone: str, kind: int) -> None:
+        local = local_month(at.replace(tzinfo=timezone.utc), ZoneInfo("UTC" if zone.startswith("Mars") else zone))
+        counted.setdefault((card_id, local), (0, 0))
+        counted[(card_id, local)] = tuple(n + (i == kind) for i, n in enumerate(counted[(card_id, local)]))
+
+    def moment(day: date) -> datetime:  # near the month's turn: the hours where the zones disagree
+        at = datetime(day.year, day.month, day.day, rng.choice([0, 1, 3, 4, 5, 12, 20, 22, 23]), rng.randrange(60),
+                      tzinfo=timezone.utc)
+        return at.replace(tzinfo=None) if sqlite else at
+
+    products = ["diesel", "diesel", "petrol 95", "lpg", "adblue", "car wash", "shop", "ev charging"]
+    with engine.begin() as connection:
+        for n, zone in enumerate(["Europe/Brussels", "America/New_York", "Mars/Olympus_Mons"], start=1):
+            connection.execute(t["customer"].insert(), dict(id=n, name=f"Klant {n}", driver_code_prefix=f"{7000 + n}",
+                                                            timezone=zone, language="nl", options=[]))
+            connection.execute(t["customer_number"].insert(), dict(id=n, customer_id=n, number=f"40{n:05d}",
+                                                                   name=f"Nummer {n}", card_sequence=0))
+            connection.execute(t["fleet_division"].insert(), dict(id=n, customer_number_id=n, name="Alles", version=1))
+            for k in range(2):
+                card_id = n * 10 + k
+                connection.execute(t["card"].insert(), dict(
+                    id=card_id, customer_number_id=n, division_id=n, product_type="fleet card",
+                    number=f"70060000000{card_id:05d}", rank=1, status="active", renewal_status="none",
+                    cancelled_by_user=False, code_type="pin", odometer_prompt=True, allowed_weekdays=[],
+                    forbidden_days=[], allowed_countries=[], technical_properties={}, version=1))
+                odometer = 10_000
+                for i in range(30):
+                    day = rng.choice([date(2026, 9, 30), date(2026, 10, 1), date(2026, 10, 15), date(2026, 10, 31),
+                                      date(2026, 11, 1), date(2026, 11, 30), date(2026, 12, 1)])
+                    product = rng.choice(products)
+                    quantity = D(rng.randrange(1, 80))
+                    excl = (quantity * D("1.6")).quantize(D("0.01"))
+                    odometer += rng.randrange(0, 400)
+                    at = moment(day)
+                    count(card_id, at, zone, 0)
+                    connection.execute(t["fuel_transaction"].insert(), dict(
+                        issuer_transaction_id=f"F-{card_id}-{i}", card_id=card_id, rank=1, occurred_at=at,
+                        station="Q8", city="Gent", country="BE", product=product, quantity=quantity,
+                        unit_price=D("1.6"), amount_excl_vat=excl, vat_rate=D("21"),
+                        amount_incl_vat=(excl * D("1.21")).quantize(D("0.01")),
+                        odometer_km=odometer if rng.random() < 0.7 else None))
+                for i in range(6):
+                    at = moment(rng.choice([date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 30)]))
+                    count(card_id, at, zone, 1)
+                    connection.execute(t["toll_transaction"].insert(), dict(
+                        issuer_transaction_id=f"T-{card_id}-{i}", card_id=card_id, operator="Viapass", country="BE",
+                        entry_point="A", exit_point="B", entry_at=at, exit_at=at, vehicle_class="2",
+                        amount_excl_vat=D("4.20"), vat_rate=D("0"), amount_incl_vat=D("4.20")))
+    upgrade(engine)
+    with Session(engine) as session:
+        filled = totals(session)
+        assert len(filled) >= 18  # 6 cards, each in 3 months or more
+        assert filled == recomputed(session)
+        # Counted here in each card's zone (the unknown one as UTC): the rows sit in the right months.
+        assert {key: (line["fuel_count"], line["toll_count"]) for key, line in filled.items()} == dict(counted)
+    engine.dispose()
