@@ -5,12 +5,18 @@ store.queries.reports.budget_followup), for one calendar month (stored as the mo
 exactly one fleet division or one card/OBU of a customer number. Setting a budget where one exists replaces
 it; clearing removes it. Each call is one transaction (`atomic`) with one audit event per month changed, and
 needs the right `reports.budget` and the customer number.
+
+The table's unique constraint (customer number, division, card, month) does not hold: the target's other
+column is NULL, and NULL never equals NULL. So each call first locks its division or card row (`_lock_target`)
+and only then looks for the budget it replaces: two simultaneous calls for one target run one after the other
+and the second finds the first one's budget instead of inserting a second one.
 """
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from ..i18n import _
@@ -85,6 +91,19 @@ def _target(session: Session, actor: Actor, customer_number_id: int, division_id
     return number, card.number or card.license_plate or f"#{card.id}"
 
 
+def _lock_target(session: Session, division_id: int | None, card_id: int | None) -> None:
+    """Lock the division or card a budget is for until the call's commit (see the module's docstring)."""
+    table = (Card if card_id is not None else FleetDivision).__table__
+    row = table.c.id == (card_id if card_id is not None else division_id)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks and ignores FOR UPDATE: a write (that changes nothing) takes the database's
+        # write lock now, before the read, so the other call waits for this one's commit.
+        session.execute(update(table).where(row).values(version=table.c.version))
+    else:
+        # The row only, and FOR NO KEY UPDATE: inserts referencing the card (transactions) are not held up.
+        session.execute(select(table.c.id).where(row).with_for_update(key_share=True))
+
+
 def _existing(session: Session, customer_number_id: int, division_id: int | None, card_id: int | None,
               month: date) -> Budget | None:
     query = select(Budget).where(Budget.customer_number_id == customer_number_id, Budget.month == month)
@@ -105,6 +124,7 @@ def set_budget(session: Session, actor: Actor, now: datetime, customer_number_id
     `month` through `until`; replaces a budget already set. Returns the budgets, by month."""
     number, label = _target(session, actor, customer_number_id, division_id, card_id)
     amount = parse_amount(amount)
+    _lock_target(session, division_id, card_id)
     budgets = []
     for first in _months(month, until):
         budget = _existing(session, number.id, division_id, card_id, first)
@@ -131,6 +151,7 @@ def clear_budget(session: Session, actor: Actor, now: datetime, customer_number_
                  division_id: int | None = None, card_id: int | None = None, until: date | None = None) -> int:
     """Remove the budget of a division or a card for `month` (through `until`); how many were removed."""
     number, label = _target(session, actor, customer_number_id, division_id, card_id)
+    _lock_target(session, division_id, card_id)
     removed = 0
     for first in _months(month, until):
         budget = _existing(session, number.id, division_id, card_id, first)

@@ -120,3 +120,47 @@ def test_find_a_card_by_number_or_plate(session, fleet):
         fleet.b.id, "7006000000000002 1-BBB-002")
     with pytest.raises(NotFound):
         budgets.find_budget_card(session, fleet.actor, fleet.number.id, "1-DDD-004")  # the other customer number
+
+
+@pytest.mark.parametrize("target", ["division", "card"])
+def test_two_simultaneous_first_budgets_make_one_row(db, session, fleet, clock, monkeypatch, target):
+    """The unique constraint cannot stop two budgets of one target and month (NULL is distinct from NULL in the
+    division_id or card_id column): both calls read "no budget yet" before either inserts, unless the first
+    one's lock on the target makes the second wait. Each call waits after its read for the other to have read
+    too (the race window held open); when the other is kept out, the wait ends after a second."""
+    import threading
+
+    barrier = threading.Barrier(2)
+    read = budgets._existing
+
+    def read_then_wait(*args, **kwargs):
+        found = read(*args, **kwargs)
+        try:
+            barrier.wait(timeout=1)
+        except threading.BrokenBarrierError:
+            pass  # the other call waits for this one's lock: no race
+        return found
+
+    monkeypatch.setattr(budgets, "_existing", read_then_wait)
+    where = {"division_id": fleet.distribution.id} if target == "division" else {"card_id": fleet.a.id}
+    errors = []
+
+    def set_(amount: str) -> None:
+        with db.session() as own:
+            try:
+                budgets.set_budget(own, fleet.actor, clock.now(), fleet.number.id, OCT, amount, **where)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=set_, args=(amount,)) for amount in ("100", "200")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    session.expire_all()
+    [(division_id, card_id, month, amount)] = stored(session)
+    assert (division_id, card_id, month) == ((fleet.distribution.id, None, OCT) if target == "division"
+                                             else (None, fleet.a.id, OCT))
+    assert amount in (D("100.00"), D("200.00"))
+    assert [action for action, _before, _after in events(session)] == ["set", "changed"]
