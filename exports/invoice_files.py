@@ -111,7 +111,11 @@ def write_pair(folder: Path, number: str, pdf: bytes, p7s: bytes, *, overwrite: 
                 handle, aside_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".old", dir=folder)
                 os.close(handle)
                 aside = Path(aside_name)
-                os.replace(target, aside)
+                try:
+                    os.replace(target, aside)
+                except BaseException:
+                    aside.unlink(missing_ok=True)  # the target could not be moved aside (e.g. a folder)
+                    raise
                 backups.append((target, aside))
         for temp, target in zip(temps, targets):
             os.replace(temp, target)

@@ -4,7 +4,13 @@
 - `make_renderer(signer)`: the `render` callback of store.issuer.invoicing.invoice_month (PDF, PAdES, .p7s).
 - `issue_month(session, month, now, signer, out_dir=None)`: invoice the month; with `out_dir`, also write each
   new invoice's `<number>.pdf`, `<number>.pdf.p7s` and billing data files `TID-<number>.csv/.xlsx` there (the
-  issuer's archive copy; the database keeps the PDF and the signature either way).
+  issuer's archive copy; the database keeps the PDF and the signature either way). The folder is checked
+  first (`check_output_folder`: it exists and a file can be made in it), so a folder that cannot be written
+  invoices nothing (`OutputFolderError`). The month's invoices made by an earlier run whose files are missing
+  from the folder get them written first (`write_missing_files`: a run that stopped on a full disk, or the
+  files deleted), and a month already invoiced is then no refusal when files were written. An invoice whose
+  files cannot be written after its commit stops the run with `InvoiceFilesNotWritten`: the invoice is kept,
+  and running the same command again writes its files and completes the month.
 - `ensure_demo_keys(config, now)`: the demo's issuer keys in the data dir when there are none.
 - `render_missing(database, config)`: sign the invoices that have no PDF yet (the demo's), one commit each.
 
@@ -21,8 +27,8 @@ from typing import Callable
 
 from sqlmodel import Session, select
 
-from exports.billing_data import write_billing_data, write_document_billing_data
-from exports.invoice_files import write_pair
+from exports.billing_data import billing_file_names, write_billing_data, write_document_billing_data
+from exports.invoice_files import pair_names, write_pair
 from exports.invoice_pdf import render_invoice_pdf
 from exports.invoice_signing import (
     DEMO_PASSPHRASE,
@@ -34,20 +40,24 @@ from exports.invoice_signing import (
     sign_invoice,
     signing_config,
 )
+from exports.output_files import temp_beside
 from store.i18n import _
 from store.issuer.invoicing import (
     DEFAULT_PORTAL_LINK,
     InvoiceDocument,
+    InvoicingFailed,
     InvoicingReport,
+    MonthAlreadyInvoiced,
     invoice_document,
     invoice_month,
     invoices_without_files,
     store_signed_files,
 )
-from store.models import Invoice
+from store.models import CustomerNumber, Invoice
 
-__all__ = ["RenderReport", "demo_signing_config", "ensure_demo_keys", "issue_month", "make_renderer",
-           "render_missing", "write_invoice_files"]
+__all__ = ["InvoiceFilesNotWritten", "OutputFolderError", "RenderReport", "check_output_folder",
+           "demo_signing_config", "ensure_demo_keys", "invoice_file_names", "issue_month", "make_renderer",
+           "render_missing", "write_invoice_files", "write_missing_files"]
 
 log = logging.getLogger(__name__)
 DEMO_KEYS_BACKDATE = timedelta(days=2 * 366)  # the demo's invoices go back months: the keys must predate them
@@ -61,6 +71,83 @@ def make_renderer(signer, now: datetime | None = None) -> Callable[[InvoiceDocum
         return sign_invoice(render_invoice_pdf(document), signer, moment, reason=f"Invoice {document.number}")
 
     return render
+
+
+class OutputFolderError(Exception):
+    """The output folder is missing or cannot be written; raised before anything is invoiced."""
+
+
+class InvoiceFilesNotWritten(Exception):
+    """Invoice `number` is in the database (committed, signed) but its files could not be written to `folder`.
+    `made_before`: it was made by an earlier run (its missing files were being written); otherwise this run made
+    it and stopped after it. `report`: the run so far (the invoices made before it are complete)."""
+
+    def __init__(self, report: InvoicingReport, number: str, folder: Path, cause: OSError, *,
+                 made_before: bool = False):
+        error = cause.strerror or str(cause)
+        if made_before:
+            message = _("The files of invoice {number}, made by an earlier run, could not be written to {folder}: "
+                        "{error}. Nothing new was invoiced. When the folder can be written again, run the command "
+                        "again with the same --out: it writes the missing files and completes the month.")
+        else:
+            message = _("Invoice {number} was made and is kept, but its files could not be written to {folder}: "
+                        "{error}. The run stopped there. When the folder can be written again, run the command "
+                        "again with the same --out: it writes the missing files of the invoices already made and "
+                        "completes the month.")
+        super().__init__(message.format(number=number, folder=folder, error=error))
+        self.report, self.number, self.folder, self.cause = report, number, folder, cause
+        self.made_before = made_before
+
+
+def check_output_folder(folder: Path) -> Path:
+    """`folder` (expanded) when it is a folder a file can be made in; OutputFolderError otherwise. Tried by
+    making (and removing) a file: permissions alone say nothing for root or on a read-only file system."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():  # also a path under a file
+        raise OutputFolderError(_("The folder {folder} does not exist: nothing was invoiced. Create it, or choose "
+                                  "another folder for the invoice files.").format(folder=folder))
+    if not folder.is_dir():
+        raise OutputFolderError(_("{folder} is a file, not a folder: nothing was invoiced. Choose a folder for the "
+                                  "invoice files.").format(folder=folder))
+    try:
+        temp_beside(folder / ".cardsonline-write-check").unlink()
+    except OSError as exc:
+        raise OutputFolderError(_("Cannot write in the folder {folder} ({error}): nothing was invoiced. Choose a "
+                                  "folder you may write in, with free space, and run the command again.").format(
+            folder=folder, error=exc.strerror or exc)) from exc
+    return folder
+
+
+def invoice_file_names(number: str) -> tuple[str, ...]:
+    """The four files `--out` writes for an invoice: PDF, .p7s, TID CSV and xlsx."""
+    pair = pair_names(number)
+    return (pair.pdf, pair.p7s, *billing_file_names(number))
+
+
+def write_missing_files(session: Session, month: date, folder: Path, customer_numbers=None) -> list[str]:
+    """The month's invoices (of `customer_numbers`, default all) that have their signed PDF but miss one of
+    their files in `folder` get all four written again (from the database); returns their numbers. Raises
+    InvoiceFilesNotWritten (made_before) at the first that cannot be written."""
+    query = (select(Invoice.id, Invoice.number).join(CustomerNumber, CustomerNumber.id == Invoice.customer_number_id)
+             .where(Invoice.period_start == month.replace(day=1), Invoice.pdf.is_not(None),
+                    Invoice.signature_p7s.is_not(None)).order_by(Invoice.number))
+    if customer_numbers is not None:
+        query = query.where(CustomerNumber.number.in_([n.strip() for n in customer_numbers]))
+    invoices = session.exec(query).all()
+    written: list[str] = []
+    try:
+        for invoice_id, number in invoices:
+            if all((folder / name).is_file() for name in invoice_file_names(number)):
+                continue
+            try:
+                write_invoice_files(session, invoice_id, folder)
+            except OSError as exc:
+                report = InvoicingReport(month.replace(day=1), files_rewritten=written)
+                raise InvoiceFilesNotWritten(report, number, folder, exc, made_before=True) from exc
+            written.append(number)
+    finally:
+        session.rollback()  # only read: end the transaction before the invoices' own
+    return written
 
 
 def write_invoice_files(session: Session, invoice_id: int, folder: Path) -> list[Path]:
@@ -77,9 +164,12 @@ def issue_month(session: Session, month: date, now: datetime, signer, *, out_dir
                 progress: Callable[[InvoicingReport], None] | None = None) -> InvoicingReport:
     """Invoice `month` with real PDFs and signatures (store.issuer.invoicing.invoice_month); with `out_dir`,
     each invoice's files are written there right after its commit (the TID files from the document just
-    rendered, the PDF and .p7s just signed: nothing is read back)."""
-    if out_dir is not None and not Path(out_dir).is_dir():
-        raise FileNotFoundError(_("The folder {folder} does not exist.").format(folder=out_dir))
+    rendered, the PDF and .p7s just signed: nothing is read back). With `out_dir`, first the folder is checked
+    (OutputFolderError: nothing invoiced) and the missing files of the month's invoices made before are
+    written (`report.files_rewritten`; then a month already invoiced is not refused). A file that cannot be
+    written stops the run with InvoiceFilesNotWritten, the invoice kept (see the module's docstring)."""
+    folder = check_output_folder(out_dir) if out_dir is not None else None
+    rewritten = (write_missing_files(session, month, folder, customer_numbers) if folder is not None else [])
     sign = make_renderer(signer, now)
     made: dict[str, tuple[InvoiceDocument, bytes, bytes]] = {}  # number -> what render made, until written
 
@@ -91,15 +181,29 @@ def issue_month(session: Session, month: date, now: datetime, signer, *, out_dir
         return pdf, p7s
 
     def after_each(report: InvoicingReport) -> None:
-        if out_dir is not None:
+        if folder is not None:
             document, pdf, p7s = made.pop(report.issued[-1].number)
-            write_pair(Path(out_dir), document.number, pdf, p7s, overwrite=True)
-            write_document_billing_data(document, Path(out_dir))
+            try:
+                write_pair(folder, document.number, pdf, p7s, overwrite=True)
+                write_document_billing_data(document, folder)
+            except OSError as exc:  # the invoice is committed: say so, and how to get its files
+                report.files_rewritten = rewritten
+                raise InvoiceFilesNotWritten(report, document.number, folder, exc) from exc
         if progress is not None:
             progress(report)
 
-    return invoice_month(session, month, now, render, customer_numbers=customer_numbers,
-                         portal_link=portal_link, progress=after_each)
+    try:
+        report = invoice_month(session, month, now, render, customer_numbers=customer_numbers,
+                               portal_link=portal_link, progress=after_each)
+    except MonthAlreadyInvoiced as refusal:
+        if not rewritten or refusal.report is None:
+            raise
+        report = refusal.report  # the run wrote missing files: that was its work, not a refusal
+    except InvoicingFailed as failure:
+        failure.report.files_rewritten = rewritten
+        raise
+    report.files_rewritten = rewritten
+    return report
 
 
 # --- the demo ----------------------------------------------------------------------------------------------------

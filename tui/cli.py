@@ -1003,17 +1003,20 @@ def issuer_keys_init(out_dir: Path | None) -> None:
 @click.option("--month", type=YearMonth(), required=True, help=N_("The month to invoice (YYYY-MM); it must be over."))
 @click.option("--customer-number", "customer_numbers", multiple=True, metavar="NUMBER",
               help=N_("Only this customer number (repeatable; default: all)."))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help=N_("Also write each new invoice's PDF, .p7s and billing data files (TID CSV, xlsx) to this folder."))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help=N_("Also write each new invoice's PDF, .p7s and billing data files (TID CSV, xlsx) to this folder, "
+                      "and the missing files of the month's invoices made before (checked writable first)."))
 @click.option("--portal-link", envvar="CARDSONLINE_PORTAL_LINK", default=None, metavar="TEMPLATE",
               help=N_("The link in the e-mail, with {number} for the invoice number "
                       "(default: $CARDSONLINE_PORTAL_LINK, else cardsonline://invoices/{number})."))
 @click.pass_context
 def issuer_invoice(ctx: click.Context, database_url: str | None, now, month, customer_numbers: tuple[str, ...],
                    out_dir: Path | None, portal_link: str | None) -> None:
+    import shlex
+
     from exports.invoice_signing import SigningKeyError, load_signer, signing_config
-    from exports.invoicing import issue_month
-    from store.issuer.invoicing import DEFAULT_PORTAL_LINK, InvoicingFailed
+    from exports.invoicing import InvoiceFilesNotWritten, OutputFolderError, issue_month
+    from store.issuer.invoicing import DEFAULT_PORTAL_LINK, InvoicingFailed, MonthAlreadyInvoiced
     from store.services.errors import DomainError
 
     config = signing_config()
@@ -1024,19 +1027,41 @@ def issuer_invoice(ctx: click.Context, database_url: str | None, now, month, cus
     database = _batch_database(ctx, database_url, now)
 
     def progress(report) -> None:
-        click.echo(f"\r{len(report.issued):,} invoices …", nl=False, err=True)
+        count = len(report.issued)
+        click.echo("\r" + ngettext("{count:,} invoice …", "{count:,} invoices …", count).format(count=count), nl=False,
+                   err=True)
+
+    def again() -> str:
+        """The command that writes the missing files (and completes the month)."""
+        words = ["cardsonline", "issuer", "invoice", "--month", f"{month:%Y-%m}"]
+        for number in customer_numbers:
+            words += ["--customer-number", number]
+        return shlex.join(words + ["--out", str(out_dir)])
 
     with database.session() as session:
         try:
             report = issue_month(session, month, database.clock.now(), signer, out_dir=out_dir,
                                  customer_numbers=customer_numbers or None,
                                  portal_link=portal_link or DEFAULT_PORTAL_LINK, progress=progress)
+        except OutputFolderError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except MonthAlreadyInvoiced as exc:
+            if out_dir is not None:
+                raise click.ClickException(_("{refusal} The files of the month's invoices are all in {folder}.").format(
+                    refusal=exc.message, folder=out_dir)) from exc
+            raise click.ClickException(exc.message) from exc
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
         except InvoicingFailed as exc:
             click.echo("", err=True)
             click.echo(str(exc.report))
             raise click.ClickException(str(exc)) from exc
+        except InvoiceFilesNotWritten as exc:
+            click.echo("", err=True)
+            if exc.report.issued or exc.report.files_rewritten:
+                click.echo(str(exc.report))
+            raise click.ClickException(_("{problem}\nTo write the missing files: {command}").format(
+                problem=exc, command=again())) from exc
     click.echo("", err=True)
     click.echo(str(report))
 

@@ -191,6 +191,8 @@ class InvoicingReport:
     issued: list[IssuedInvoice] = field(default_factory=list)
     already_invoiced: int = 0  # customer numbers whose invoice for the month exists (skipped)
     nothing_to_invoice: int = 0  # customer numbers without transactions in the month
+    # Invoices made by an earlier run whose missing files this run wrote (exports.invoicing, with a folder).
+    files_rewritten: list[str] = field(default_factory=list)
 
     @property
     def mails(self) -> int:
@@ -203,12 +205,19 @@ class InvoicingReport:
             month=self.month, issued=len(self.issued), total=total, lines=sum(i.lines for i in self.issued),
             already=self.already_invoiced, empty=self.nothing_to_invoice, mails=self.mails)
         line = _("{lines:>6,} lines")
+        rewritten = [ngettext("Missing files written for {count} invoice made before: {numbers}.",
+                              "Missing files written for {count} invoices made before: {numbers}.",
+                              len(self.files_rewritten)).format(count=len(self.files_rewritten),
+                                                                numbers=", ".join(self.files_rewritten))
+                     ] if self.files_rewritten else []
         return "\n".join([head, *(f"  {i.number}  {i.customer_number}  {line.format(lines=i.lines)}  "
-                                  f"{i.total_incl_vat:>12,.2f} EUR" for i in self.issued)])
+                                  f"{i.total_incl_vat:>12,.2f} EUR" for i in self.issued), *rewritten])
 
 
 class MonthAlreadyInvoiced(DomainError):
-    pass
+    """`report`: what the refused run found (every customer number in it already invoiced)."""
+
+    report: InvoicingReport | None = None
 
 
 class InvoicingFailed(Exception):
@@ -692,12 +701,14 @@ def invoice_month(session: Session, month: date, now: datetime, render: Renderer
     if wanted is None:
         _close_month(session, now, month)
     if not report.issued and report.already_invoiced:
-        raise MonthAlreadyInvoiced(ngettext(
+        refusal = MonthAlreadyInvoiced(ngettext(
             "{month} is already invoiced: {count} customer number has its invoice for it, and an invoice is never "
             "made twice. Transactions of {month} that arrive late go on the next month's invoice.",
             "{month} is already invoiced: {count} customer numbers have their invoice for it, and an invoice is "
             "never made twice. Transactions of {month} that arrive late go on the next month's invoice.",
             report.already_invoiced).format(month=f"{month:%m/%Y}", count=report.already_invoiced))
+        refusal.report = report
+        raise refusal
     return report
 
 
