@@ -422,6 +422,13 @@ def test_a_read_only_folder_leaves_nothing(tmp_path):
         folder.chmod(0o755)
 
 
+def test_a_target_that_cannot_be_moved_aside_leaves_nothing(tmp_path):
+    (tmp_path / "2026-000042.pdf").mkdir()  # a folder where the PDF goes: it cannot be replaced, even as root
+    with pytest.raises(OSError):
+        write_invoice_pair(tmp_path, Stored, overwrite=True)
+    assert leftovers(tmp_path) == ["2026-000042.pdf"]  # only the folder that was there: no temporary file
+
+
 def test_a_different_existing_file_is_not_overwritten_unless_told(tmp_path):
     (tmp_path / "2026-000042.pdf").write_bytes(b"something else")
     with pytest.raises(FilesExist) as exists:
