@@ -104,7 +104,9 @@ def plastics(session: Session, card_id: int) -> list[Plastic]:
 # --- Manage cards and OBUs (Fiche 06): quick search, sort on any column, keyset pages -----------------
 
 CARD_PAGE = 50
-# Sentinels that put cards without a value last (ascending): a keyset needs a total order without NULLs.
+# Sentinels that stand for "no value" in the sort keys: a keyset needs a total order without NULLs. They
+# sit at one end of each index (NO_DAY the high end, the others the low end); `search_cards` reads the cards
+# without a value as a block of their own, after the others, so that they come last in both directions.
 # Literal SQL, not bound parameters, so that the expressions match the indexes of migration 0003 exactly;
 # the datetime one is written the way SQLite stores datetimes, so it round-trips through the keyset.
 NO_TEXT = literal_column("''")
@@ -132,13 +134,17 @@ def _sort_expressions() -> dict:
 
 
 SORT_COLUMNS: tuple[str, ...] = tuple(_sort_expressions())
+# The sort columns a card may have no value in, and the sentinel their key gives it.
+_NO_VALUE = {"plate": NO_TEXT, "number": NO_TEXT, "expiry": NO_DAY, "last_use": NO_TIME, "driver": NO_TEXT,
+             "created": NO_TIME, "category": NO_TEXT, "vehicle_type": NO_TEXT}
 
 
 @dataclass(frozen=True)
 class CardSort:
     """The order of the search result: one of SORT_COLUMNS, then the card id (the keyset's tie-break).
 
-    Cards without a value (no plate, never used, …) come last ascending and first descending.
+    Cards without a value (no plate, never used, …) come last in both directions, among themselves by id
+    (in the same direction).
     """
 
     column: str = "plate"
@@ -150,6 +156,10 @@ class CardSort:
 
     def expression(self):
         return _sort_expressions()[self.column]
+
+    def no_value(self):
+        """The sentinel the key gives a card without a value in this column (None: every card has one)."""
+        return _NO_VALUE.get(self.column)
 
 
 @dataclass(frozen=True)
@@ -169,7 +179,7 @@ class CardRow:
     expiry_date: date | None
     last_used_at: datetime | None
     version: int
-    sort_value: object  # the value of the sort column (with its sentinel): the first half of the keyset
+    sort_value: object  # the value of the sort column, None without one: the first half of the keyset
     # Card/badge settings (the second view of the list)
     code_type: CodeType | None = None
     created_at: datetime | None = None
@@ -196,7 +206,7 @@ def search_cards(session: Session, actor: Actor, customer_number_id: int, card_f
                  after: tuple[object, int] | None = None, limit: int = CARD_PAGE, *, sort: CardSort | None = None,
                  before: tuple[object, int] | None = None, last: bool = False) -> list[CardRow]:
     """One page of the cards and OBUs of a customer number matching `card_filter`, in `sort` order (by plate,
-    else name, by default), ties by id.
+    else name, by default), ties by id; cards without a value in the sort column last, either way.
 
     Pages are keyset positions (a row's `after`), never offsets: `after` gives the page that follows a row,
     `before` the page that precedes one, `last=True` the last page; rows always come in display order. No
@@ -206,31 +216,55 @@ def search_cards(session: Session, actor: Actor, customer_number_id: int, card_f
     card_filter = _scoped(session, actor, customer_number_id, card_filter)
     sort = sort or CardSort()
     key = sort.expression()
-    position = tuple_(key, Card.id)
     # Backwards (a page before a row, or the last page): read in reverse order, then turn the page around.
     backwards = before is not None or (last and after is None)
     reverse = sort.descending != backwards
     linked = aliased(Card)
-    query = (
+    base = (
         select(Card, FleetDivision.name, key.label("sort_value"),
                func.coalesce(linked.number, linked.license_plate, linked.embossed_name))
         .join(FleetDivision, FleetDivision.id == Card.division_id)
         .outerjoin(linked, linked.id == Card.linked_card_id)
         .where(*card_filter_clauses(card_filter, plan_search(session, card_filter)))
     )
-    if after is not None:
-        query = query.where(position < tuple_(*after) if sort.descending else position > tuple_(*after))
-    if before is not None:
-        query = query.where(position > tuple_(*before) if sort.descending else position < tuple_(*before))
-    query = query.order_by(*((key.desc(), Card.id.desc()) if reverse else (key, Card.id))).limit(limit)
+    # Two blocks in display order: the cards with a value (by key, then id), then those without (by id; their
+    # keyset position has None for the value). Each block is one range of the sort index, whichever the
+    # direction, so a page stays an index walk; a page that reaches the end of a block goes on in the next.
+    sentinel = sort.no_value()
+    if sentinel is None:
+        blocks = [(None, True)]
+    else:
+        blocks = [(key < sentinel if sentinel is NO_DAY else key > sentinel, True), (key == sentinel, False)]
+    if backwards:
+        blocks.reverse()
+    anchor = after if after is not None else before
+    anchor_valued = anchor is None or sentinel is None or anchor[0] is not None
+    found = []
+    started = anchor is None
+    for where, valued in blocks:
+        if not started:
+            if valued != anchor_valued:
+                continue  # the anchor is in a later block of the reading order
+            started = True
+        query = base if where is None else base.where(where)
+        position = tuple_(key, Card.id) if valued else Card.id
+        if anchor is not None and valued == anchor_valued:
+            mark = tuple_(*anchor) if valued else anchor[1]
+            query = query.where(position < mark if reverse else position > mark)
+            anchor = None  # the following blocks are read from their start
+        ordering = (key, Card.id) if valued else (Card.id,)
+        query = query.order_by(*(column.desc() for column in ordering) if reverse else ordering)
+        found += [(valued, row) for row in session.exec(query.limit(limit - len(found))).all()]
+        if len(found) >= limit:
+            break
     rows = [
         CardRow(id=card.id, number=card.number, rank=card.rank, product_type=card.product_type,
                 license_plate=card.license_plate, embossed_name=card.embossed_name, driver_name=card.driver_name,
                 division=division, status=card.status, renewal_status=card.renewal_status,
                 expiry_date=card.expiry_date, last_used_at=card.last_used_at, version=card.version,
-                sort_value=value, code_type=card.code_type, created_at=card.created_at, category=card.category,
-                vehicle_type=card.vehicle_type, linked_product=linked_product)
-        for card, division, value, linked_product in session.exec(query).all()
+                sort_value=value if valued else None, code_type=card.code_type, created_at=card.created_at,
+                category=card.category, vehicle_type=card.vehicle_type, linked_product=linked_product)
+        for valued, (card, division, value, linked_product) in found
     ]
     return rows[::-1] if backwards else rows
 

@@ -170,27 +170,35 @@ def varied_fleet(world: World, clock) -> list[Card]:
     return cards
 
 
-def python_key(column: str, row):
-    """The order the store promises, written out in Python: missing values last (ascending), then id."""
-    from datetime import date, datetime, timezone
-
+def sort_value(column: str, row):
+    """The value a card is sorted on, None when it has none (an empty text counts as none)."""
     values = {
-        "plate": row.license_plate or row.embossed_name or "",
-        "number": row.number or "",
+        "plate": row.license_plate or row.embossed_name,
+        "number": row.number,
         "rank": row.rank,
         "type": row.product_type.value,
         "status": row.status.value,
         "renewal": row.renewal_status.value,
-        "expiry": row.expiry_date or date(9999, 12, 31),
-        "last_use": row.last_used_at or datetime(1, 1, 1, tzinfo=timezone.utc),
-        "driver": row.driver_name or "",
+        "expiry": row.expiry_date,
+        "last_use": row.last_used_at,
+        "driver": row.driver_name,
         "division": row.division,
-        "created": row.created_at or datetime(1, 1, 1, tzinfo=timezone.utc),
+        "created": row.created_at,
         "code_type": row.code_type.value,
-        "category": row.category or "",
-        "vehicle_type": row.vehicle_type or "",
+        "category": row.category,
+        "vehicle_type": row.vehicle_type,
     }
-    return (values[column], row.id)
+    return values[column] if values[column] != "" else None
+
+
+def promised_order(column: str, rows, descending: bool) -> list[int]:
+    """The order the store promises, written out in Python: by value then id, in the chosen direction, and
+    the cards without a value last in both directions (among themselves by id, same direction)."""
+    having = [row for row in rows if sort_value(column, row) is not None]
+    missing = [row for row in rows if sort_value(column, row) is None]
+    having.sort(key=lambda row: (sort_value(column, row), row.id), reverse=descending)
+    missing.sort(key=lambda row: row.id, reverse=descending)
+    return [row.id for row in having + missing]
 
 
 @pytest.mark.parametrize("descending", [False, True])
@@ -202,8 +210,7 @@ def test_every_sort_column_pages_forwards_and_backwards_without_loss(world, sess
         sort = CardSort(column, descending)
         everything = search_cards(session, world.actor, world.number.id, sort=sort, limit=1000)
         assert len(everything) == 17
-        expected = sorted(everything, key=lambda row: python_key(column, row), reverse=descending)
-        assert [r.id for r in everything] == [r.id for r in expected], column
+        assert [r.id for r in everything] == promised_order(column, everything, descending), column
         for limit in (1, 3, 5):
             forwards, after = [], None
             while True:
@@ -220,6 +227,24 @@ def test_every_sort_column_pages_forwards_and_backwards_without_loss(world, sess
                                     limit=limit)
                 backwards = [r.id for r in page] + backwards
             assert backwards == [r.id for r in everything], (column, limit)
+
+
+def test_cards_without_a_value_come_last_whichever_the_direction(world, session, clock):
+    """Expiry descending used to show the cards without an expiry date on top, last use ascending the cards
+    never used: the empty values now end the list both ways, also across a page boundary."""
+    from store.queries.cards import CardSort
+
+    varied_fleet(world, clock)
+    for column in ("expiry", "last_use", "driver"):
+        for descending in (False, True):
+            sort = CardSort(column, descending)
+            rows = search_cards(session, world.actor, world.number.id, sort=sort, limit=1000)
+            having = [sort_value(column, row) is not None for row in rows]
+            assert having == sorted(having, reverse=True) and having[0] and not having[-1], (column, descending)
+            first = search_cards(session, world.actor, world.number.id, sort=sort, limit=2)
+            assert all(sort_value(column, row) is not None for row in first), (column, descending)
+            last = search_cards(session, world.actor, world.number.id, sort=sort, last=True, limit=2)
+            assert [sort_value(column, row) for row in last] == [None, None], (column, descending)
 
 
 def test_an_unknown_sort_column_is_refused():
