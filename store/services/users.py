@@ -251,10 +251,16 @@ def get_user(session: Session, actor: Actor, now: datetime, user_id: int) -> Use
     return _row(session, _user_of_customer(session, actor, user_id, for_update=False), now)
 
 
+# At most this many users in one search result: a customer has tens of users, a large one a few hundred;
+# the screen asks for one more to know, and say, when more match (narrow the search then).
+USER_SEARCH_LIMIT = 500
+
+
 def search_users(session: Session, actor: Actor, now: datetime, *, name: str = "", email: str = "",
                  right: Right | str | None = None, status: UserStatus | str | None = None,
-                 limit: int = 500) -> list[UserRow]:
-    """The customer's users matching every criterion given (name, user name or e-mail: contains, any case)."""
+                 limit: int = USER_SEARCH_LIMIT) -> list[UserRow]:
+    """The customer's users matching every criterion given (name, user name or e-mail: contains, any case),
+    the first `limit` by name."""
     actor.require(Right.USERS)
     query = select(User).where(User.customer_id == actor.customer_id)
     if name.strip():

@@ -163,3 +163,29 @@ async def test_two_factor_turn_on_then_login_asks_the_code(demo_db, ui):
         await pilot.press(*pyotp.TOTP(secret).at(now), "enter")
         await ui.settle(pilot)
         assert isinstance(app.screen, HomeScreen) and app.session.username == "depot"
+
+
+async def test_a_capped_search_says_more_users_match_and_how_to_narrow(demo_db, ui, monkeypatch):
+    """The search lists at most USER_SEARCH_LIMIT users; past it the screen says so instead of hiding the rest
+    (the cap lowered to the demo's size, 4 users, to see both sides of it)."""
+    from store.services import users
+
+    monkeypatch.setattr(users, "USER_SEARCH_LIMIT", 3)
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        open_item(app, "account.users")
+        await ui.settle(pilot)
+        screen = app.screen
+        assert screen.query_one(DataTable).row_count == 3 == len(screen.rows)
+        with demo_db.session() as session:
+            everybody = users.search_users(session, app.session.actor, demo_db.clock.now())
+        assert [row.username for row in screen.rows] == [row.username for row in everybody[:3]]  # by name
+        assert screen.query_one(MessageLine).text == (
+            "More users match than the 3 shown: narrow the search by name, e-mail, right or status.")
+        monkeypatch.setattr(users, "USER_SEARCH_LIMIT", 4)
+        await type_into(pilot, "#users-name", "")
+        await pilot.press("enter")
+        await ui.settle(pilot)
+        assert screen.query_one(DataTable).row_count == 4
+        assert "More users match" not in screen.query_one(MessageLine).text

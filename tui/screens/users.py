@@ -114,24 +114,28 @@ class UsersScreen(Screen[None]):
     # Search -----------------------------------------------------------------------------------
 
     def search(self, keep: int | None = None) -> None:
+        from store.services import users
         from store.services.errors import DomainError
-        from store.services.users import search_users
 
         right = self.query_one("#users-right", Select).value
         status = self.query_one("#users-status", Select).value
         table = self.query_one(DataTable)
         try:
             with self.app.db.session() as session:
-                self.rows = search_users(session, self.app.session.actor, self.app.db.clock.now(),
-                                         name=self.query_one("#users-name", Input).value,
-                                         email=self.query_one("#users-email", Input).value,
-                                         right=None if right == ALL else right,
-                                         status=None if status == ALL else status)
+                # One more than shown: whether more users match than the screen lists.
+                shown = users.USER_SEARCH_LIMIT
+                self.rows = users.search_users(session, self.app.session.actor, self.app.db.clock.now(),
+                                               name=self.query_one("#users-name", Input).value,
+                                               email=self.query_one("#users-email", Input).value,
+                                               right=None if right == ALL else right,
+                                               status=None if status == ALL else status, limit=shown + 1)
         except DomainError as exc:  # no right to administer users: the service says so, nothing is listed
             self.rows = []
             table.clear()
             self.query_one(MessageLine).show_error(exc.message)
             return
+        more = len(self.rows) > shown
+        del self.rows[shown:]
         table.clear()
         for row in self.rows:
             two_factor = _("required") if row.two_factor_required else (_("on") if row.two_factor_on else "")
@@ -143,6 +147,11 @@ class UsersScreen(Screen[None]):
                     table.move_cursor(row=index)
         if not self.rows:
             self.query_one(MessageLine).show_info(_("No user matches these criteria."))
+        elif more:
+            self.query_one(MessageLine).show_warning(ngettext(
+                "More users match than the {count} shown: narrow the search by name, e-mail, right or status.",
+                "More users match than the {count} shown: narrow the search by name, e-mail, right or status.",
+                shown).format(count=shown))
 
     @on(Input.Submitted, "#users-search Input")
     def _search_submitted(self, event: Input.Submitted) -> None:
