@@ -46,7 +46,34 @@ async def login(pilot: Pilot, username: str, password: str) -> None:
     await settle(pilot)
 
 
+def send_burst(app, keys) -> None:
+    """Queue keys all at once, as a terminal delivers a password manager's auto-type, fast typing or keys
+    sent through tmux or SSH: unlike `pilot.press`, nothing waits for the app between two keys."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for key in keys:
+        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
+        character = key if len(key) == 1 else {"enter": "\r", "tab": "\t", "space": " "}.get(key)
+        event = events.Key(name, character)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def settle_burst(pilot: Pilot, done, timeout: float = 10.0) -> None:
+    """Wait until the keys of a burst are handled, `done()` telling when the last one was (on a busy machine a
+    fixed pause may be too short); the test then asserts the whole state."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
 @pytest.fixture
 def ui() -> SimpleNamespace:
-    """Pilot helpers: `await ui.login(pilot, user, password)`, `await ui.settle(pilot)`."""
-    return SimpleNamespace(settle=settle, login=login, fill_login=fill_login, size=SIZE)
+    """Pilot helpers: `await ui.login(pilot, user, password)`, `await ui.settle(pilot)`,
+    `ui.send_burst(app, keys)` then `await ui.settle_burst(pilot, done)`."""
+    return SimpleNamespace(settle=settle, login=login, fill_login=fill_login, send_burst=send_burst,
+                           settle_burst=settle_burst, size=SIZE)

@@ -18,6 +18,7 @@ from store.models import (
     CodeType,
     Document,
     FleetDivision,
+    LimitPeriod,
     PinOrigin,
     Product,
     ProductType,
@@ -401,6 +402,35 @@ async def test_limits_editor_value_round_trip(demo_db, ui):
         screen.set_focus(screen.query_one("#f-limits-diesel-period", CycleField))
         await pilot.press("down")
         assert screen.focused.id == "f-limits-petrol_95-period"
+
+
+async def test_limits_keys_typed_right_after_up_down_go_to_the_new_row(demo_db, ui):
+    """Keys arriving in one read with ↑/↓ (fast typing, tmux, SSH) land in the row moved to: the digits after
+    "↓" once went to the row left behind ("100" became "10050") and the new row stayed empty."""
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_form(pilot, ui, CardFormScreen(product_type=ProductType.FLEET_CARD))
+        screen.query_one(TabbedContent).active = "tab-limits"
+        await pilot.pause()
+        amount = {key: screen.query_one(f"#f-limits-{key}-amount", Input)
+                  for key in ("diesel", "petrol_95", "petrol_98")}
+        amount["diesel"].value = "100"
+        screen.set_focus(amount["diesel"])
+        await pilot.pause()
+        ui.send_burst(app, ["down", *"50", "down", "7", "up", "up"])
+        await ui.settle_burst(pilot, lambda: screen.focused is amount["diesel"] and amount["petrol_98"].value)
+        assert {key: field.value for key, field in amount.items()} == {
+            "diesel": "100", "petrol_95": "50", "petrol_98": "7"}
+        assert screen.focused is amount["diesel"]
+        # Space right after ↓ cycles the period of the row below, not that of the row above.
+        period = {key: screen.query_one(f"#f-limits-{key}-period", CycleField)
+                  for key in ("diesel", "petrol_95")}
+        screen.set_focus(period["diesel"])
+        await pilot.pause()
+        ui.send_burst(app, ["down", "space"])
+        await ui.settle_burst(pilot, lambda: screen.focused is not period["diesel"]
+                              and LimitPeriod.WEEK in (period["diesel"].value, period["petrol_95"].value))
+        assert (period["diesel"].value, period["petrol_95"].value) == (LimitPeriod.DAY, LimitPeriod.WEEK)
 
 
 def test_every_card_form_binding_has_an_id():

@@ -14,20 +14,6 @@ from tui.widgets.main_menu import MainMenu
 from tui.widgets.message_line import MessageLine
 
 
-def send_burst(app, keys) -> None:
-    """Queue keys all at once, as a terminal delivers a password manager's auto-type or fast typing:
-    unlike `pilot.press`, nothing waits for the app between two keys."""
-    from textual import events
-    from textual.keys import _character_to_key
-
-    for key in keys:
-        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
-        character = key if len(key) == 1 else {"enter": "\r", "tab": "\t"}.get(key)
-        event = events.Key(name, character)
-        event.set_sender(app)
-        app._driver.send_message(event)
-
-
 def login_message(app) -> MessageLine:
     return app.screen.query_one("#login-message", MessageLine)
 
@@ -78,13 +64,13 @@ async def test_auto_type_burst_lands_in_the_right_fields(demo_db, ui):
     app = CardsOnlineApp(demo_db)
     async with app.run_test(size=ui.size) as pilot:
         await ui.settle(pilot)
-        send_burst(app, [*"depot", "tab", *"Depot#2026", "enter"])
+        ui.send_burst(app, [*"depot", "tab", *"Depot#2026", "enter"])
         await pilot.pause(0.3)
         await ui.settle(pilot)
         assert isinstance(app.screen, HomeScreen)
         await pilot.press("1")
         await ui.settle(pilot)
-        send_burst(app, [*"Depot#2026", "enter", *"abc", "enter", *"abd", "enter"])
+        ui.send_burst(app, [*"Depot#2026", "enter", *"abc", "enter", *"abd", "enter"])
         await pilot.pause(0.3)
         await ui.settle(pilot)
         values = [app.screen.query_one(f"#{f}", Input).value for f in ("current", "new", "confirmation")]
@@ -100,7 +86,7 @@ async def test_palette_opened_while_the_password_is_checked_does_not_linger(demo
     app = CardsOnlineApp(demo_db)
     async with app.run_test(size=ui.size) as pilot:
         await ui.settle(pilot)
-        send_burst(app, [*"accounting", "tab", *"Books#2026", "enter", "ctrl+p", *"budget"])
+        ui.send_burst(app, [*"accounting", "tab", *"Books#2026", "enter", "ctrl+p", *"budget"])
         await pilot.pause(0.3)
         await ui.settle(pilot)
         assert isinstance(app.screen, HomeScreen)

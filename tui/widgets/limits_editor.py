@@ -126,9 +126,12 @@ class LimitsEditor(Widget, can_focus=False):
     LimitsEditor .limit-error { display: none; color: $text-error; padding-left: 2; height: auto; }
     LimitsEditor .limit-error.-shown { display: block; }
     """
+    # Priority: the app runs them as the key arrives, so the focus has moved before the next key is routed.
+    # A plain binding ran only when the field handled the key, and keys that came in the same read (fast
+    # typing, tmux, SSH) went to the field left behind: "↓50" added 50 to the row above.
     BINDINGS = [
-        Binding("up", "row(-1)", N_("Row above"), show=False, id="limits_row_up"),
-        Binding("down", "row(1)", N_("Row below"), show=False, id="limits_row_down"),
+        Binding("up", "row(-1)", N_("Row above"), show=False, priority=True, id="limits_row_up"),
+        Binding("down", "row(1)", N_("Row below"), show=False, priority=True, id="limits_row_down"),
     ]
     HEADINGS = (N_("Allowed"), N_("Amount €"), N_("Volume"), N_("Per"), N_("When reached"))
 
