@@ -404,15 +404,25 @@ class CardsOnlineApp(App[None], inherit_bindings=False):
 
     def help_keys(self, screen: Screen) -> list[tuple[str, str]]:
         """The keys to list in F1 help: the screen's own key hints, then every binding it answers to (those
-        in the footer and those left out of it for room)."""
+        in the footer and those left out of it for room), each key once: a binding whose key a hint already
+        explains ("F7" and "Sort", "Ctrl+S" and "^s") is not listed again."""
+        from tui.screens.help import key_names
+
         keys = [(_(key), _(text)) for key, text in getattr(screen, "HELP_KEYS", ())]
+        listed = set().union(*(key_names(key) for key, _text in getattr(screen, "HELP_KEYS", ())))
         seen: set[str] = set()
-        for _node, binding, enabled, _tooltip in screen.active_bindings.values():
+        for key, (_node, binding, enabled, _tooltip) in screen.active_bindings.items():
             if self.listed_binding(binding) and enabled and binding.action not in seen:
                 seen.add(binding.action)
-                keys.append((self.get_key_display(binding), _(binding.description)))
-        if "command_palette" not in seen and self.ENABLE_COMMAND_PALETTE and not screen.is_modal:
-            keys.append((self.key_for("command_palette"), _("Open the command palette: find a screen or command")))
+                display = self.get_key_display(binding)
+                if key in listed or key_names(display) & listed:
+                    continue
+                listed |= {key} | key_names(display)
+                keys.append((display, _(binding.description)))
+        palette = self.key_for("command_palette")
+        if ("command_palette" not in seen and self.ENABLE_COMMAND_PALETTE and not screen.is_modal
+                and not key_names(palette) & listed):
+            keys.append((palette, _("Open the command palette: find a screen or command")))
         return keys
 
     def key_for(self, binding_id: str) -> str:

@@ -119,3 +119,56 @@ async def test_f1_help_of_a_busy_screen_scrolls_at_80x24_and_its_last_line_stays
         assert body.scroll_y == body.max_scroll_y  # … to the last key, with the keyboard
         last = list(help_screen.query(".help-description"))[-1]
         assert last.region.bottom <= body.region.bottom
+
+
+def test_help_key_names_read_the_hints_and_the_footer_alike():
+    from tui.screens.help import key_names
+
+    assert key_names("Ctrl+S") == key_names("^s") == {"ctrl+s"}
+    assert key_names("Esc") == key_names("esc") == {"escape"}
+    assert key_names("↑ / ↓") == {"up", "down"} and key_names("/") == {"slash"}
+    assert key_names("v c o") == {"v", "c", "o"} and key_names("P") == {"p"}
+    assert key_names("Ctrl+→ / Ctrl+←") == {"ctrl+right", "ctrl+left"} == key_names("^→") | key_names("^←")
+    assert key_names("[ and ]") >= {"left_square_bracket", "right_square_bracket"}
+
+
+async def test_f1_help_lists_each_key_once_on_every_screen_of_a_kiosk(demo_db, ui):
+    """A screen's own hints ("F7 Sort: choose the column…") and its bindings ("F7 Sort") named the same key
+    twice in F1 help, also as "Ctrl+S" and "^s" or "Esc" and "esc"."""
+    from tui.menu import MENU
+    from tui.screens.help import key_names
+
+    app = CardsOnlineApp(demo_db, kiosk=True)
+    duplicates = {}
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        opened = 0
+        for _group, items in [("home", [None]), *visible_menu(app.session.rights, app.menu)]:
+            for item in items:
+                if item is not None:
+                    await open_item(pilot, ui, item, "fleetadmin", "Fleet#2026")
+                    opened += 1
+                # The screen's hints come first and may name a key in two contexts ("↓ / Tab" from the search
+                # to the list, "↑ ↓ PgUp PgDn" in the list); each key listed after them must be new.
+                help_keys = app.help_keys(app.screen)
+                hints = len(getattr(app.screen, "HELP_KEYS", ()))
+                named = {name: [key] for key, _text in help_keys[:hints] for name in key_names(key)}
+                twice = {}
+                for key, _text in help_keys[hints:]:
+                    for name in key_names(key):
+                        if name in named:
+                            twice[name] = [*named[name], key]
+                        named.setdefault(name, []).append(key)
+                if twice:
+                    duplicates[type(app.screen).__name__] = twice
+                while len(app.screen_stack) > 2:
+                    app.pop_screen()
+                await ui.settle(pilot)
+        assert opened >= 10
+        assert duplicates == {}
+        # The card list: its own hint for F7 stays, the binding's short "Sort" is not listed again.
+        await open_item(pilot, ui, next(i for i in MENU if i.id == "cards.manage"), "fleetadmin", "Fleet#2026")
+        help_keys = app.help_keys(app.screen)
+        assert [text for key, text in help_keys if key == "F7"] == [
+            "Sort: choose the column and the direction; a click on a column header sorts too"]
+        assert ("F1", "Help") in help_keys and ("^l", "Log out") in help_keys

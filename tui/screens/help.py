@@ -13,6 +13,31 @@ from tui.i18n import N_, _
 
 HELP_CHROME = 6  # lines of the dialog around the scrolling part
 
+# How help texts and the footer write keys, as Textual names them.
+_KEY_WORDS = {"esc": "escape", "del": "delete", "ins": "insert", "pgup": "pageup", "pgdn": "pagedown",
+              "↑": "up", "↓": "down", "←": "left", "→": "right", "⏎": "enter", "⇥": "tab"}
+
+
+def key_names(text: str) -> frozenset[str]:
+    """The keys a help line's key text names, as Textual's key names: "Ctrl+S" and "^s" -> {"ctrl+s"},
+    "↑ / ↓" -> {"up", "down"}, "v c o" -> {"v", "c", "o"}, "Esc" -> {"escape"}, "/" -> {"slash"}. Words that
+    are no key ("Typing", "and") give names no binding has."""
+    from textual.keys import _character_to_key
+
+    words = text.split()
+    if len(words) > 1:  # "↑ / ↓", "Tab / Shift+Tab": there the slash separates keys
+        words = [word for word in words if word != "/"]
+    names = set()
+    for word in words:
+        if word.startswith("^") and len(word) > 1:
+            word = "ctrl+" + word[1:]
+        *modifiers, key = word.split("+") if len(word) > 1 else [word]
+        key = _KEY_WORDS.get(key.lower(), key)
+        if len(key) == 1:
+            key = key.lower() if key.isalnum() else _character_to_key(key)
+        names.add("+".join([m.lower() for m in modifiers] + [key.lower()]))
+    return frozenset(names)
+
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,enter,q", "close", N_("Close"), id="close")]
