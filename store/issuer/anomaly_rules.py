@@ -342,6 +342,12 @@ def _money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
+def _volume(value: Decimal) -> str:
+    """A volume as the database keeps it (3 decimals), whatever the source wrote: "51.5" and "51.500" are
+    the same total, and the screens and mails must show it the same way."""
+    return str(value.quantize(Decimal("0.001")))
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
@@ -428,7 +434,7 @@ def check_product_and_limits(tx: Tx, config: CardConfig, history: CardHistory) -
             limit.action, until))
     if over_volume:
         findings.append(Finding(AnomalyRule.LIMIT_VOLUME, {
-            **base, "limit": str(limit.volume), "quantity": str(tx.quantity), "total": str(quantity)},
+            **base, "limit": _volume(limit.volume), "quantity": _volume(tx.quantity), "total": _volume(quantity)},
             limit.action, until))
     return findings
 
@@ -461,8 +467,8 @@ def check_country(tx: Tx, config: CardConfig) -> Finding | None:
 
 def check_tank(tx: Tx, config: CardConfig) -> Finding | None:
     if config.tank_capacity_l is not None and tx.product in LIQUID_FUELS and tx.quantity > config.tank_capacity_l:
-        return Finding(AnomalyRule.ABOVE_TANK_CAPACITY, {"quantity": str(tx.quantity),
-                                                         "tank_capacity_l": str(config.tank_capacity_l)})
+        return Finding(AnomalyRule.ABOVE_TANK_CAPACITY, {"quantity": _volume(tx.quantity),
+                                                         "tank_capacity_l": _volume(config.tank_capacity_l)})
     return None
 
 

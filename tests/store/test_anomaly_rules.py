@@ -208,6 +208,18 @@ def test_country_not_allowed():
     assert finding.rule is AnomalyRule.COUNTRY_NOT_ALLOWED and finding.details["country"] == "FR"
 
 
+def test_volume_details_keep_three_decimals_whatever_the_source_wrote():
+    """A total is "51.500" whether the file said 51.5 or the database 51.500 (shown alike everywhere)."""
+    card = config(limits={Product.DIESEL: Limit(Product.DIESEL, volume=Decimal("50.5"), period=LimitPeriod.DAY)},
+                  tank_capacity_l=Decimal("40"))
+    _first, then = run(card, [tx(at("2026-11-25 08:00"), quantity="10.000"), tx(at("2026-11-25 15:00"),
+                                                                               quantity="41.5")])
+    details = {finding.rule: finding.details for finding in then}
+    assert {key: details[AnomalyRule.LIMIT_VOLUME][key] for key in ("limit", "quantity", "total")} == {
+        "limit": "50.500", "quantity": "41.500", "total": "51.500"}
+    assert details[AnomalyRule.ABOVE_TANK_CAPACITY] == {"quantity": "41.500", "tank_capacity_l": "40.000"}
+
+
 @pytest.mark.parametrize("quantity, product, broken", [
     ("400.000", Product.DIESEL, False), ("400.001", Product.DIESEL, True), ("450", Product.ADBLUE, False)])
 def test_tank_capacity(quantity, product, broken):

@@ -354,3 +354,30 @@ def test_every_what_if_binding_has_an_id():
         if cls.__module__ == tui.screens.what_if.__name__:
             for binding in cls.__dict__.get("BINDINGS", []):
                 assert isinstance(binding, Binding) and binding.id, (cls.__name__, binding)
+
+
+def test_a_volume_total_reads_the_same_in_the_anomalies_and_the_replay():
+    """The anomalies' details and the what-if sentences show a volume one way (3 decimals, the language's
+    decimal mark), whether the store wrote "51.5" (older anomalies) or "51.500"."""
+    from types import SimpleNamespace
+
+    from store.i18n import use_language
+    from store.models import AnomalyRule
+    from tui.screens.anomalies import details_text
+    from tui.screens.what_if import finding_text
+
+    for written in ("51.5", "51.500"):
+        details = {"product": "diesel", "period": "day", "limit": "50", "quantity": "41.5", "total": written}
+        finding = SimpleNamespace(rule=AnomalyRule.LIMIT_VOLUME, details=details)
+        assert details_text(details, AnomalyRule.LIMIT_VOLUME) == (
+            "product: diesel · period: day · limit: 50.000 · quantity: 41.500 · total: 51.500")
+        assert finding_text(finding).endswith("limit 50.000 l exceeded: 51.500 l")
+        with use_language("nl"):
+            assert "total: 51,500" in details_text(details, AnomalyRule.LIMIT_VOLUME)
+            assert finding_text(finding).endswith("50,000 l overschreden: 51,500 l")
+    tank = {"quantity": "81.2", "tank_capacity_l": "80"}
+    assert details_text(tank, AnomalyRule.ABOVE_TANK_CAPACITY) == "quantity: 81.200 · tank capacity l: 80.000"
+    assert finding_text(SimpleNamespace(rule=AnomalyRule.ABOVE_TANK_CAPACITY, details=tank)) == (
+        "81.200 l is more than the tank capacity of 80.000 l")
+    # An amount limit's values are amounts, not volumes: left as the store wrote them.
+    assert details_text({"limit": "300.00"}, AnomalyRule.LIMIT_AMOUNT) == "limit: 300.00"

@@ -53,14 +53,33 @@ SHORT_STATUS = {"new": NP_("anomaly status, short", "New"), "acknowledged": N_("
 UNAVAILABLE = N_("This could not be done right now; nothing was changed. Try again in a moment.")
 
 
-def details_text(details: dict) -> str:
-    """The values that broke the rule, as `name: value` pairs."""
-    def shown(value) -> str:
-        if isinstance(value, (list, tuple)):
-            return ", ".join(str(v) for v in value) or "—"
+# The details that are volumes, per rule (store.models.AnomalyRule values): shown by `volume_text`.
+VOLUME_DETAILS = {"volume limit reached": ("limit", "quantity", "total"),
+                  "volume above tank capacity": ("quantity", "tank_capacity_l")}
+
+
+def volume_text(value) -> str:
+    """A volume in an anomaly's details, as the app shows volumes: 3 decimals, the language's decimal mark
+    ("51.500" in English, "51,500" in Dutch and French), whether the store wrote "51.5" or "51.500"."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return format_number(Decimal(str(value)), 3)
+    except (InvalidOperation, ValueError):
         return str(value)
 
-    return " · ".join(f"{key.replace('_', ' ')}: {shown(value)}" for key, value in details.items())
+
+def details_text(details: dict, rule=None) -> str:
+    """The values that broke the rule, as `name: value` pairs; `rule` (an AnomalyRule or its value) tells
+    which of them are volumes."""
+    volumes = VOLUME_DETAILS.get(getattr(rule, "value", rule), ())
+
+    def shown(key: str, value) -> str:
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(v) for v in value) or "—"
+        return volume_text(value) if key in volumes else str(value)
+
+    return " · ".join(f"{key.replace('_', ' ')}: {shown(key, value)}" for key, value in details.items())
 
 
 def acknowledged_text(result) -> str:
@@ -347,7 +366,7 @@ class AnomaliesScreen(Screen[None]):
                     _("card {number}").format(number=row.card_number or card_text(None, row.license_plate,
                                                                                   row.embossed_name))]
         lines = [" · ".join(what)]
-        values = details_text(row.details)
+        values = details_text(row.details, row.rule)
         line = _("{rule}: {values}").format(rule=rule_text(row.rule), values=values) if values else rule_text(row.rule)
         if row.action.value == "block":  # notifying is the usual action: only a block is worth a word
             line += " · " + _("the card's limit blocks this product until the period ends")

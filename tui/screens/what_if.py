@@ -95,7 +95,7 @@ def _day(iso: str) -> str:
 def finding_text(finding: Any, zone=None) -> str:
     """One rule the transaction breaks, with the values that broke it, as a sentence."""
     from store.queries.transactions import unit_of
-    from tui.screens.anomalies import details_text
+    from tui.screens.anomalies import details_text, volume_text
     from tui.screens.daily_transactions import UNIT_LABELS, product_text, rule_text
 
     rule = getattr(finding.rule, "value", str(finding.rule))
@@ -108,8 +108,8 @@ def finding_text(finding: Any, zone=None) -> str:
         if rule == "amount limit reached":
             return _(LIMIT_SENTENCES[rule, d["period"]]).format(product=product, limit=d.get("limit"),
                                                                 total=d.get("total"))
-        return _(LIMIT_SENTENCES[rule, d["period"]]).format(product=product, limit=number_text(d.get("limit")),
-                                                            total=number_text(d.get("total")), unit=unit)
+        return _(LIMIT_SENTENCES[rule, d["period"]]).format(product=product, limit=volume_text(d.get("limit")),
+                                                            total=volume_text(d.get("total")), unit=unit)
     if rule == "product not allowed":
         if d.get("reason") == "blocked":
             return _("{product} blocked until {until}: a block limit was exceeded earlier").format(
@@ -129,7 +129,7 @@ def finding_text(finding: Any, zone=None) -> str:
             country=d.get("country"), allowed=", ".join(d.get("allowed_countries", ())))
     if rule == "volume above tank capacity":
         return _("{quantity} l is more than the tank capacity of {capacity} l").format(
-            quantity=number_text(d.get("quantity")), capacity=number_text(d.get("tank_capacity_l")))
+            quantity=volume_text(d.get("quantity")), capacity=volume_text(d.get("tank_capacity_l")))
     if rule == "too many transactions":
         return _("transaction {count} of the day: at most {max} allowed").format(count=d.get("count"),
                                                                                  max=d.get("max"))
@@ -139,7 +139,7 @@ def finding_text(finding: Any, zone=None) -> str:
                 driven=d.get("driven_km"), hours=d.get("hours"), max=d.get("max_km"))
         return _("odometer {km} km: lower than the previous reading {previous} km").format(
             km=d.get("odometer_km"), previous=d.get("previous_km"))
-    return f"{rule_text(finding.rule)}: {details_text(d)}"
+    return f"{rule_text(finding.rule)}: {details_text(d, rule)}"
 
 
 def _product(value: str):
