@@ -131,3 +131,30 @@ async def test_alert_settings_are_not_in_the_menu_without_the_user_right(demo_db
         app.open_menu_item(item("account.alert_settings"))
         await ui.settle(pilot)
         assert not isinstance(app.screen, AlertSettingsScreen)
+
+
+async def test_every_anomaly_rule_is_offered_from_the_enum(demo_db, ui, monkeypatch):
+    """The kinds of anomaly come from AnomalyRule, labelled from tui/i18n/labels.py: none can be forgotten."""
+    import enum
+
+    import store.models
+    from tui.i18n.labels import ANOMALY_RULE_LABELS
+
+    assert set(ANOMALY_RULE_LABELS) == {rule.value for rule in AnomalyRule}  # every rule has its label
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_item(pilot, ui, "account.notifications")
+        boxes = list(screen.query(".anomaly-rule").results(Checkbox))
+        assert [b.id for b in boxes] == [rule_id(rule.value) for rule in AnomalyRule]
+        assert [str(b.label) for b in boxes] == [ANOMALY_RULE_LABELS[rule.value] for rule in AnomalyRule]
+        await pilot.press("escape")
+        await ui.settle(pilot)
+
+        # A rule added to the enum is offered without touching the screen (its raw value until labelled).
+        extended = enum.Enum("AnomalyRule", [(r.name, r.value) for r in AnomalyRule] + [("NEW_RULE", "new rule")],
+                             type=str)
+        monkeypatch.setattr(store.models, "AnomalyRule", extended)
+        await app.push_screen(NotificationSettingsScreen())
+        await ui.settle(pilot)
+        boxes = list(app.screen.query(".anomaly-rule").results(Checkbox))
+        assert [b.id for b in boxes][-1] == rule_id("new rule") and str(boxes[-1].label) == "new rule"

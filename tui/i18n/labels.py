@@ -35,6 +35,21 @@ PERIOD_LABELS = {"transaction": N_("transaction"), "day": N_("day"), "week": N_(
 LIMIT_ACTION_LABELS = {"block": N_("block"), "notify": N_("notify")}
 BLOCK_REASON_LABELS = {"theft": N_("Theft"), "loss": N_("Loss"), "not received": N_("Not received"),
                        "defect": N_("Defect")}
+# Every store.models.AnomalyRule needs a line here (tests/tui/test_tui_notifications.py checks it): the
+# screens list the rules from the enum, so a rule without a label would show its raw English value.
+ANOMALY_RULE_LABELS = {
+    "product not allowed": N_("Product not allowed"),
+    "amount limit reached": N_("Amount limit reached"),
+    "volume limit reached": N_("Volume limit reached"),
+    "forbidden day": N_("Forbidden day"),
+    "outside allowed hours": N_("Outside the allowed hours"),
+    "country not allowed": N_("Country not allowed"),
+    "volume above tank capacity": N_("Volume above tank capacity"),
+    "odometer implausible": N_("Implausible odometer"),
+    "too many transactions": N_("Too many transactions"),
+    "blocked or expired plastic": N_("Blocked or expired card"),
+    "unknown or blocked driver code": N_("Unknown or blocked driver code"),
+}
 WEEKDAY_SHORT = {1: N_("Mon"), 2: N_("Tue"), 3: N_("Wed"), 4: N_("Thu"), 5: N_("Fri"), 6: N_("Sat"), 7: N_("Sun")}
 
 
@@ -66,6 +81,13 @@ def limit_action_label(action: Any) -> str:
 
 def block_reason_label(reason: Any) -> str:
     return label(BLOCK_REASON_LABELS, reason)
+
+
+def anomaly_rules() -> tuple[tuple[str, str], ...]:
+    """(value, label msgid) of every anomaly rule, in the enum's order: what the screens offer to choose."""
+    from store.models import AnomalyRule
+
+    return tuple((rule.value, ANOMALY_RULE_LABELS.get(rule.value, rule.value)) for rule in AnomalyRule)
 
 
 def weekday_short(day: int) -> str:

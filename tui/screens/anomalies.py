@@ -22,11 +22,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select, Static
 
 from tui.i18n import N_, _, format_number, ngettext, pgettext
-from tui.i18n.labels import NP_, tr
+from tui.i18n.labels import NP_, anomaly_rules, tr
 from tui.screens.card_actions import ActionsMenu, CardInfo, load_card_info, start_card_action
 from tui.screens.daily_transactions import card_text, money, product_text, rule_text
 from tui.screens.my_requests import parse_day
-from tui.screens.notification_settings import ANOMALY_LABELS
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -220,7 +219,7 @@ class AnomaliesScreen(Screen[None]):
         with Horizontal(id="anomaly-filters", classes="followup-bar"):
             yield Select([(tr(label), value) for value, label in STATUS_FILTERS], value="new", allow_blank=False,
                          id="anomaly-status", compact=True)
-            yield Select([(_("Every kind"), ALL)] + [(_(label), value) for value, label in ANOMALY_LABELS],
+            yield Select([(_("Every kind"), ALL)] + [(_(label), value) for value, label in anomaly_rules()],
                          value=ALL, allow_blank=False, id="anomaly-rule", compact=True)
             yield Input(placeholder=_("Card or plate"), id="anomaly-text", compact=True)
         with Horizontal(id="anomaly-dates", classes="followup-bar"):

@@ -23,9 +23,8 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from tui.i18n import N_, _, format_number, ngettext
-from tui.i18n.labels import product_label
+from tui.i18n.labels import ANOMALY_RULE_LABELS, product_label
 from tui.screens.my_requests import parse_day
-from tui.screens.notification_settings import ANOMALY_LABELS
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
@@ -72,7 +71,7 @@ def product_text(product) -> str:
 
 def rule_text(rule) -> str:
     value = getattr(rule, "value", str(rule))
-    return _(dict(ANOMALY_LABELS).get(value, value))
+    return _(ANOMALY_RULE_LABELS.get(value, value))
 
 
 def card_text(number: str | None, plate: str | None, name: str | None) -> str:

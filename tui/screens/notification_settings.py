@@ -16,27 +16,12 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, Label, Static
 
 from tui.i18n import N_, _
+from tui.i18n.labels import anomaly_rules
 from tui.widgets.footer import Footer
 from tui.widgets.header import SessionHeader
 from tui.widgets.message_line import MessageLine
 
 log = logging.getLogger(__name__)
-
-# The kinds of anomaly (store.models.AnomalyRule values), as the user reads them.
-ANOMALY_LABELS = (
-    ("product not allowed", N_("Product not allowed")),
-    ("amount limit reached", N_("Amount limit reached")),
-    ("volume limit reached", N_("Volume limit reached")),
-    ("forbidden day", N_("Forbidden day")),
-    ("outside allowed hours", N_("Outside the allowed hours")),
-    ("country not allowed", N_("Country not allowed")),
-    ("volume above tank capacity", N_("Volume above tank capacity")),
-    ("odometer implausible", N_("Implausible odometer")),
-    ("too many transactions", N_("Too many transactions")),
-    ("blocked or expired plastic", N_("Blocked or expired card")),
-    ("unknown or blocked driver code", N_("Unknown or blocked driver code")),
-)
-
 
 def rule_id(value: str) -> str:
     return "anomaly-" + value.replace(" ", "-")
@@ -77,7 +62,7 @@ class NotificationSettingsScreen(Screen[None]):
             with VerticalScroll(id="notifications-anomalies"):
                 yield Label(_("Anomalies"), classes="section-title")
                 yield Checkbox(_("Every kind of anomaly"), id="anomaly-all", compact=True)
-                for value, label in ANOMALY_LABELS:
+                for value, label in anomaly_rules():  # from the enum: a new rule is offered too
                     yield Checkbox(_(label), id=rule_id(value), compact=True, classes="anomaly-rule")
             with Vertical(id="notifications-other"):
                 yield Label(_("Other alerts"), classes="section-title")
@@ -136,7 +121,7 @@ class NotificationSettingsScreen(Screen[None]):
         try:
             with self.prevent(Checkbox.Changed):
                 self.query_one("#anomaly-all", Checkbox).value = preferences.all_anomalies
-                for value, _label in ANOMALY_LABELS:
+                for value, _label in anomaly_rules():
                     self.query_one(f"#{rule_id(value)}", Checkbox).value = value in chosen
                 self.query_one("#requests-done", Checkbox).value = preferences.requests_done
                 self.query_one("#renewal-notices", Checkbox).value = preferences.renewal_notices
@@ -164,7 +149,7 @@ class NotificationSettingsScreen(Screen[None]):
         from store.models import AnomalyRule
         from store.services.notifications import NotificationPreferences
 
-        rules = frozenset(AnomalyRule(value) for value, _label in ANOMALY_LABELS
+        rules = frozenset(AnomalyRule(value) for value, _label in anomaly_rules()
                           if self.query_one(f"#{rule_id(value)}", Checkbox).value)
         return NotificationPreferences(anomaly_rules=rules,
                                        requests_done=self.query_one("#requests-done", Checkbox).value,
