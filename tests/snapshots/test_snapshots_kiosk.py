@@ -24,3 +24,15 @@ def test_kiosk_home_screen(snap_compare, demo_db, snap_login):
         await snap_login(pilot, "depot", "Depot#2026")
 
     assert snap_compare(kiosk_app(demo_db), terminal_size=SIZE, run_before=run_before)
+
+
+def test_kiosk_card_list_fits_80_columns(snap_compare, demo_db, snap_login, snap_settle):
+    """The depot's card list: number, plate, status, expiry and driver, without scrolling sideways."""
+    from tui.menu import MENU
+
+    async def run_before(pilot):
+        await snap_login(pilot, "depot", "Depot#2026")
+        pilot.app.open_menu_item(next(i for i in MENU if i.id == "cards.manage"))
+        await snap_settle(pilot)
+
+    assert snap_compare(kiosk_app(demo_db), terminal_size=SIZE, run_before=run_before)

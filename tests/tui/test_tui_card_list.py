@@ -469,23 +469,78 @@ async def test_view_switch_changes_the_columns(demo_db, ui):
         await pilot.press("f6")
         await ui.settle(pilot)
         settings = column_labels(screen)
-        # The sorted column (plate, ascending) carries the arrow.
-        assert settings == ["", "Number", "Rk", "Plate/name↑", "Code type", "Created", "Category", "Vehicle type"]
+        # The sorted column (plate, ascending) carries the arrow; at 80 columns rank and creation day are left
+        # out (see test_card_list_fits_80_columns).
+        assert settings == ["", "Number", "Plate/name↑", "Code type", "Category", "Vehicle type"]
         table = screen.query_one(DataTable)
         assert table.row_count == count == len(screen.rows)
         first = screen.rows[0]
         cells = [str(cell) for cell in table.get_row_at(0)]
-        assert cells[4] in ("PIN", "Driver code") and cells[6] == (first.category or "")
+        assert cells[3] in ("PIN", "Driver code") and cells[4] == (first.category or "")
         await pilot.press("f6")  # Limits
         await ui.settle(pilot)
         assert column_labels(screen)[:5] == ["", "Plate/name↑", "Limits", "On limit", "Not allowed"]
         await pilot.press("f6")  # Controls
         await ui.settle(pilot)
-        assert column_labels(screen)[:8] == ["", "Plate/name↑", "Days", "Hours", "Countries", "Tx/day", "Odometer",
-                                             "Tank"]
+        # At 80 columns without tank, forbidden days and number (see test_card_list_fits_80_columns_in_every_view).
+        assert column_labels(screen) == ["", "Plate/name↑", "Days", "Hours", "Countries", "Tx/day", "Odometer"]
         await pilot.press("f6")
         await ui.settle(pilot)
         assert column_labels(screen) == general
+
+
+def test_fit_columns_drops_and_narrows_below_the_compact_width():
+    general = [(key, label, width) for key, label, width in cl.COLUMNS]
+    drop, least = cl.COMPACT["general"]
+    fitted = cl.fit_columns(general, 78, drop, least)
+    assert [key for key, _label, _width in fitted] == ["mark", "number", "plate", "status", "expiry", "driver"]
+    assert sum(width + cl.CELL_PADDING for _key, _label, width in fitted) <= 78
+    assert dict((key, width) for key, _label, width in fitted)["driver"] == 14  # what is left, more than 10
+    # From the compact width on, every column, at its own width: the list scrolls sideways.
+    assert cl.fit_columns(general, cl.COMPACT_BELOW, drop, least) == tuple(general)
+    assert cl.clip("Youssef Vandenberghe", 14) == "Youssef Vande…" and cl.clip("Jan Peeters", 14) == "Jan Peeters"
+
+
+async def test_card_list_fits_80_columns_in_every_view(demo_db, ui):
+    """At 80×24 (a kiosk) no view scrolls sideways: the driver shows without scrolling."""
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        table = screen.query_one(DataTable)
+        for view, _name, columns in cl.VIEWS:
+            assert screen.view == view
+            assert table.virtual_size.width <= table.scrollable_content_region.width, view
+            assert table.max_scroll_x == 0 and not table.show_horizontal_scrollbar, view
+            labels = [label.rstrip(" ↑↓") for label in column_labels(screen)]
+            assert set(labels) <= {cl._(label) for _key, label, _width in columns}
+            await pilot.press("f6")
+            await ui.settle(pilot)
+        assert screen.view == "general"
+        assert "Driver" in column_labels(screen)
+        driver = column_labels(screen).index("Driver")
+        width = dict((key, width) for key, _label, width in screen.columns())["driver"]
+        shown = {str(table.get_row_at(i)[driver]): row.driver_name or "" for i, row in enumerate(screen.rows)}
+        assert any(text.endswith("…") and len(name) > width for text, name in shown.items())
+        assert all(text == cl.clip(name, width) for text, name in shown.items())
+
+
+async def test_card_list_shows_every_column_in_a_wide_terminal(demo_db, ui):
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_screen(pilot, ui, "cards.manage")
+        for view, _name, columns in cl.VIEWS:
+            assert [key for key, _label, _width in screen.columns()] == [key for key, _l, _w in columns], view
+            await pilot.press("f6")
+            await ui.settle(pilot)
+        # Narrowed to 80 columns, the list fits again; wide again, every column is back.
+        general = [key for key, _label, _width in cl.COLUMNS]
+        await pilot.resize_terminal(80, 24)
+        await ui.settle(pilot)
+        assert "division" not in [key for key, _label, _width in screen.columns()]
+        assert screen.query_one(DataTable).max_scroll_x == 0
+        await pilot.resize_terminal(120, 30)
+        await ui.settle(pilot)
+        assert [key for key, _label, _width in screen.columns()] == general
 
 
 async def test_bulk_actions_open_on_the_marked_cards(demo_db, ui):
@@ -666,9 +721,12 @@ async def test_limits_and_controls_views(demo_db, ui):
         with demo_db.session() as s:
             settings = card_settings(s, app.session.actor, [row.id for row in screen.rows])
         table = screen.query_one(DataTable)
+        # At 80 columns the texts are cut to their column's width, ending in "…".
+        widths = {key: width for key, _label, width in screen.columns()}
         for index, row in enumerate(screen.rows):
             cells = [str(cell) for cell in table.get_row_at(index)]
-            assert tuple(cells[2:5]) == cl.limits_text(settings[row.id])
+            expected = zip(cl.limits_text(settings[row.id]), ("limits", "limit_action", "not_allowed"))
+            assert tuple(cells[2:5]) == tuple(cl.clip(text, widths[key]) for text, key in expected)
         with_limits = next(i for i, row in enumerate(screen.rows)
                            if any(limit.amount is not None for limit in settings[row.id].limits))
         cell = str(table.get_row_at(with_limits)[2])
@@ -678,7 +736,8 @@ async def test_limits_and_controls_views(demo_db, ui):
         assert screen.view == "controls"
         cells = [str(cell) for cell in table.get_row_at(0)]
         texts = cl.controls_text(settings[screen.rows[0].id])
-        assert cells[2:5] == [texts["weekdays"], texts["hours"], texts["countries"]]
+        widths = {key: width for key, _label, width in screen.columns()}
+        assert cells[2:5] == [cl.clip(texts[key], widths[key]) for key in ("weekdays", "hours", "countries")]
         # A new search in a settings view reads the settings with the page.
         await search(pilot, ui, "1-LVT")
         assert screen.rows and set(screen.settings) == {row.id for row in screen.rows}

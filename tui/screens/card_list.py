@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
+from rich.cells import cell_len, set_cell_size
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -72,8 +73,8 @@ DATE_FIELDS = (
     ("card-used-from", "last_use_from", N_("Used from")),
     ("card-used-to", "last_use_to", N_("Used to")),
 )
-# What identifies a card and its state comes first: at 80 columns driver, division, last use and renewal scroll
-# into view.
+# What identifies a card and its state comes first. In a terminal narrower than COMPACT_BELOW the list drops
+# columns (see COMPACT) so that what is left fits without scrolling sideways.
 COLUMNS = (
     ("mark", "", 1),
     ("number", N_("Number"), 18),
@@ -126,6 +127,18 @@ VIEWS = (
     ("controls", N_("Controls"), CONTROLS_COLUMNS),
 )
 SETTINGS_VIEWS = ("limits", "controls")  # the views that show `card_settings`
+# A list narrower than this (in cells, the table's own width) fits its width: at 80 columns, scrolling sideways
+# to reach the driver was easy to miss. From this width on, every column shows and the list scrolls sideways.
+COMPACT_BELOW = 100
+# Per view, to fit a narrow list: the columns to drop, least important first, as long as the rest does not fit,
+# and the columns that may be narrower than their width (the text then ends in "…"), with their least width.
+COMPACT = {
+    "general": (("linked", "renewal", "last_use", "division", "rank", "type"), {"driver": 10}),
+    "settings": (("rank", "created"), {"category": 10, "vehicle_type": 10}),
+    "limits": (("number",), {"limits": 24, "not_allowed": 12}),
+    "controls": (("number", "forbidden", "tank"), {"countries": 8}),
+}
+CELL_PADDING = 2  # DataTable's default cell padding, one cell on either side of a column
 # The sort choices: every sortable column of the store (`store.queries.cards.SORT_COLUMNS`), by name.
 SORT_LABELS = {
     "plate": N_("Plate/name"),
@@ -162,6 +175,47 @@ def sort_value(column: str, descending: bool) -> str:
 def sort_option(column: str, descending: bool) -> str:
     name = _(SORT_LABELS.get(column, column))
     return _("Sort: {column} ↓").format(column=name) if descending else _("Sort: {column} ↑").format(column=name)
+
+
+def fit_columns(columns, room: int, drop: tuple[str, ...] = (), least: dict[str, int] | None = None) -> tuple:
+    """The (key, label, width) columns that fit `room` cells: all of them when they fit or when `room` is
+    COMPACT_BELOW or more; else without the columns of `drop` (in that order) until the rest fits with the
+    `least` widths (then without the last ones), the room left shared out in column order up to each column's
+    own width."""
+    least = least or {}
+
+    def total(cols, widths) -> int:
+        return sum(widths(key, width) + CELL_PADDING for key, _label, width in cols)
+
+    headers = {key: cell_len(label) for key, label, _width in columns}
+
+    def narrowest(key, width):  # never narrower than the header, which DataTable would cut without "…"
+        return min(width, max(least.get(key, width), headers[key]))
+
+    if room >= COMPACT_BELOW or total(columns, lambda _k, width: width) <= room:
+        return tuple(columns)
+    kept = list(columns)
+    for key in drop:
+        if total(kept, narrowest) <= room:
+            break
+        kept = [column for column in kept if column[0] != key]
+    while len(kept) > 2 and total(kept, narrowest) > room:  # longer headers (a language, the sort arrow)
+        kept.pop()
+    spare = room - total(kept, narrowest)
+    fitted = []
+    for key, label, width in kept:
+        narrow = narrowest(key, width)
+        grown = narrow + max(0, min(spare, width - narrow))
+        spare -= grown - narrow
+        fitted.append((key, label, grown))
+    return tuple(fitted)
+
+
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` cells, ending in "…" when cut."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, width - 1) + "…"
 
 
 def _number(value) -> str:
@@ -410,6 +464,7 @@ class CardListScreen(Screen[None]):
         self._keep: int | None = None  # the card to keep highlighted when the list reloads after an action
         self._first_load = True
         self.view = VIEWS[0][0]
+        self.shown_columns: tuple = ()  # (key, header, width) of the columns shown, as `_fit` chose them
         self._divisions_for: int | None = None  # the customer number whose divisions the filter offers
         self._filter_error = False  # the message line shows a filter field's problem
 
@@ -699,13 +754,30 @@ class CardListScreen(Screen[None]):
             self._fill_table(self.query_one(DataTable).cursor_row)
 
     def _add_columns(self, table: DataTable) -> None:
+        self.shown_columns = self._fit(table)
+        for key, text, width in self.shown_columns:
+            table.add_column(text, key=key, width=width)
+
+    def _fit(self, table: DataTable) -> tuple:
+        """The view's columns as (key, header, width) that fit the table's width (see COMPACT_BELOW)."""
         arrow = "↓" if self.sort is not None and self.sort.descending else "↑"
-        for key, label, width in self.columns():
+        columns = []
+        for key, label, width in next(columns for view, _name, columns in VIEWS if view == self.view):
             text = _(label)
             if self.sort is not None and key == self.sort.column:
                 text = f"{text} {arrow}" if len(text) + 2 <= width else f"{text}{arrow}"
                 width = max(width, len(text))
-            table.add_column(text, key=key, width=width)
+            columns.append((key, text, width))
+        # Before the first layout the table has no size yet: the screen's width, as the table spans it.
+        width = table.size.width or self.app.size.width
+        room = width - table.styles.scrollbar_size_vertical
+        drop, least = COMPACT.get(self.view, ((), {}))
+        return fit_columns(columns, room, drop, least)
+
+    def on_resize(self) -> None:
+        table = self.query_one(DataTable)
+        if self._fit(table) != self.shown_columns:
+            self._fill_table(table.cursor_row, columns=True)
 
     def _fill_table(self, cursor: int, shift: int | None = None, columns: bool = False) -> None:
         """Show `self.rows` with the cursor on row `cursor`; `shift`: the rows the highlighted card moved by (a
@@ -729,7 +801,8 @@ class CardListScreen(Screen[None]):
         table.call_after_refresh(table.scroll_to, x=scroll_x, y=y, animate=False, force=True)
 
     def columns(self) -> tuple:
-        return next(columns for view, _name, columns in VIEWS if view == self.view)
+        """The (key, header, width) of the columns shown, as the table's width allows."""
+        return self.shown_columns
 
     def cells(self, row) -> list[str]:
         code_type = row.code_type.value if row.code_type is not None else ""
@@ -764,7 +837,7 @@ class CardListScreen(Screen[None]):
                 cells["limits"], cells["limit_action"], cells["not_allowed"] = limits_text(settings)
             else:
                 cells.update(controls_text(settings))
-        return [cells[key] for key in keys]
+        return [clip(cells[key], width) for key, _label, width in self.columns()]
 
     def is_marked(self, card_id: int) -> bool:
         return self.all_matching or card_id in self.marked
