@@ -127,8 +127,9 @@ VIEWS = (
     ("controls", N_("Controls"), CONTROLS_COLUMNS),
 )
 SETTINGS_VIEWS = ("limits", "controls")  # the views that show `card_settings`
-# A list narrower than this (in cells, the table's own width) fits its width: at 80 columns, scrolling sideways
-# to reach the driver was easy to miss. From this width on, every column shows and the list scrolls sideways.
+# A list narrower than this (the table's width in cells, the terminal's) fits its width: at 80 columns,
+# scrolling sideways to reach the driver was easy to miss. From this width on, every column shows and the list
+# scrolls sideways.
 COMPACT_BELOW = 100
 # Per view, to fit a narrow list: the columns to drop, least important first, as long as the rest does not fit,
 # and the columns that may be narrower than their width (the text then ends in "…"), with their least width.
@@ -178,8 +179,8 @@ def sort_option(column: str, descending: bool) -> str:
 
 
 def fit_columns(columns, room: int, drop: tuple[str, ...] = (), least: dict[str, int] | None = None) -> tuple:
-    """The (key, label, width) columns that fit `room` cells: all of them when they fit or when `room` is
-    COMPACT_BELOW or more; else without the columns of `drop` (in that order) until the rest fits with the
+    """The (key, label, width) columns that fit `room` cells: all of them when they fit; else without the
+    columns of `drop` (in that order) until the rest fits with the
     `least` widths (then without the last ones), the room left shared out in column order up to each column's
     own width."""
     least = least or {}
@@ -192,7 +193,7 @@ def fit_columns(columns, room: int, drop: tuple[str, ...] = (), least: dict[str,
     def narrowest(key, width):  # never narrower than the header, which DataTable would cut without "…"
         return min(width, max(least.get(key, width), headers[key]))
 
-    if room >= COMPACT_BELOW or total(columns, lambda _k, width: width) <= room:
+    if total(columns, lambda _k, width: width) <= room:
         return tuple(columns)
     kept = list(columns)
     for key in drop:
@@ -770,9 +771,10 @@ class CardListScreen(Screen[None]):
             columns.append((key, text, width))
         # Before the first layout the table has no size yet: the screen's width, as the table spans it.
         width = table.size.width or self.app.size.width
-        room = width - table.styles.scrollbar_size_vertical
+        if width >= COMPACT_BELOW:
+            return tuple(columns)
         drop, least = COMPACT.get(self.view, ((), {}))
-        return fit_columns(columns, room, drop, least)
+        return fit_columns(columns, width - table.styles.scrollbar_size_vertical, drop, least)
 
     def on_resize(self) -> None:
         table = self.query_one(DataTable)
