@@ -1,10 +1,15 @@
 """The footer at 80 columns (issue 10: usable at 80×24): every key it shows is whole, on every main-menu
-screen and whatever has the focus; the keys it leaves out for room are still in F1 help and the palette."""
+screen and whatever has the focus, in English, Dutch and French (the real catalogs); the keys it leaves out for
+room are still in F1 help and the palette."""
 from __future__ import annotations
 
+import pytest
+from sqlmodel import select
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey
 
+from store.i18n import current_language
+from store.models import User
 from tui.app import CardsOnlineApp
 from tui.menu import visible_menu
 from tui.widgets.footer import SESSION_ACTIONS, Footer
@@ -46,13 +51,25 @@ async def open_item(pilot, ui, item, username: str, password: str) -> None:
         await ui.settle(pilot)
 
 
-async def check_every_screen(demo_db, ui, username: str, password: str) -> list[str]:
-    app = CardsOnlineApp(demo_db)
+def set_user_language(db, username: str, language: str) -> None:
+    with db.session() as session:
+        user = session.exec(select(User).where(User.username == username)).one()
+        user.language = language
+        session.add(user)
+        session.commit()
+
+
+async def check_every_screen(demo_db, ui, username: str, password: str, language: str = "en") -> list[str]:
+    """The footer problems of the login screen and every menu screen the user opens, in `language` (the app's
+    before login and the user's own after)."""
+    set_user_language(demo_db, username, language)
+    app = CardsOnlineApp(demo_db, language=language)
     problems: list[str] = []
     async with app.run_test(size=ui.size) as pilot:
         await ui.settle(pilot)
         problems += footer_problems(app.screen)
         await ui.login(pilot, username, password)
+        assert current_language() == language
         problems += footer_problems(app.screen)
         opened = 0
         for _group, items in visible_menu(app.session.rights, app.menu):
@@ -71,13 +88,18 @@ async def check_every_screen(demo_db, ui, username: str, password: str) -> list[
     return sorted(set(problems))
 
 
-async def test_every_footer_fits_at_80_columns_for_the_administrator(demo_db, ui):
-    assert await check_every_screen(demo_db, ui, "fleetadmin", "Fleet#2026") == []
+LANGUAGES = pytest.mark.parametrize("language", ["en", "nl", "fr"])
 
 
-async def test_every_footer_fits_at_80_columns_for_accounting(demo_db, ui):
+@LANGUAGES
+async def test_every_footer_fits_at_80_columns_for_the_administrator(demo_db, ui, language):
+    assert await check_every_screen(demo_db, ui, "fleetadmin", "Fleet#2026", language) == []
+
+
+@LANGUAGES
+async def test_every_footer_fits_at_80_columns_for_accounting(demo_db, ui, language):
     # Accounting sees the budget report (its B key) and the invoices.
-    assert await check_every_screen(demo_db, ui, "accounting", "Books#2026") == []
+    assert await check_every_screen(demo_db, ui, "accounting", "Books#2026", language) == []
 
 
 async def test_keys_left_out_of_the_footer_are_in_help_and_the_palette(demo_db, ui):
@@ -172,3 +194,33 @@ async def test_f1_help_lists_each_key_once_on_every_screen_of_a_kiosk(demo_db, u
         assert [text for key, text in help_keys if key == "F7"] == [
             "Sort: choose the column and the direction; a click on a column header sorts too"]
         assert ("F1", "Help") in help_keys and ("^l", "Log out") in help_keys
+
+
+async def test_a_busy_dutch_footer_gives_the_palette_key_room_to_the_screens_keys(demo_db, ui):
+    """In Dutch the users screen's keys need the room of ^p Commando's: the footer leaves it out and shows the
+    footer form of New user ("Nieuw"); F1 help and the palette keep the full texts and ^p."""
+    from tui.menu import MENU
+
+    set_user_language(demo_db, "fleetadmin", "nl")
+    app = CardsOnlineApp(demo_db, language="nl")
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        assert any(key.has_class("-command-palette") for key in app.screen.query(FooterKey))  # home: room
+        await open_item(pilot, ui, next(i for i in MENU if i.id == "account.users"), "fleetadmin", "Fleet#2026")
+        footer = {key.key_display: key.description for key in app.screen.query(FooterKey)}
+        assert footer["^n"] == "Nieuw" and footer["F1"] == "Help" and "^p" not in footer
+        help_keys = app.help_keys(app.screen)
+        assert ("^n", "Nieuwe gebruiker") in help_keys and any(key == "^p" for key, _text in help_keys)
+        assert "Nieuwe gebruiker" in {command.title for command in app.get_system_commands(app.screen)}
+        assert footer_problems(app.screen) == []
+
+
+async def test_in_english_the_palette_key_stays(demo_db, ui):
+    from tui.menu import MENU
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "fleetadmin", "Fleet#2026")
+        await open_item(pilot, ui, next(i for i in MENU if i.id == "account.users"), "fleetadmin", "Fleet#2026")
+        footer = {key.key_display: key.description for key in app.screen.query(FooterKey)}
+        assert footer["^n"] == "New user" and footer["^p"] == "Commands"
