@@ -13,7 +13,7 @@ from test_reports import OCT, NOV, PERIOD, build_fleet, fuel
 
 from store.issuer.month_totals import rebuild_month_totals
 from store.models import (AuditEvent, Card, CardMonthTotal, CardStatus, Customer, CustomerNumber, FleetDivision,
-                          Product, ProductType)
+                          Product, ProductType, Right)
 from store.queries import reports
 from store.services import customers
 from store.services.context import ISSUER
@@ -84,8 +84,8 @@ def test_the_reports_show_the_months_of_the_new_zone(session, fleet, clock):
 
 
 def test_the_change_is_audited_and_only_the_issuers(session, fleet, clock):
-    with pytest.raises(PermissionDenied):
-        customers.change_timezone(session, fleet.actor, clock.now(), fleet.customer.id, "UTC")
+    with pytest.raises(PermissionDenied):  # a portal user, even one holding every right
+        customers.change_timezone(session, fleet.with_rights(*Right), clock.now(), fleet.customer.id, "UTC")
     with pytest.raises(DomainError, match="no time zone"):
         customers.change_timezone(session, ISSUER, clock.now(), fleet.customer.id, "Europe/Atlantis")
     before = totals(session)

@@ -91,6 +91,9 @@ EXEMPT = {
     "queries.card_filter.scoped_filter": "narrows a filter to the actor's customer numbers (refuses another "
                                          "one: test_scoped_filter_refuses_a_customer_number_not_theirs); "
                                          "its callers check the right",
+    # The issuer's own work: no portal right allows it.
+    "services.customers.change_timezone": "issuer only: refuses every portal user whatever their rights "
+                                          "(test_customer_timezone.test_the_change_is_audited_and_only_the_issuers)",
 }
 
 
