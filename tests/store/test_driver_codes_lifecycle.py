@@ -179,4 +179,6 @@ def test_driver_code_lifecycle(tmp_path):
         return DriverCodeLifecycle(url)
 
     run_state_machine_as_test(machine, settings=settings(
-        max_examples=30, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]))
+        max_examples=30, stateful_step_count=25, deadline=None,
+        # unique lists drawn from a bundle of a few codes reject many draws: an efficiency warning, not a failure
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
