@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -114,8 +115,12 @@ def test_a_user_with_two_factor_sign_in_gives_the_code(url):
 
     wrong = run({"CARDSONLINE_OTP": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
     assert wrong.exit_code != 0 and "code is wrong" in wrong.output
-    right = run({"CARDSONLINE_OTP": pyotp.TOTP(secret).now()})
+    code = pyotp.TOTP(secret).now()
+    right = run({"CARDSONLINE_OTP": code})
     assert right.exit_code == 0, right.output
     assert json.loads(right.output)
-    prompted = run({}, prompt_input=pyotp.TOTP(secret).now() + "\n")
+    again = run({"CARDSONLINE_OTP": code})  # a code works once, for a script too
+    assert again.exit_code != 0 and "already been used" in again.output
+    # The next 30 seconds' code (one step ahead is accepted for clock drift), typed at the prompt.
+    prompted = run({}, prompt_input=pyotp.TOTP(secret).at(time.time() + 30) + "\n")
     assert prompted.exit_code == 0 and "One-time code for fleetadmin" in prompted.output

@@ -107,6 +107,9 @@ class User(SQLModel, table=True):
     invitation_failures: int = 0
     totp_secret: Optional[str] = str_field(64, None)
     totp_required: bool = False
+    # The time step (Unix time // 30) of the last one-time code accepted: that code, and any of an earlier step,
+    # is refused from then on (replay). None: no code accepted since the secret was set.
+    totp_last_step: Optional[int] = None
     created_at: Optional[datetime] = utc_field()
     version: int = 1
 

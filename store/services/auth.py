@@ -80,7 +80,7 @@ def check_credentials(session: Session, username: str, password: str, now: datet
         until = user.locked_until.astimezone(ZoneInfo(customer.timezone))
         raise AuthenticationFailed(_(LOCKED).format(failures=policy.max_failures, until=until))
     if not verify_password(user.password_hash, password):
-        _count_failure(session, user, now, policy, "login failed")
+        count_failed_login(session, user, now, policy, "login failed")
         raise AuthenticationFailed(_(WRONG_CREDENTIALS))
     today = local_date(customer, now)
     if user.status == UserStatus.DEACTIVATED:
@@ -108,7 +108,9 @@ def _complete_login(session: Session, user: User, customer: Customer, now: datet
                        previous_login_at=previous_login_at)
 
 
-def _count_failure(session: Session, user: User, now: datetime, policy: LoginPolicy, action: str) -> None:
+def count_failed_login(session: Session, user: User, now: datetime, policy: LoginPolicy, action: str) -> None:
+    """A wrong password or one-time code: counted (and committed); the one that reaches the policy's limit locks
+    the account for its minutes."""
     actor = Actor(user_id=user.id, label=user.username, customer_id=user.customer_id)
     user.failed_logins += 1
     audit.record(session, actor, now, "user", user.id, action, after={"failed_logins": user.failed_logins})
@@ -125,9 +127,10 @@ def verify_second_factor(session: Session, pending: LoginResult, code: str, now:
     """Complete a login that `authenticate` left waiting for the one-time code (RFC 6238).
 
     For second_factor == "setup" the user confirms `new_secret` (shown to them as a provisioning URI) with a
-    first code; it is stored and the login completes. A wrong code counts as a failed login (lockout).
+    first code; it is stored and the login completes. A wrong code counts as a failed login (lockout); a code
+    already accepted once is refused (`users.claim_totp`, `refuse_used_code`).
     """
-    from .users import WRONG_CODE, totp_valid
+    from .users import CODE_USED, CODE_WRONG, claim_totp, code_problem
 
     user = session.get(User, pending.user.id)
     if user is None or pending.second_factor is None:
@@ -143,15 +146,31 @@ def verify_second_factor(session: Session, pending: LoginResult, code: str, now:
         if not new_secret:
             raise AuthenticationFailed(_("Your administrator requires two-factor sign-in: set it up first."))
         secret = new_secret
-    if not totp_valid(secret, code, now):
-        _count_failure(session, user, now, policy, "second factor failed")
-        raise AuthenticationFailed(_(WRONG_CODE))
+    outcome = claim_totp(session, user, secret, code, now)
+    if outcome == CODE_WRONG:
+        count_failed_login(session, user, now, policy, "second factor failed")
+        raise AuthenticationFailed(code_problem(outcome), field="code")
+    if outcome == CODE_USED:
+        refuse_used_code(session, user, now)
     if user.totp_secret is None:
         user.totp_secret = secret
         user.version += 1
         audit.record(session, Actor(user_id=user.id, label=user.username, customer_id=user.customer_id), now,
                      "user", user.id, "two-factor on", after={"two_factor": True})
     return _complete_login(session, user, customer, now)
+
+
+def refuse_used_code(session: Session, user: User, now: datetime) -> None:
+    """A one-time code that was already accepted (`users.claim_totp` said CODE_USED): refused with a message that
+    says to wait for the next code. Audited, but not counted toward the lockout: it is the user's own right code
+    typed a second time within its 30 seconds (a second login, or My invoices right after the login), and
+    refusing it already stops a replay; a guess that is wrong is counted."""
+    from .users import CODE_USED, code_problem
+
+    audit.record(session, Actor(user_id=user.id, label=user.username, customer_id=user.customer_id), now, "user",
+                 user.id, "second factor reused")
+    session.commit()
+    raise AuthenticationFailed(code_problem(CODE_USED), field="code")
 
 
 def password_history(session: Session, user_id: int) -> list[str]:

@@ -1,8 +1,9 @@
 """*My invoices* (Fiche 11), the customer's side: re-authentication on entry, search, download, reconciliation.
 
-- `reauthenticate`: the portal asks user name and password again every time the user enters *My invoices*. It is
-  a password check (`auth.check_credentials`; no new "last login"): a wrong password counts toward the lockout
-  like a failed login. The user name must be the logged-in user's own.
+- `reauthenticate`: the portal asks user name and password again every time the user enters *My invoices*, and
+  the one-time code of a user with two-factor sign-in. It is a password check (`auth.check_credentials`; no new
+  "last login") and a code check (`users.claim_totp`: a code is accepted once only): a wrong password or code
+  counts toward the lockout like a failed login. The user name must be the logged-in user's own.
 - `search_invoices` / `count_invoices`: the invoices of the actor's customer numbers (or the one asked for),
   filtered by status (original / duplicate), invoice number, issue date range and amount range (incl. VAT);
   newest first, keyset-paged on (issue date, id).
@@ -47,10 +48,11 @@ from ..models import (
     User,
 )
 from . import audit
-from .auth import LoginPolicy, check_credentials
+from .auth import LoginPolicy, check_credentials, count_failed_login, refuse_used_code
 from .context import Actor
 from .errors import AuthenticationFailed, DomainError, NotFound
 from .labels import enum_label
+from .users import CODE_USED, CODE_WRONG, claim_totp, code_problem
 
 INVOICE_PAGE = 50
 ZERO = Decimal("0")
@@ -108,13 +110,20 @@ class AccountLocked(AuthenticationFailed):
     """The wrong password of a re-authentication locked the account: the portal logs the user out."""
 
 
-def reauthenticate(session: Session, actor: Actor, username: str, password: str, now: datetime,
-                   policy: LoginPolicy = LoginPolicy()) -> None:
-    """Entering *My invoices*: the logged-in user types their user name and password again.
+class CodeNeeded(AuthenticationFailed):
+    """The user has two-factor sign-in and gave no one-time code: ask it (nothing was counted)."""
 
-    Raises AuthenticationFailed (message fit to show) when they are wrong; a wrong password counts toward the
-    lockout like a failed login, and the attempt that locks the account raises AccountLocked. Another user's
-    name is refused without trying it (nobody else's failure count moves).
+
+def reauthenticate(session: Session, actor: Actor, username: str, password: str, now: datetime,
+                   policy: LoginPolicy = LoginPolicy(), code: str | None = None) -> None:
+    """Entering *My invoices*: the logged-in user types their user name and password again, and, when they have
+    two-factor sign-in, the current one-time code.
+
+    Raises AuthenticationFailed (message fit to show) when they are wrong; a wrong password or a wrong code counts
+    toward the lockout like a failed login, and the attempt that locks the account raises AccountLocked. A code
+    accepted once (at the login, a previous entry …) is refused, not counted (`users.claim_totp`). Without a code
+    for a user who has two-factor sign-in: CodeNeeded. Another user's name is refused without trying it (nobody
+    else's failure count moves).
     """
     user = session.get(User, actor.user_id) if actor.user_id is not None else None
     if user is None:
@@ -133,7 +142,22 @@ def reauthenticate(session: Session, actor: Actor, username: str, password: str,
         raise
     if checked.id != user.id:  # cannot happen: the names are equal
         raise AuthenticationFailed(_("Type your own user name, the one you logged in with."))
-    user.failed_logins = 0  # the right password, as at a login; but no new "last login"
+    if user.totp_secret is not None:
+        if not (code or "").strip():
+            raise CodeNeeded(_("Two-factor sign-in is on for you: type also the 6-digit code your authenticator app "
+                               "shows now."), field="code")
+        outcome = claim_totp(session, user, user.totp_secret, code, now)
+        if outcome == CODE_USED:
+            refuse_used_code(session, user, now)
+        if outcome == CODE_WRONG:
+            count_failed_login(session, user, now, policy, "second factor failed")
+            if user.locked_until is not None and user.locked_until > now:
+                until = user.locked_until.astimezone(_zone(session, actor))
+                raise AccountLocked(_("Too many wrong codes: your account is locked until {until:%H:%M} and you have "
+                                      "been logged out. Try again later or ask an administrator to unlock "
+                                      "it.").format(until=until), field="code")
+            raise AuthenticationFailed(code_problem(outcome), field="code")
+    user.failed_logins = 0  # the right password (and code), as at a login; but no new "last login"
     audit.record(session, actor, now, "user", user.id, "re-authenticated", after={"for": "My invoices"})
     session.commit()
 
@@ -592,7 +616,7 @@ def _aware(moment: datetime) -> datetime:
 
 
 __all__ = [
-    "AccountLocked", "CardReconciliation", "Download", "INVOICE_PAGE", "InvoiceDetails", "InvoiceFilter",
+    "AccountLocked", "CardReconciliation", "CodeNeeded", "Download", "INVOICE_PAGE", "InvoiceDetails", "InvoiceFilter",
     "InvoiceRow", "Match", "Reconciliation", "ReconciliationRow", "count_invoices",
     "invoice_details", "invoice_for_files", "pdf_name", "reauthenticate", "record_download", "reconcile",
     "search_invoices", "signature_name",

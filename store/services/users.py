@@ -22,7 +22,9 @@ Rules decided here (the guide is silent on them):
 - **Two-factor**: a user turns it on by confirming a first code for a fresh secret (the secret is kept by
   the caller between the two steps, and stored only when confirmed); turning it off needs a valid code,
   and is refused while an administrator requires it. An administrator can require it (the user then sets it
-  up at their next login before entering) and can reset it for a user who lost their device.
+  up at their next login before entering) and can reset it for a user who lost their device. Every code is
+  accepted once only, wherever it is typed (login, My invoices, turning it on or off): `claim_totp` records its
+  time step and refuses that step and earlier ones afterwards.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable
 
+from sqlalchemy import update
 from sqlmodel import Session, col, func, or_, select
 
 from ..i18n import N_, _, ngettext, use_language
@@ -669,18 +672,59 @@ def provisioning_uri(secret: str, username: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
 
 
-def totp_valid(secret: str | None, code: str, now: datetime) -> bool:
-    """The code for `now` (one 30-second step before or after is accepted for clock drift)."""
+def totp_steps(secret: str | None, code: str, now: datetime) -> list[int]:
+    """The time steps (RFC 6238 counters: Unix time // 30) whose code is `code`, among the step of `now` and one
+    step before and after it (clock drift), in ascending order; empty for a wrong code."""
+    import hmac
+
     import pyotp
 
     code = (code or "").replace(" ", "").strip()
     if not secret or len(code) != TOTP_DIGITS or not code.isdigit():
-        return False
-    return pyotp.TOTP(secret).verify(code, for_time=int(now.timestamp()), valid_window=1)
+        return []
+    totp = pyotp.TOTP(secret)
+    current = int(now.timestamp()) // totp.interval
+    return [step for step in (current - 1, current, current + 1)
+            if hmac.compare_digest(totp.generate_otp(step), code)]
+
+
+CODE_ACCEPTED, CODE_WRONG, CODE_USED = "accepted", "wrong", "used"
+
+
+def claim_totp(session: Session, user: User, secret: str | None, code: str, now: datetime) -> str:
+    """Accept a one-time code for `user` at most once: CODE_ACCEPTED, and its step becomes the user's
+    `totp_last_step` (in the session's transaction: it counts once the caller commits); CODE_WRONG when it is
+    not the code of the accepted window (`totp_steps`); CODE_USED when it is, but of a step no later than the
+    last one accepted (a replay, or an older code after a newer one).
+
+    The step is recorded by a conditional UPDATE (only over an older step), so of two sessions checking the same
+    code at once exactly one records it: on PostgreSQL the second waits for the first's row lock and then finds
+    the step taken; SQLite runs one writer at a time. Every check of a code goes through here."""
+    steps = totp_steps(secret, code, now)
+    if not steps:
+        return CODE_WRONG
+    last = col(User.totp_last_step)
+    for step in steps:
+        claimed = session.execute(
+            update(User).where(col(User.id) == user.id, or_(last.is_(None), last < step)).values(totp_last_step=step))
+        if claimed.rowcount == 1:
+            return CODE_ACCEPTED
+    return CODE_USED
 
 
 WRONG_CODE = N_("The code is wrong or has expired. Type the 6-digit code your authenticator app shows now "
                 "(check that the phone's clock is right).")
+CODE_USED_MESSAGE = N_("This code has already been used. Wait for the next code your authenticator app shows (a new "
+                       "one every 30 seconds) and type that one.")
+
+
+def code_problem(outcome: str) -> str | None:
+    """The message for a refused code (translated), None for an accepted one."""
+    if outcome == CODE_WRONG:
+        return _(WRONG_CODE)
+    if outcome == CODE_USED:
+        return _(CODE_USED_MESSAGE)
+    return None
 
 
 def _own_user(session: Session, actor: Actor) -> User:
@@ -696,8 +740,9 @@ def enable_two_factor(session: Session, actor: Actor, now: datetime, secret: str
     user = _own_user(session, actor)
     if user.totp_secret is not None:
         raise DomainError(_("Two-factor sign-in is already on. Turn it off first to use a new device."))
-    if not totp_valid(secret, code, now):
-        raise DomainError(_(WRONG_CODE), field="code")
+    problem = code_problem(claim_totp(session, user, secret, code, now))
+    if problem:
+        raise DomainError(problem, field="code")
     user.totp_secret = secret
     user.version += 1
     session.add(user)
@@ -712,9 +757,11 @@ def disable_two_factor(session: Session, actor: Actor, now: datetime, code: str)
         raise DomainError(_("Two-factor sign-in is not on."))
     if user.totp_required:
         raise DomainError(_("Your administrator requires two-factor sign-in for you: it cannot be turned off."))
-    if not totp_valid(user.totp_secret, code, now):
-        raise DomainError(_(WRONG_CODE), field="code")
+    problem = code_problem(claim_totp(session, user, user.totp_secret, code, now))
+    if problem:
+        raise DomainError(problem, field="code")
     user.totp_secret = None
+    user.totp_last_step = None  # a new secret's codes start afresh
     user.version += 1
     session.add(user)
     audit.record(session, actor, now, "user", user.id, "two-factor off", after={"two_factor": False})
@@ -750,6 +797,7 @@ def reset_two_factor(session: Session, actor: Actor, now: datetime, user_id: int
         raise DomainError(_("{name} has no two-factor sign-in set up: nothing to reset.").format(
             name=user.display_name))
     user.totp_secret = None
+    user.totp_last_step = None  # a new secret's codes start afresh
     user.version += 1
     session.add(user)
     audit.record(session, actor, now, "user", user.id, "two-factor reset", before={"two_factor": True},

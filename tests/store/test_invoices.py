@@ -263,6 +263,61 @@ def test_reauthenticate_checks_the_password_and_counts_failures(session, world, 
         invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), policy)
 
 
+def test_reauthenticate_with_two_factor_asks_the_code_once_per_code(session, world, clock):
+    import pyotp
+
+    user = world.add_user("books", [Right.INVOICE_DOWNLOAD], clock.now(), password=True)
+    secret = pyotp.random_base32()
+    user.totp_secret = secret
+    session.add(user)
+    session.commit()
+    actor = actor_for(session, user)
+
+    def code(offset=0):
+        return pyotp.TOTP(secret).at(int(clock.now().timestamp()) + offset)
+
+    def failures():
+        session.expire_all()
+        return session.get(User, user.id).failed_logins
+
+    # The login took this step's code.
+    pending = auth.authenticate(session, "books", "Start#2026", clock.now())
+    auth.verify_second_factor(session, pending, code(), clock.now())
+    with pytest.raises(invoices.CodeNeeded, match="6-digit code") as missing:  # no code: asked, nothing counted
+        invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now())
+    assert missing.value.field == "code" and failures() == 0
+    with pytest.raises(AuthenticationFailed, match="wrong password"):  # the password is still checked first
+        invoices.reauthenticate(session, actor, "books", "nope", clock.now(), code=code(30))
+    assert failures() == 1
+    with pytest.raises(AuthenticationFailed, match="wrong or has expired") as wrong:  # counted like a password
+        invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), code=code(-300))
+    assert wrong.value.field == "code" and failures() == 2
+    with pytest.raises(AuthenticationFailed, match="already been used"):  # the login's code: refused, not counted
+        invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), code=code())
+    assert failures() == 2
+    clock.advance(timedelta(seconds=30))
+    invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), code=code())
+    assert failures() == 0  # the right password and code reset the count, as a login does
+    clock.advance(timedelta(seconds=20))  # the next entry, within the same 30 seconds: not the same code again
+    with pytest.raises(AuthenticationFailed, match="already been used"):
+        invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), code=code())
+    clock.advance(timedelta(seconds=10))
+    invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), code=code())
+    entries = session.exec(select(AuditEvent).where(AuditEvent.object_id == str(user.id),
+                                                    AuditEvent.action == "re-authenticated")).all()
+    assert len(entries) == 2
+
+    policy = auth.LoginPolicy(max_failures=2, lock_minutes=15)
+    with pytest.raises(AuthenticationFailed) as first:
+        invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), policy, code="000000"
+                                if code() != "000000" else "111111")
+    assert not isinstance(first.value, invoices.AccountLocked)
+    with pytest.raises(invoices.AccountLocked, match="wrong codes"):  # the locking attempt logs out
+        invoices.reauthenticate(session, actor, "books", "Start#2026", clock.now(), policy, code=code(-300))
+    session.expire_all()
+    assert session.get(User, user.id).locked_until == clock.now() + timedelta(minutes=15)
+
+
 # --- reconciliation ----------------------------------------------------------------------------------------
 
 def _fuel(session, card, at, n, incl, excl=None):

@@ -1,6 +1,7 @@
 """Users (Fiche 10): create with invitation, first login challenge, changes, administrators, two-factor."""
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 
 import pyotp
@@ -382,6 +383,7 @@ def test_turn_two_factor_on_then_login_needs_the_code(session, clock, world):
         users.enable_two_factor(session, actor, clock.now(), secret, "000000")
     assert session.get(User, row.id).totp_secret is None  # not on until confirmed
     users.enable_two_factor(session, actor, clock.now(), secret, code(secret, clock))
+    clock.advance(timedelta(seconds=30))  # the code that turned it on is used: the login takes the next one
 
     pending = authenticate(session, "jpeeters", "Secret#2026", clock.now())
     assert pending.second_factor == "code" and not pending.complete and not pending.actor.rights
@@ -405,6 +407,107 @@ def test_wrong_codes_count_towards_the_lockout(session, clock, world):
         verify_second_factor(session, pending, code(secret, clock), clock.now(), policy)
 
 
+def _two_factor_user(session, clock, world):
+    """jpeeters with two-factor sign-in turned on at START (the code of that step is used by turning it on)."""
+    row, actor = _active_user(session, clock, world)
+    secret = users.new_totp_secret()
+    users.enable_two_factor(session, actor, clock.now(), secret, code(secret, clock))
+    return row, secret
+
+
+def login_with_code(session, clock, totp_code, policy=LoginPolicy()):
+    pending = authenticate(session, "jpeeters", "Secret#2026", clock.now(), policy)
+    return verify_second_factor(session, pending, totp_code, clock.now(), policy)
+
+
+def test_a_code_is_accepted_once_at_login(session, clock, world):
+    row, secret = _two_factor_user(session, clock, world)
+    with pytest.raises(AuthenticationFailed, match="already been used") as used:
+        login_with_code(session, clock, code(secret, clock))  # the code that turned it on, still in its step
+    assert used.value.field == "code" and "next code" in used.value.message
+    clock.advance(timedelta(seconds=30))
+    step = int(clock.now().timestamp()) // 30
+    assert login_with_code(session, clock, code(secret, clock)).complete
+    assert session.get(User, row.id).totp_last_step == step
+    with pytest.raises(AuthenticationFailed, match="already been used"):  # the same code again
+        login_with_code(session, clock, code(secret, clock))
+    with pytest.raises(AuthenticationFailed, match="already been used"):  # an earlier step, still in the window
+        login_with_code(session, clock, code(secret, clock, offset=-30))
+    # A replay is not a guess: it is audited but not counted toward the lockout.
+    session.expire_all()
+    assert session.get(User, row.id).failed_logins == 0
+    reused = session.exec(select(AuditEvent).where(AuditEvent.object_id == str(row.id),
+                                                   AuditEvent.action == "second factor reused")).all()
+    assert len(reused) == 3
+
+    clock.advance(timedelta(seconds=30))  # the next step: its code is accepted
+    assert login_with_code(session, clock, code(secret, clock)).complete
+    # The next step's code (one step of drift ahead) is accepted; the current one is then older, and refused.
+    assert login_with_code(session, clock, code(secret, clock, offset=30)).complete
+    with pytest.raises(AuthenticationFailed, match="already been used"):
+        login_with_code(session, clock, code(secret, clock))
+    session.expire_all()
+    assert session.get(User, row.id).totp_last_step == step + 2
+    # Wrong codes still count as failed logins.
+    with pytest.raises(AuthenticationFailed, match="wrong or has expired"):
+        login_with_code(session, clock, code(secret, clock, offset=-300))
+    session.expire_all()
+    assert session.get(User, row.id).failed_logins == 1
+
+
+def test_two_logins_racing_with_the_same_code_only_one_gets_in(db, session, clock, world, monkeypatch):
+    _row, secret = _two_factor_user(session, clock, world)
+    clock.advance(timedelta(seconds=30))
+    the_code = code(secret, clock)
+    barrier = threading.Barrier(2)
+    real_steps = users.totp_steps
+
+    def steps_then_wait(*args):
+        steps = real_steps(*args)
+        try:
+            barrier.wait(timeout=2)  # both have read the user and checked the code before either records it
+        except threading.BrokenBarrierError:
+            pass  # a database that serialises the two (row lock): the other one waits
+        return steps
+
+    monkeypatch.setattr(users, "totp_steps", steps_then_wait)
+    pendings = [authenticate(session, "jpeeters", "Secret#2026", clock.now()) for _ in range(2)]
+    results, errors = [], []
+
+    def log_in(pending):
+        with db.session() as own:
+            try:
+                results.append(verify_second_factor(own, pending, the_code, clock.now()))
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=log_in, args=(p,)) for p in pendings]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 1 and results[0].complete
+    assert len(errors) == 1 and isinstance(errors[0], AuthenticationFailed), errors
+    assert "already been used" in errors[0].message
+    logins = session.exec(select(AuditEvent).where(AuditEvent.action == "login")).all()
+    assert len(logins) == 1
+
+
+def test_turning_two_factor_off_and_on_takes_fresh_codes(session, clock, world):
+    row, actor = _active_user(session, clock, world)
+    secret = users.new_totp_secret()
+    users.enable_two_factor(session, actor, clock.now(), secret, code(secret, clock))
+    clock.advance(timedelta(seconds=30))
+    users.disable_two_factor(session, actor, clock.now(), code(secret, clock))
+    assert session.get(User, row.id).totp_last_step is None  # the next secret's codes start afresh
+    fresh = users.new_totp_secret()
+    users.enable_two_factor(session, actor, clock.now(), fresh, code(fresh, clock))  # the same step, a new secret
+    with pytest.raises(DomainError, match="already been used") as used:
+        users.disable_two_factor(session, actor, clock.now(), code(fresh, clock))
+    assert used.value.field == "code"
+    assert session.get(User, row.id).totp_secret == fresh  # still on
+
+
 def test_turn_off_needs_a_code_and_not_when_required(session, clock, world):
     row, actor = _active_user(session, clock, world)
     secret = users.new_totp_secret()
@@ -417,6 +520,9 @@ def test_turn_off_needs_a_code_and_not_when_required(session, clock, world):
     with pytest.raises(DomainError, match="requires two-factor"):
         users.disable_two_factor(session, actor, clock.now(), code(secret, clock))
     users.require_two_factor(session, world.actor, clock.now(), row.id, False)
+    with pytest.raises(DomainError, match="already been used"):  # the code that turned it on
+        users.disable_two_factor(session, actor, clock.now(), code(secret, clock))
+    clock.advance(timedelta(seconds=30))
     users.disable_two_factor(session, actor, clock.now(), code(secret, clock))
     assert users.two_factor_status(session, actor) == (False, False)
     assert authenticate(session, "jpeeters", "Secret#2026", clock.now()).complete

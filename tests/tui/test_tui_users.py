@@ -1,6 +1,8 @@
 """Users through the pilot at 80×24: create → invitation over real SMTP → first login → login; two-factor."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pyotp
 from sqlmodel import select
 from textual.widgets import DataTable, Input, SelectionList
@@ -160,7 +162,13 @@ async def test_two_factor_turn_on_then_login_asks_the_code(demo_db, ui):
         await ui.settle(pilot)
         await ui.login(pilot, "depot", "Depot#2026")
         assert isinstance(app.screen, SecondFactorScreen)
-        await pilot.press(*pyotp.TOTP(secret).at(now), "enter")
+        await pilot.press(*pyotp.TOTP(secret).at(now), "enter")  # the code that turned it on: used
+        await ui.settle(pilot)
+        assert isinstance(app.screen, SecondFactorScreen)
+        assert "already been used" in app.screen.query_one(MessageLine).text
+        assert app.screen.query_one("#code").value == ""
+        demo_db.clock.advance(timedelta(seconds=30))  # the app's next code
+        await pilot.press(*pyotp.TOTP(secret).at(now + 30), "enter")
         await ui.settle(pilot)
         assert isinstance(app.screen, HomeScreen) and app.session.username == "depot"
 
