@@ -60,6 +60,31 @@ def test_reauthentication_dialog(snap_compare, demo_db, snap_login, snap_settle)
     assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE, run_before=run_before)
 
 
+def test_reauthentication_dialog_with_two_factor(snap_compare, demo_db, snap_login, snap_settle):
+    """With two-factor sign-in the dialog asks the code too, and still fits 80×24 with its longest message: the
+    code the login used, typed again."""
+    import pyotp
+
+    from store.models import User
+
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    now = int(demo_db.clock.now().timestamp())
+
+    async def run_before(pilot):
+        await snap_login(pilot, "accounting", "Books#2026")
+        with demo_db.session() as session:  # as if this login had taken this step's code
+            accounting = session.exec(select(User).where(User.username == "accounting")).one()
+            accounting.totp_secret, accounting.totp_last_step = secret, now // 30
+            session.add(accounting)
+            session.commit()
+        pilot.app.open_menu_item(next(item for item in MENU if item.id == "invoices.search"))
+        await snap_settle(pilot)
+        await pilot.press(*"accounting", "enter", *"Books#2026", "enter", *pyotp.TOTP(secret).at(now), "enter")
+        await snap_settle(pilot)
+
+    assert snap_compare(CardsOnlineApp(demo_db), terminal_size=SIZE, run_before=run_before)
+
+
 def test_search_invoices(snap_compare, demo_db, snap_login, snap_settle):
     async def run_before(pilot):
         await _enter(pilot, snap_login, snap_settle)

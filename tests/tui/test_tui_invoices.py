@@ -4,6 +4,7 @@ window and the download of both files that makes an original a duplicate, billin
 and verifying a downloaded pair."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import select
@@ -118,6 +119,87 @@ async def test_the_locking_attempt_logs_out(demo_db, ui):
         await ui.settle(pilot)
         assert isinstance(app.screen, LoginScreen) and app.session is None
         assert "locked" in app.screen.query_one("#login-message", MessageLine).text
+
+
+async def test_with_two_factor_the_code_is_asked_too_and_once_only(demo_db, ui):
+    import pyotp
+
+    from tui.screens.two_factor import SecondFactorScreen
+
+    secret = pyotp.random_base32()
+    with demo_db.session() as session:
+        accounting = session.exec(select(User).where(User.username == "accounting")).one()
+        accounting.totp_secret = secret
+        session.add(accounting)
+        session.commit()
+
+    def code(offset: int = 0) -> str:
+        return pyotp.TOTP(secret).at(int(demo_db.clock.now().timestamp()) + offset)
+
+    app = CardsOnlineApp(demo_db)
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "accounting", "Books#2026")
+        assert isinstance(app.screen, SecondFactorScreen)
+        await pilot.press(*code(), "enter")
+        await ui.settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+
+        app.open_menu_item(item("invoices.search"))
+        await ui.settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ReauthDialog) and dialog.needs_code
+        assert dialog.query_one("#reauth-code", Input).display
+        assert "these are asked" in str(dialog.query_one("#reauth-note", Static).render())
+        await reauth(pilot, ui, "accounting", "Books#2026")  # Enter after the password goes to the code
+        assert app.focused is dialog.query_one("#reauth-code", Input)
+        await pilot.press("enter")  # no code yet: asked, nothing checked
+        await ui.settle(pilot)
+        assert "6-digit code" in dialog.query_one(MessageLine).text
+
+        await pilot.press(*code(), "enter")  # the code the login used: refused, not counted
+        await ui.settle(pilot)
+        assert app.screen is dialog
+        assert "already been used" in dialog.query_one(MessageLine).text
+        assert dialog.query_one("#reauth-code", Input).value == ""
+        assert dialog.query_one("#reauth-password", Input).value == "Books#2026"  # only the code is typed again
+        assert failed_logins(demo_db, "accounting") == 0
+
+        await pilot.press(*code(-300), "enter")  # a wrong code: counted like a wrong password
+        await ui.settle(pilot)
+        assert "wrong or has expired" in dialog.query_one(MessageLine).text
+        assert failed_logins(demo_db, "accounting") == 1
+
+        demo_db.clock.advance(timedelta(seconds=30))  # the app shows the next code
+        await pilot.press(*code(), "enter")
+        await ui.settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, InvoicesScreen) and screen.unlocked
+        assert failed_logins(demo_db, "accounting") == 0
+
+
+async def test_wrong_codes_lock_and_log_out_like_wrong_passwords(demo_db, ui):
+    import pyotp
+
+    secret = pyotp.random_base32()
+    with demo_db.session() as session:
+        accounting = session.exec(select(User).where(User.username == "accounting")).one()
+        accounting.totp_secret = secret
+        session.add(accounting)
+        session.commit()
+    now = int(demo_db.clock.now().timestamp())
+    app = CardsOnlineApp(demo_db, login_policy=LoginPolicy(max_failures=2, lock_minutes=15))
+    async with app.run_test(size=ui.size) as pilot:
+        await ui.login(pilot, "accounting", "Books#2026")
+        await pilot.press(*pyotp.TOTP(secret).at(now), "enter")
+        await ui.settle(pilot)
+        app.open_menu_item(item("invoices.search"))
+        await ui.settle(pilot)
+        await reauth(pilot, ui, "accounting", "Books#2026")
+        for _ in range(2):
+            await pilot.press(*pyotp.TOTP(secret).at(now - 300), "enter")
+            await ui.settle(pilot)
+        assert isinstance(app.screen, LoginScreen) and app.session is None
+        assert "wrong codes" in app.screen.query_one("#login-message", MessageLine).text
 
 
 async def test_download_writes_both_files_and_makes_a_duplicate(demo_db, ui, tmp_path, monkeypatch):

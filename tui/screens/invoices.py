@@ -2,9 +2,10 @@
 download of the PDF with its signature, Verify a downloaded pair, Billing data files (TID), Reconciliation.
 
 - Every screen opened from the *My invoices* menu group asks the user name and password again first
-  (`ReauthDialog`), every time: nothing is remembered between entries, nothing is read before the check, and
-  Esc goes back to the menu. A wrong password counts toward the lockout like a failed login; the attempt
-  that locks the account logs the user out.
+  (`ReauthDialog`), and the one-time code of a user with two-factor sign-in, every time: nothing is remembered
+  between entries, nothing is read before the check, and Esc goes back to the menu. A wrong password or code
+  counts toward the lockout like a failed login; the attempt that locks the account logs the user out. A code
+  already used (at the login, say) is refused: the next one is needed.
 - **Search invoices** (`InvoicesScreen`): the invoices of the active customer number (F3 switches it), newest
   first, filtered by status, invoice number, issue dates and amount (incl. VAT). Enter opens the properties
   window (`InvoicePropertiesDialog`): number, dates, period, amounts, status, the two file names and the
@@ -101,13 +102,15 @@ def theme_color(app, name: str, fallback: str) -> str:
 # --- re-authentication -------------------------------------------------------------------------------------
 
 class ReauthDialog(ModalScreen[bool]):
-    """User name and password again; dismisses True once the store accepted them, False on Esc."""
+    """User name and password again, and the one-time code for a user with two-factor sign-in; dismisses True
+    once the store accepted them, False on Esc."""
 
     CSS_PATH = CSS
     AUTO_FOCUS = "#reauth-username"
     TITLE = N_("My invoices: confirm it is you")
-    HELP = N_("For security, your user name and password are asked every time you enter My invoices. A wrong "
-              "password counts as a failed login: too many in a row lock your account.")
+    HELP = N_("For security, your user name and password are asked every time you enter My invoices, and with "
+              "two-factor sign-in the code your authenticator app shows (each code works only once). A wrong "
+              "password or code counts as a failed login: too many in a row lock your account.")
     BINDINGS = [
         Binding("escape", "cancel", N_("Back"), id="invoices_reauth_cancel"),
         # Priority, as on the login screen: keys typed in a burst ("user⏎password⏎", a password manager's
@@ -116,29 +119,60 @@ class ReauthDialog(ModalScreen[bool]):
     ]
 
     class Checked(Message):
-        def __init__(self, problem: str | None, locked: bool = False) -> None:
+        def __init__(self, problem: str | None, locked: bool = False, field_name: str | None = None) -> None:
             super().__init__()
-            self.problem, self.locked = problem, locked
+            self.problem, self.locked, self.field_name = problem, locked, field_name
 
     def __init__(self) -> None:
         super().__init__()
         self.checking = False
+        self.needs_code = False
 
     def compose(self) -> ComposeResult:
+        self.needs_code = self._two_factor_on()
         with Vertical(id="reauth-dialog", classes="dialog"):
             yield Label(_("My invoices"), classes="dialog-title")
-            yield Static(_("For security, type your user name and password again each time you enter My "
-                           "invoices."), markup=False, classes="dialog-note")
+            yield Static(self._note(), id="reauth-note", markup=False, classes="dialog-note")
             yield Label(_("User name"), classes="field-label")
             yield Input(id="reauth-username")
             yield Label(_("Password"), classes="field-label")
             yield Input(id="reauth-password", password=True)
+            with Vertical(id="reauth-code-box"):
+                yield Label(_("Code from your authenticator app"), classes="field-label")
+                yield Input(id="reauth-code", max_length=7, restrict=r"[0-9 ]*")
             yield MessageLine(id="reauth-message")
             yield Label(_("Enter: continue · Esc: back to the menu"), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.show_code_field()
+
+    def show_code_field(self) -> None:
+        self.query_one("#reauth-code-box").display = self.needs_code
+        self.query_one("#reauth-dialog").set_class(self.needs_code, "-code")
+        self.query_one("#reauth-note", Static).update(self._note())
+
+    def _two_factor_on(self) -> bool:
+        """Whether to ask the code at once (a quick read of the user's own row). Should it change meanwhile, the
+        store says so (CodeNeeded) and the field shows then."""
+        from store.services.users import two_factor_status
+
+        try:
+            with self.app.db.session() as session:
+                return two_factor_status(session, self.app.session.actor)[0]
+        except Exception:  # noqa: BLE001 - the check itself asks for the code when it is needed
+            log.exception("Two-factor status could not be read")
+            return False
+
+    def _note(self) -> str:
+        if self.needs_code:
+            return _("For security, these are asked every time you enter My invoices.")
+        return _("For security, type your user name and password again each time you enter My invoices.")
 
     def action_form_enter(self) -> None:
         if self.focused is self.query_one("#reauth-username", Input):
             self.set_focus(self.query_one("#reauth-password", Input))
+        elif self.focused is self.query_one("#reauth-password", Input) and self.needs_code:
+            self.set_focus(self.query_one("#reauth-code", Input))
         else:
             self.submit()
 
@@ -147,15 +181,18 @@ class ReauthDialog(ModalScreen[bool]):
             return
         username = self.query_one("#reauth-username", Input).value
         password = self.query_one("#reauth-password", Input).value
-        if not username.strip() or not password:
-            self.query_one(MessageLine).show_error(_("Type your user name and your password."))
+        code = self.query_one("#reauth-code", Input).value.replace(" ", "") if self.needs_code else ""
+        if not username.strip() or not password or (self.needs_code and not code):
+            self.query_one(MessageLine).show_error(
+                _("Type your user name, your password and the 6-digit code.") if self.needs_code
+                else _("Type your user name and your password."))
             return
         self.checking = True
         self.query_one(MessageLine).show_busy(_("Checking…"))
-        self.check(username, password)
+        self.check(username, password, code)
 
     @work(thread=True, exclusive=True, group="invoices-reauth", exit_on_error=False)
-    def check(self, username: str, password: str) -> None:
+    def check(self, username: str, password: str, code: str = "") -> None:
         """Runs in a thread: checking a password is slow on purpose (argon2)."""
         from store.services.auth import LoginPolicy
         from store.services.errors import DomainError
@@ -165,11 +202,11 @@ class ReauthDialog(ModalScreen[bool]):
         try:
             with app.db.session() as session:
                 reauthenticate(session, app.session.actor, username, password, app.db.clock.now(),
-                               app.login_policy or LoginPolicy())
+                               app.login_policy or LoginPolicy(), code=code or None)
         except AccountLocked as exc:
             self.post_message(self.Checked(exc.message, locked=True))
         except DomainError as exc:
-            self.post_message(self.Checked(exc.message))
+            self.post_message(self.Checked(exc.message, field_name=exc.field))
         except Exception:
             log.exception("Re-authentication failed")
             self.post_message(self.Checked(_("Your password could not be checked right now. Try again in a "
@@ -186,6 +223,15 @@ class ReauthDialog(ModalScreen[bool]):
             self.app.logout(notice=message.problem, warning=True)
             return
         self.query_one(MessageLine).show_error(message.problem)
+        if message.field_name == "code":
+            # A wrong or used code (the password was right), or two-factor sign-in turned on meanwhile.
+            if not self.needs_code:
+                self.needs_code = True
+                self.show_code_field()
+            code = self.query_one("#reauth-code", Input)
+            code.value = ""
+            self.set_focus(code)
+            return
         password = self.query_one("#reauth-password", Input)
         password.value = ""
         self.set_focus(password)
