@@ -126,14 +126,11 @@ def test_cli_rebuilds_the_totals_from_the_rows(db, session, fleet, clock, tmp_pa
 
 def test_the_migration_fills_the_totals_of_the_rows_already_there(tmp_path, clock):
     from sqlmodel import Session
+    from test_migrations import demo_at_revision
 
-    from store.db import Database
-    from store.demo import build_demo
     from store.migrate import upgrade
 
-    database = Database(f"sqlite:///{tmp_path / 'old.db'}", clock=clock)
-    upgrade(database.engine, "0005")
-    build_demo(database, cards=10)  # no month totals table yet
+    database, _counts = demo_at_revision(tmp_path, clock, "0005")  # no month totals table yet
     upgrade(database.engine)
     with Session(database.engine) as session:
         filled = totals(session)
