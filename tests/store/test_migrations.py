@@ -76,6 +76,15 @@ def test_upgrade_from_the_first_revision_keeps_the_data(tmp_path, clock):
         assert connection.exec_driver_sql("SELECT count(*) FROM app_user").scalar() == 4
         assert tuple(connection.exec_driver_sql(counts).one()) == demo_counts
         assert connection.exec_driver_sql("SELECT count(*) FROM app_user WHERE totp_last_step IS NOT NULL").scalar() == 0
+        # Migration 0007 (its own frozen copy of the snapshot) gave every card one version: its configuration as
+        # the application writes it today, valid from the card's creation.
+        from store.services.card_history import _current_snapshots
+
+        versions = connection.exec_driver_sql(
+            "SELECT card_id, count(*), min(config), min(valid_from) FROM card_config_version GROUP BY card_id").all()
+        current = _current_snapshots(connection, [row[0] for row in versions])
+        assert len(versions) == demo_counts[1] > 0 and {row[1] for row in versions} == {1}
+        assert {row[0]: row[2] for row in versions} == {card_id: config for card_id, (config, _c) in current.items()}
     database.dispose()
 
 
