@@ -162,7 +162,6 @@ def test_the_migration_fills_the_totals_of_three_zones_as_a_rebuild_does(request
     import os
     import random
 
-    from conftest import TEST_DATABASE_URL_ENV
     from sqlalchemy import MetaData
     from sqlmodel import Session
 
@@ -170,7 +169,8 @@ def test_the_migration_fills_the_totals_of_three_zones_as_a_rebuild_does(request
     from store.migrate import current_revision, upgrade
 
     # An empty database: PostgreSQL's is reset by the fixture; the SQLite fixture's copy is at head already.
-    url = (request.getfixturevalue("database_url") if os.environ.get(TEST_DATABASE_URL_ENV)
+    # The variable tests/conftest.py reads (not imported: in the whole suite `conftest` may be another one).
+    url = (request.getfixturevalue("database_url") if os.environ.get("CARDSONLINE_TEST_DATABASE_URL")
            else f"sqlite:///{tmp_path / 'old.db'}")
     engine = make_engine(url)
     upgrade(engine, "0005")
